@@ -1,0 +1,357 @@
+//! The account aggregate: its commands, events, state, rules and the Decider that ties them together.
+
+use crate::values::{Amount, Currency, OwnerId, MAX_BALANCE};
+use serde::{Deserialize, Serialize};
+use tributary_core::{Decider, DomainEvent};
+
+/// What a caller may ask of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    Open { owner: OwnerId, currency: Currency },
+    Deposit { amount: Amount },
+    Withdraw { amount: Amount },
+    Close,
+}
+
+/// What happened to an account. The serialised form is the stored and published payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum AccountEvent {
+    AccountOpened { owner: OwnerId, currency: Currency },
+    MoneyDeposited { amount: Amount },
+    MoneyWithdrawn { amount: Amount },
+    AccountClosed,
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::AccountOpened { .. } => "AccountOpened",
+            Self::MoneyDeposited { .. } => "MoneyDeposited",
+            Self::MoneyWithdrawn { .. } => "MoneyWithdrawn",
+            Self::AccountClosed => "AccountClosed",
+        }
+    }
+}
+
+/// An account's state as far as the rules need it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AccountState {
+    /// No event yet: only `Open` is allowed.
+    #[default]
+    Unopened,
+    Open {
+        owner: OwnerId,
+        currency: Currency,
+        /// Minor units, never above [`MAX_BALANCE`].
+        balance: u64,
+    },
+    Closed {
+        owner: OwnerId,
+        currency: Currency,
+    },
+}
+
+impl AccountState {
+    /// The balance in minor units (zero unless open).
+    pub fn balance(&self) -> u64 {
+        match self {
+            Self::Open { balance, .. } => *balance,
+            _ => 0,
+        }
+    }
+}
+
+/// Why an account refused a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountRejection {
+    #[error("the account is already open")]
+    AlreadyOpened,
+    #[error("the account does not exist")]
+    NotOpened,
+    #[error("the account is closed")]
+    Closed,
+    #[error("insufficient funds: balance {balance}, requested {requested}")]
+    InsufficientFunds { balance: u64, requested: u64 },
+    #[error("the balance must be zero to close the account (balance {balance})")]
+    BalanceNotZero { balance: u64 },
+    #[error("the deposit would take the balance above {MAX_BALANCE} (balance {balance}, deposit {requested})")]
+    BalanceLimitExceeded { balance: u64, requested: u64 },
+}
+
+/// The account Decider.
+pub struct Account;
+
+impl Decider for Account {
+    type State = AccountState;
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Rejection = AccountRejection;
+
+    fn initial() -> AccountState {
+        AccountState::Unopened
+    }
+
+    fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
+        use AccountEvent as E;
+        use AccountState as S;
+        match (state, event) {
+            (S::Unopened, E::AccountOpened { owner, currency }) => S::Open {
+                owner: owner.clone(),
+                currency: *currency,
+                balance: 0,
+            },
+            (
+                S::Open {
+                    owner,
+                    currency,
+                    balance,
+                },
+                E::MoneyDeposited { amount },
+            ) => S::Open {
+                owner,
+                currency,
+                balance: balance.saturating_add(amount.minor_units()),
+            },
+            (
+                S::Open {
+                    owner,
+                    currency,
+                    balance,
+                },
+                E::MoneyWithdrawn { amount },
+            ) => S::Open {
+                owner,
+                currency,
+                balance: balance.saturating_sub(amount.minor_units()),
+            },
+            (
+                S::Open {
+                    owner, currency, ..
+                },
+                E::AccountClosed,
+            ) => S::Closed { owner, currency },
+            // `decide` never emits any other combination; ignoring it keeps the fold total.
+            (state, _) => state,
+        }
+    }
+
+    fn decide(
+        state: &AccountState,
+        command: &AccountCommand,
+    ) -> Result<Vec<AccountEvent>, AccountRejection> {
+        use AccountCommand as C;
+        use AccountRejection as R;
+        use AccountState as S;
+        let event = match (state, command) {
+            (S::Unopened, C::Open { owner, currency }) => AccountEvent::AccountOpened {
+                owner: owner.clone(),
+                currency: *currency,
+            },
+            (S::Unopened, _) => return Err(R::NotOpened),
+            (S::Closed { .. }, C::Open { .. }) | (S::Open { .. }, C::Open { .. }) => {
+                return Err(R::AlreadyOpened)
+            }
+            (S::Closed { .. }, _) => return Err(R::Closed),
+            (S::Open { balance, .. }, C::Deposit { amount }) => {
+                let requested = amount.minor_units();
+                match balance.checked_add(requested) {
+                    Some(after) if after <= MAX_BALANCE => {}
+                    _ => {
+                        return Err(R::BalanceLimitExceeded {
+                            balance: *balance,
+                            requested,
+                        });
+                    }
+                }
+                AccountEvent::MoneyDeposited { amount: *amount }
+            }
+            (S::Open { balance, .. }, C::Withdraw { amount }) => {
+                if amount.minor_units() > *balance {
+                    return Err(R::InsufficientFunds {
+                        balance: *balance,
+                        requested: amount.minor_units(),
+                    });
+                }
+                AccountEvent::MoneyWithdrawn { amount: *amount }
+            }
+            (S::Open { balance, .. }, C::Close) => {
+                if *balance != 0 {
+                    return Err(R::BalanceNotZero { balance: *balance });
+                }
+                AccountEvent::AccountClosed
+            }
+        };
+        Ok(vec![event])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::MAX_AMOUNT;
+    use proptest::prelude::*;
+    use tributary_core::fold;
+
+    fn open() -> AccountCommand {
+        AccountCommand::Open {
+            owner: OwnerId::parse("alice").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+        }
+    }
+    fn deposit(n: u64) -> AccountCommand {
+        AccountCommand::Deposit {
+            amount: Amount::new(n).unwrap(),
+        }
+    }
+    fn withdraw(n: u64) -> AccountCommand {
+        AccountCommand::Withdraw {
+            amount: Amount::new(n).unwrap(),
+        }
+    }
+
+    /// Run commands in order; return the events of the accepted ones and every command's outcome.
+    fn run(commands: &[AccountCommand]) -> (Vec<AccountEvent>, Vec<Result<(), AccountRejection>>) {
+        let mut state = Account::initial();
+        let mut history = Vec::new();
+        let mut outcomes = Vec::new();
+        for command in commands {
+            match Account::decide(&state, command) {
+                Ok(events) => {
+                    for e in &events {
+                        state = Account::evolve(state, e);
+                    }
+                    history.extend(events);
+                    outcomes.push(Ok(()));
+                }
+                Err(rejection) => outcomes.push(Err(rejection)),
+            }
+        }
+        (history, outcomes)
+    }
+
+    #[test]
+    fn the_happy_path() {
+        let (events, outcomes) = run(&[
+            open(),
+            deposit(1000),
+            withdraw(250),
+            withdraw(750),
+            AccountCommand::Close,
+        ]);
+        assert!(outcomes.iter().all(Result::is_ok));
+        assert_eq!(events.len(), 5);
+        assert!(matches!(
+            fold::<Account>(&events),
+            AccountState::Closed { .. }
+        ));
+    }
+
+    #[test]
+    fn rules_refuse_what_they_should() {
+        let (_, o) = run(&[deposit(1)]);
+        assert_eq!(o[0], Err(AccountRejection::NotOpened));
+        let (_, o) = run(&[open(), open()]);
+        assert_eq!(o[1], Err(AccountRejection::AlreadyOpened));
+        let (_, o) = run(&[open(), deposit(100), withdraw(101)]);
+        assert_eq!(
+            o[2],
+            Err(AccountRejection::InsufficientFunds {
+                balance: 100,
+                requested: 101
+            })
+        );
+        let (_, o) = run(&[open(), deposit(100), AccountCommand::Close]);
+        assert_eq!(o[2], Err(AccountRejection::BalanceNotZero { balance: 100 }));
+        let (_, o) = run(&[open(), AccountCommand::Close, deposit(1), open()]);
+        assert_eq!(o[2], Err(AccountRejection::Closed));
+        assert_eq!(o[3], Err(AccountRejection::AlreadyOpened));
+    }
+
+    #[test]
+    fn balance_cannot_exceed_the_limit() {
+        let mut commands = vec![open()];
+        commands.extend(std::iter::repeat_n(
+            deposit(MAX_AMOUNT),
+            (MAX_BALANCE / MAX_AMOUNT) as usize,
+        ));
+        commands.push(deposit(MAX_AMOUNT));
+        let (events, outcomes) = run(&commands);
+        assert!(matches!(
+            outcomes.last(),
+            Some(Err(AccountRejection::BalanceLimitExceeded { .. }))
+        ));
+        assert!(fold::<Account>(&events).balance() <= MAX_BALANCE);
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let (events, _) = run(&[open(), deposit(5), withdraw(5), AccountCommand::Close]);
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<AccountEvent>(&json).unwrap(), event);
+        }
+        assert!(
+            serde_json::from_str::<AccountEvent>(r#"{"type":"MoneyDeposited","amount":0}"#)
+                .is_err()
+        );
+    }
+
+    fn any_command() -> impl Strategy<Value = AccountCommand> {
+        let amount = prop_oneof![1..=1_000u64, 1..=MAX_AMOUNT];
+        prop_oneof![
+            1 => Just(open()),
+            6 => amount.clone().prop_map(deposit),
+            6 => amount.prop_map(withdraw),
+            1 => Just(AccountCommand::Close),
+        ]
+    }
+
+    proptest! {
+        /// A simple model of the rules (i128 arithmetic, no types) agrees with the decider on every command,
+        /// the balance never goes below zero or above the limit, and every accepted command's events re-fold
+        /// to the state decide saw plus exactly that change.
+        #[test]
+        fn decider_agrees_with_a_model(commands in prop::collection::vec(any_command(), 0..60)) {
+            let mut state = Account::initial();
+            let mut history: Vec<AccountEvent> = Vec::new();
+            let (mut opened, mut closed, mut model_balance) = (false, false, 0i128);
+            for command in &commands {
+                let result = Account::decide(&state, command);
+                let expect_ok = match command {
+                    AccountCommand::Open { .. } => !opened,
+                    _ if !opened || closed => false,
+                    AccountCommand::Deposit { amount } => model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE),
+                    AccountCommand::Withdraw { amount } => i128::from(amount.minor_units()) <= model_balance,
+                    AccountCommand::Close => model_balance == 0,
+                };
+                prop_assert_eq!(result.is_ok(), expect_ok, "command {:?} in state {:?}", command, state);
+                if let Ok(events) = result {
+                    match command {
+                        AccountCommand::Open { .. } => opened = true,
+                        AccountCommand::Deposit { amount } => model_balance += i128::from(amount.minor_units()),
+                        AccountCommand::Withdraw { amount } => model_balance -= i128::from(amount.minor_units()),
+                        AccountCommand::Close => closed = true,
+                    }
+                    let before = state.clone();
+                    history.extend(events.iter().cloned());
+                    state = events.iter().fold(before, Account::evolve);
+                    prop_assert_eq!(&fold::<Account>(&history), &state);
+                }
+                prop_assert!(model_balance >= 0);
+                prop_assert_eq!(i128::from(state.balance()), if closed { 0 } else { model_balance });
+                prop_assert!(state.balance() <= MAX_BALANCE);
+            }
+        }
+
+        /// Folding the same events always gives the same state.
+        #[test]
+        fn fold_is_deterministic(commands in prop::collection::vec(any_command(), 0..60)) {
+            let (events, _) = run(&commands);
+            prop_assert_eq!(fold::<Account>(&events), fold::<Account>(&events));
+            let json = serde_json::to_string(&events).unwrap();
+            let reread: Vec<AccountEvent> = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(fold::<Account>(&reread), fold::<Account>(&events));
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The example domain: a bank account as a pure Decider (open, deposit, withdraw, close).
+//!
+//! Replace this crate with your own domain: the infrastructure only needs [`tributary_core::Decider`].
+//! Amounts are integer minor units (cents for EUR); every value is validated when it is constructed, so the
+//! decider only ever sees well-formed commands.
+
+pub mod account;
+pub mod values;
+
+pub use account::{Account, AccountCommand, AccountEvent, AccountRejection, AccountState};
+pub use values::{AccountId, Amount, Currency, InvalidValue, OwnerId, MAX_AMOUNT, MAX_BALANCE};

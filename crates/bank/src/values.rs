@@ -1,0 +1,194 @@
+//! Validated value types of the bank domain: account ids, owners, currencies, amounts.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use uuid::Uuid;
+
+/// Largest amount one deposit or withdrawal may move, in minor units (10^12: ten billion euros in cents).
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
+/// Largest balance an account may hold, in minor units: 2^53 - 1, the largest integer every JSON client
+/// (including JavaScript) reads exactly.
+pub const MAX_BALANCE: u64 = 9_007_199_254_740_991;
+/// Longest owner id.
+pub const MAX_OWNER_LEN: usize = 64;
+
+/// Why a value was refused; the message is safe to show to a caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    #[error("amount must be a whole number of minor units from 1 to {MAX_AMOUNT}")]
+    Amount,
+    #[error("owner must be 1 to {MAX_OWNER_LEN} characters of A-Z a-z 0-9 . _ @ + -")]
+    Owner,
+    #[error("currency must be an ISO 4217 code such as EUR")]
+    Currency,
+    #[error("account id must be a lowercase hyphenated UUID")]
+    AccountId,
+}
+
+/// Identity of an account: a UUID, accepted only in its canonical lowercase hyphenated form so that one account
+/// has exactly one spelling (and one event-store key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(Uuid);
+
+impl AccountId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// A deterministic id derived from a name (used to give a retried "open" the same account).
+    pub fn derived_from(name: &str) -> Self {
+        // A fixed namespace for Tributary account ids (itself a v5 UUID of "tributary.account").
+        const NAMESPACE: Uuid = Uuid::from_u128(0x4a8e_1f0c_9b5d_5e3a_8c2f_6d7e_1a3b_9c40);
+        Self(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
+    }
+
+    /// Parse the canonical form.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let id = Uuid::try_parse(raw).map_err(|_| InvalidValue::AccountId)?;
+        if id.hyphenated().to_string() != raw {
+            return Err(InvalidValue::AccountId);
+        }
+        Ok(Self(id))
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The customer who owns an account: an identifier, safe in URLs and keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnerId(String);
+
+impl OwnerId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+-".contains(c);
+        if raw.is_empty() || raw.len() > MAX_OWNER_LEN || !raw.chars().all(allowed) {
+            return Err(InvalidValue::Owner);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An ISO 4217 currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    /// Parse an upper-case ISO 4217 alphabetic code.
+    pub fn parse(code: &str) -> Result<Self, InvalidValue> {
+        iso_currency::Currency::from_code(code)
+            .map(Self)
+            .ok_or(InvalidValue::Currency)
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.0.code()
+    }
+}
+
+/// A positive amount of money in minor units, at most [`MAX_AMOUNT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(u64);
+
+impl Amount {
+    pub fn new(minor_units: u64) -> Result<Self, InvalidValue> {
+        if (1..=MAX_AMOUNT).contains(&minor_units) {
+            Ok(Self(minor_units))
+        } else {
+            Err(InvalidValue::Amount)
+        }
+    }
+
+    pub fn minor_units(self) -> u64 {
+        self.0
+    }
+}
+
+/// Serde for the string-like values: serialise as the plain string, validate on the way in.
+macro_rules! serde_via {
+    ($ty:ty, $repr:ty, $to:expr, $from:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                #[allow(clippy::redundant_closure_call)]
+                ($to)(self).serialize(s)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <$repr>::deserialize(d)?;
+                #[allow(clippy::redundant_closure_call)]
+                ($from)(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+serde_via!(
+    AccountId,
+    String,
+    |v: &AccountId| v.to_string(),
+    |r: String| AccountId::parse(&r)
+);
+serde_via!(OwnerId, String, |v: &OwnerId| v.0.clone(), |r: String| {
+    OwnerId::parse(&r)
+});
+serde_via!(Currency, String, |v: &Currency| v.code(), |r: String| {
+    Currency::parse(&r)
+});
+serde_via!(Amount, u64, |v: &Amount| v.0, Amount::new);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_bounded_positive_integers() {
+        assert!(Amount::new(0).is_err());
+        assert!(Amount::new(1).is_ok());
+        assert!(Amount::new(MAX_AMOUNT).is_ok());
+        assert!(Amount::new(MAX_AMOUNT + 1).is_err());
+        assert!(serde_json::from_str::<Amount>("-5").is_err());
+        assert!(serde_json::from_str::<Amount>("10.5").is_err());
+        assert_eq!(
+            serde_json::from_str::<Amount>("250").unwrap().minor_units(),
+            250
+        );
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_codes() {
+        assert_eq!(Currency::parse("EUR").unwrap().code(), "EUR");
+        assert!(Currency::parse("eur").is_err());
+        assert!(Currency::parse("XYZ").is_err());
+        assert!(Currency::parse("").is_err());
+    }
+
+    #[test]
+    fn owners_are_url_safe_identifiers() {
+        assert!(OwnerId::parse("alice").is_ok());
+        assert!(OwnerId::parse("alice.smith+eu@example.com").is_ok());
+        assert!(OwnerId::parse("").is_err());
+        assert!(OwnerId::parse("a/b").is_err());
+        assert!(OwnerId::parse("a b").is_err());
+        assert!(OwnerId::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn account_ids_have_one_spelling() {
+        let id = AccountId::random();
+        assert_eq!(AccountId::parse(&id.to_string()), Ok(id));
+        assert!(AccountId::parse(&id.to_string().to_uppercase()).is_err());
+        assert!(AccountId::parse(&id.to_string().replace('-', "")).is_err());
+        assert!(AccountId::parse("../events").is_err());
+        assert_eq!(AccountId::derived_from("k"), AccountId::derived_from("k"));
+        assert_ne!(AccountId::derived_from("k"), AccountId::derived_from("l"));
+    }
+}

@@ -1,0 +1,43 @@
+//! The Decider pattern: an aggregate is three pure functions over its own state, events and commands.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// An event as the infrastructure sees it: serialisable, named, versioned.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// Stable name of the event type (stored beside the payload, sent as a Kafka header).
+    fn event_type(&self) -> &'static str;
+    /// Version of this event type's payload schema; bump it when the payload changes shape.
+    fn schema_version(&self) -> u32 {
+        1
+    }
+}
+
+/// A pure aggregate: no I/O, no clock, no randomness. Everything it needs arrives in the command.
+pub trait Decider {
+    /// The aggregate's state, rebuilt by folding its events.
+    type State: Clone + Send + Sync;
+    /// What callers ask for.
+    type Command;
+    /// What happened.
+    type Event: DomainEvent;
+    /// Why a command was refused (a business rule, not a technical failure).
+    type Rejection: std::error::Error + Send + Sync + 'static;
+
+    /// The state before any event.
+    fn initial() -> Self::State;
+    /// Apply one event. Must be total: every event that `decide` can emit applies to the state it was decided on.
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    /// Decide which events a command produces in a state, or why it is refused.
+    fn decide(
+        state: &Self::State,
+        command: &Self::Command,
+    ) -> Result<Vec<Self::Event>, Self::Rejection>;
+}
+
+/// Fold events into a state, starting from [`Decider::initial`].
+pub fn fold<'a, D: Decider>(events: impl IntoIterator<Item = &'a D::Event>) -> D::State
+where
+    D::Event: 'a,
+{
+    events.into_iter().fold(D::initial(), D::evolve)
+}

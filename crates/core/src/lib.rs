@@ -1,0 +1,14 @@
+//! Event-sourcing building blocks with no I/O and no AWS types.
+//!
+//! * [`Decider`]: the functional core every aggregate implements (`initial`, `evolve`, `decide`).
+//! * [`DomainEvent`]: what an event must tell the infrastructure about itself (type name, schema version).
+//! * [`EventMetadata`] and [`RecordedEvent`]: what travels with every stored event.
+//! * [`IdempotencyKey`] and [`fingerprint`]: recognising a retried command.
+
+pub mod decider;
+pub mod idempotency;
+pub mod metadata;
+
+pub use decider::{fold, Decider, DomainEvent};
+pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
+pub use metadata::{EventMetadata, RecordedEvent};

@@ -1,0 +1,283 @@
+//! The mapping between events and DynamoDB items (attribute names, encoding, size check).
+
+use crate::errors::EventStoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use tributary_core::{DomainEvent, EventMetadata, RecordedEvent};
+
+/// DynamoDB's item size limit (names and values, UTF-8).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+pub(crate) const STREAM_ID: &str = "stream_id";
+pub(crate) const VERSION: &str = "version";
+const EVENT_TYPE: &str = "event_type";
+const SCHEMA_VERSION: &str = "schema_version";
+const PAYLOAD: &str = "payload";
+const EVENT_ID: &str = "event_id";
+const COMMAND_ID: &str = "command_id";
+const CORRELATION_ID: &str = "correlation_id";
+const CAUSATION_ID: &str = "causation_id";
+const OCCURRED_AT: &str = "occurred_at";
+const ACTOR: &str = "actor";
+const IDEMPOTENCY_KEY: &str = "idempotency_key";
+const REQUEST_FINGERPRINT: &str = "request_fingerprint";
+
+/// An event ready to be appended: its type, schema version, JSON payload and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub schema_version: u32,
+    /// The event serialised as JSON.
+    pub payload: String,
+    pub metadata: EventMetadata,
+}
+
+impl NewEvent {
+    /// Serialise a domain event.
+    pub fn from_domain(event: &impl DomainEvent, metadata: EventMetadata) -> Self {
+        Self {
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            payload: serde_json::to_string(event).expect("domain events always serialise"),
+            metadata,
+        }
+    }
+}
+
+/// An event as stored: position, type, raw JSON payload and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub stream_id: String,
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub payload: String,
+    pub metadata: EventMetadata,
+}
+
+impl StoredEvent {
+    /// The stored form of an event just appended at `version` of `stream_id`.
+    pub fn committed(stream_id: &str, version: u64, event: NewEvent) -> Self {
+        Self {
+            stream_id: stream_id.to_owned(),
+            version,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            payload: event.payload,
+            metadata: event.metadata,
+        }
+    }
+
+    /// Decode the payload into a domain event.
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<RecordedEvent<E>, EventStoreError> {
+        let event = serde_json::from_str(&self.payload).map_err(|e| EventStoreError::Corrupt {
+            stream_id: self.stream_id.clone(),
+            version: self.version.to_string(),
+            reason: format!(
+                "payload does not decode as {}: {e}",
+                std::any::type_name::<E>()
+            ),
+        })?;
+        Ok(RecordedEvent {
+            stream_id: self.stream_id.clone(),
+            version: self.version,
+            event_type: self.event_type.clone(),
+            schema_version: self.schema_version,
+            event,
+            metadata: self.metadata.clone(),
+        })
+    }
+}
+
+/// Build the item for `event` at `version` of `stream_id`, refusing items DynamoDB would refuse for size.
+pub(crate) fn to_item(
+    stream_id: &str,
+    version: u64,
+    event: &NewEvent,
+) -> Result<HashMap<String, AttributeValue>, EventStoreError> {
+    let m = &event.metadata;
+    let mut item = HashMap::from([
+        (STREAM_ID.to_owned(), s(stream_id)),
+        (VERSION.to_owned(), AttributeValue::N(version.to_string())),
+        (EVENT_TYPE.to_owned(), s(&event.event_type)),
+        (
+            SCHEMA_VERSION.to_owned(),
+            AttributeValue::N(event.schema_version.to_string()),
+        ),
+        (PAYLOAD.to_owned(), s(&event.payload)),
+        (EVENT_ID.to_owned(), s(&m.event_id.to_string())),
+        (COMMAND_ID.to_owned(), s(&m.command_id.to_string())),
+        (CORRELATION_ID.to_owned(), s(&m.correlation_id)),
+        (CAUSATION_ID.to_owned(), s(&m.causation_id)),
+        (OCCURRED_AT.to_owned(), s(&m.occurred_at.to_rfc3339())),
+        (ACTOR.to_owned(), s(&m.actor)),
+    ]);
+    if let Some(key) = &m.idempotency_key {
+        item.insert(IDEMPOTENCY_KEY.to_owned(), s(key));
+    }
+    if let Some(fp) = &m.request_fingerprint {
+        item.insert(REQUEST_FINGERPRINT.to_owned(), s(fp));
+    }
+    let bytes = approximate_size(&item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(EventStoreError::ItemTooLarge {
+            stream_id: stream_id.to_owned(),
+            version,
+            bytes,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+/// Read an item back. Every attribute written by [`to_item`] is required except the optional two.
+pub(crate) fn from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<StoredEvent, EventStoreError> {
+    let stream_id = get_s(item, STREAM_ID).unwrap_or_default().to_owned();
+    let raw_version = item
+        .get(VERSION)
+        .and_then(|v| v.as_n().ok())
+        .cloned()
+        .unwrap_or_default();
+    let corrupt = |reason: String| EventStoreError::Corrupt {
+        stream_id: stream_id.clone(),
+        version: raw_version.clone(),
+        reason,
+    };
+    let required = |name: &str| {
+        get_s(item, name).ok_or_else(|| corrupt(format!("missing string attribute {name}")))
+    };
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| corrupt(format!("missing or invalid number attribute {name}")))
+    };
+    let uuid = |name: &str| {
+        required(name)?
+            .parse()
+            .map_err(|e| corrupt(format!("attribute {name} is not a UUID: {e}")))
+    };
+    let occurred_at = DateTime::parse_from_rfc3339(required(OCCURRED_AT)?)
+        .map_err(|e| corrupt(format!("attribute {OCCURRED_AT} is not RFC 3339: {e}")))?
+        .with_timezone(&Utc);
+    Ok(StoredEvent {
+        version: number(VERSION)?,
+        event_type: required(EVENT_TYPE)?.to_owned(),
+        schema_version: u32::try_from(number(SCHEMA_VERSION)?)
+            .map_err(|_| corrupt(format!("{SCHEMA_VERSION} out of range")))?,
+        payload: required(PAYLOAD)?.to_owned(),
+        metadata: EventMetadata {
+            event_id: uuid(EVENT_ID)?,
+            command_id: uuid(COMMAND_ID)?,
+            correlation_id: required(CORRELATION_ID)?.to_owned(),
+            causation_id: required(CAUSATION_ID)?.to_owned(),
+            occurred_at,
+            actor: required(ACTOR)?.to_owned(),
+            idempotency_key: get_s(item, IDEMPOTENCY_KEY).map(str::to_owned),
+            request_fingerprint: get_s(item, REQUEST_FINGERPRINT).map(str::to_owned),
+        },
+        stream_id: stream_id.clone(),
+    })
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// DynamoDB's item size: attribute names plus values (strings in UTF-8 bytes; numbers about one byte per two
+/// digits plus one). Slightly over-estimates, so an item that passes here fits.
+fn approximate_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len() / 2 + 2,
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn metadata() -> EventMetadata {
+        EventMetadata {
+            event_id: Uuid::new_v4(),
+            command_id: Uuid::new_v4(),
+            correlation_id: "corr".into(),
+            causation_id: "cause".into(),
+            occurred_at: DateTime::parse_from_rfc3339("2026-11-27T10:00:00.123Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            actor: "tester".into(),
+            idempotency_key: Some("key-1".into()),
+            request_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let event = NewEvent {
+            event_type: "Thing".into(),
+            schema_version: 2,
+            payload: r#"{"type":"Thing","n":1}"#.into(),
+            metadata: metadata(),
+        };
+        let item = to_item("s-1", 7, &event).unwrap();
+        let back = from_item(&item).unwrap();
+        assert_eq!(back.stream_id, "s-1");
+        assert_eq!(back.version, 7);
+        assert_eq!(back.event_type, "Thing");
+        assert_eq!(back.schema_version, 2);
+        assert_eq!(back.payload, event.payload);
+        assert_eq!(back.metadata, event.metadata);
+    }
+
+    #[test]
+    fn oversized_items_are_refused_before_sending() {
+        let event = NewEvent {
+            event_type: "Big".into(),
+            schema_version: 1,
+            payload: "x".repeat(MAX_ITEM_BYTES),
+            metadata: metadata(),
+        };
+        assert!(matches!(
+            to_item("s", 1, &event),
+            Err(EventStoreError::ItemTooLarge { version: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_items_are_reported_not_panicked_on() {
+        let mut item = to_item(
+            "s",
+            1,
+            &NewEvent {
+                event_type: "T".into(),
+                schema_version: 1,
+                payload: "{}".into(),
+                metadata: metadata(),
+            },
+        )
+        .unwrap();
+        item.remove("payload");
+        assert!(matches!(
+            from_item(&item),
+            Err(EventStoreError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,191 @@
+//! The event store adapter: append with optimistic concurrency, load with consistent, paginated reads.
+
+use crate::errors::{classify, classify_service, EventStoreError};
+use crate::item::{from_item, to_item, NewEvent, StoredEvent, STREAM_ID, VERSION};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+/// DynamoDB's limit on items in one transaction, hence on events in one atomic append.
+pub const MAX_EVENTS_PER_APPEND: usize = 100;
+
+/// The condition on every appended item: its (stream, version) key must be free.
+const KEY_IS_FREE: &str = "attribute_not_exists(#version)";
+
+/// Event streams in one DynamoDB table. Cheap to clone (the SDK client is reference counted).
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    client: Client,
+    table: String,
+}
+
+impl EventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Name of the events table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Append `events` to `stream_id`, which the caller last saw at `expected_version` (0 for a new stream).
+    /// All or nothing. Returns the stream's new version.
+    pub async fn append(
+        &self,
+        stream_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+    ) -> Result<u64, EventStoreError> {
+        if events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(EventStoreError::TooManyEvents {
+                count: events.len(),
+                limit: MAX_EVENTS_PER_APPEND,
+            });
+        }
+        let items = (expected_version + 1..)
+            .zip(events)
+            .map(|(version, event)| to_item(stream_id, version, event))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new_version = expected_version + items.len() as u64;
+        let conflict = || EventStoreError::WrongExpectedVersion {
+            stream_id: stream_id.to_owned(),
+            expected: expected_version,
+            actual_at_least: expected_version + 1,
+        };
+        match items.len() {
+            0 => Ok(expected_version),
+            1 => {
+                let item = items.into_iter().next().expect("one item");
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(KEY_IS_FREE)
+                    .expression_attribute_names("#version", VERSION)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(new_version),
+                    Err(SdkError::ServiceError(e))
+                        if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+                    {
+                        Err(conflict())
+                    }
+                    Err(e) => Err(item_size_or(classify(&e), stream_id, expected_version + 1)),
+                }
+            }
+            _ => {
+                let puts = items
+                    .into_iter()
+                    .map(|item| {
+                        let put = Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression(KEY_IS_FREE)
+                            .expression_attribute_names("#version", VERSION)
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::None,
+                            )
+                            .build()
+                            .expect("table, item and condition are set");
+                        TransactWriteItem::builder().put(put).build()
+                    })
+                    .collect();
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(puts))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(new_version),
+                    Err(SdkError::ServiceError(e)) => match e.err() {
+                        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                            let codes: Vec<&str> = cancelled
+                                .cancellation_reasons()
+                                .iter()
+                                .filter_map(|r| r.code())
+                                .filter(|c| *c != "None")
+                                .collect();
+                            if codes.contains(&"ConditionalCheckFailed") {
+                                Err(conflict())
+                            } else if codes.iter().any(|c| c.contains("Validation")) {
+                                Err(EventStoreError::Rejected(format!(
+                                    "transaction cancelled: {codes:?}"
+                                )))
+                            } else {
+                                // TransactionConflict, throttling: nothing was written; trying again may succeed.
+                                Err(EventStoreError::Transient(format!(
+                                    "transaction cancelled: {codes:?}"
+                                )))
+                            }
+                        }
+                        other => Err(item_size_or(
+                            classify_service(other),
+                            stream_id,
+                            expected_version + 1,
+                        )),
+                    },
+                    Err(e) => Err(classify(&e)),
+                }
+            }
+        }
+    }
+
+    /// Every event of a stream, in version order (strongly consistent; follows `LastEvaluatedKey`).
+    pub async fn load(&self, stream_id: &str) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.load_after(stream_id, 0).await
+    }
+
+    /// The events of a stream after `after_version`, in version order.
+    pub async fn load_after(
+        &self,
+        stream_id: &str,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#stream = :stream AND #version > :after")
+            .expression_attribute_names("#stream", STREAM_ID)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
+            .expression_attribute_values(":after", AttributeValue::N(after_version.to_string()))
+            .into_paginator()
+            .send();
+        let mut events = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e))?;
+            for item in page.items() {
+                events.push(from_item(item)?);
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// DynamoDB reports an oversized item as a ValidationException; give it its own type.
+fn item_size_or(error: EventStoreError, stream_id: &str, version: u64) -> EventStoreError {
+    match error {
+        EventStoreError::Rejected(text) if text.contains("Item size") => {
+            EventStoreError::ItemTooLarge {
+                stream_id: stream_id.to_owned(),
+                version,
+                bytes: 0,
+                limit: crate::item::MAX_ITEM_BYTES,
+            }
+        }
+        other => other,
+    }
+}

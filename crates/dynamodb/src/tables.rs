@@ -1,0 +1,109 @@
+//! Table definitions: the single source of truth for the tables devstack and tests create and `template.yaml`
+//! declares (a test in `tests/` parses the template and compares it with these).
+
+use crate::errors::{classify, EventStoreError};
+use crate::item::{STREAM_ID, VERSION};
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+
+/// A key attribute: name and scalar type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: &'static str,
+    pub kind: ScalarType,
+}
+
+/// DynamoDB's scalar key types, as spelled in CloudFormation and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarType {
+    S,
+    N,
+}
+
+impl ScalarType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+        }
+    }
+}
+
+/// A table's shape: logical id in `template.yaml`, partition and sort key. Billing is on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The resource name in `template.yaml`.
+    pub logical_id: &'static str,
+    pub partition_key: KeyAttribute,
+    pub sort_key: Option<KeyAttribute>,
+}
+
+/// The event store: one item per event, keyed by stream and version.
+pub const EVENTS: TableSpec = TableSpec {
+    logical_id: "EventsTable",
+    partition_key: KeyAttribute {
+        name: STREAM_ID,
+        kind: ScalarType::S,
+    },
+    sort_key: Some(KeyAttribute {
+        name: VERSION,
+        kind: ScalarType::N,
+    }),
+};
+
+/// Every table the system uses.
+pub const ALL: &[TableSpec] = &[EVENTS];
+
+impl TableSpec {
+    /// Create the table under `name` unless it exists, and wait until it is active.
+    pub async fn ensure(&self, client: &Client, name: &str) -> Result<(), EventStoreError> {
+        let attribute = |key: KeyAttribute| {
+            AttributeDefinition::builder()
+                .attribute_name(key.name)
+                .attribute_type(match key.kind {
+                    ScalarType::S => ScalarAttributeType::S,
+                    ScalarType::N => ScalarAttributeType::N,
+                })
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |key: KeyAttribute, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(key.name)
+                .key_type(key_type)
+                .build()
+                .expect("name and type are set")
+        };
+        let mut request = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(self.partition_key))
+            .key_schema(key(self.partition_key, KeyType::Hash));
+        if let Some(sort) = self.sort_key {
+            request = request
+                .attribute_definitions(attribute(sort))
+                .key_schema(key(sort, KeyType::Range));
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => {}
+            Err(e) => return Err(classify(&e)),
+        }
+        client
+            .wait_until_table_exists()
+            .table_name(name)
+            .wait(std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| {
+                EventStoreError::Transient(format!("table {name} did not become active: {e}"))
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Test support: a real DynamoDB API for tests, with fresh tables and a call log.
+//!
+//! By default an embedded dynoxide server is started once per test binary (on loopback, in memory, on a thread of
+//! its own so it outlives each test's runtime). With `AWS_ENDPOINT_URL_DYNAMODB` set (the full run against the
+//! official DynamoDB Local), that server is used instead. Each test binary gets its own uniquely named tables.
+
+mod calls;
+
+pub use calls::CallLog;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::Client;
+use std::sync::OnceLock;
+use tributary_dynamodb::tables;
+
+/// The DynamoDB API every test of this binary talks to.
+#[derive(Debug)]
+pub struct TestDynamo {
+    /// Base URL of the server.
+    pub endpoint: String,
+    /// Whether this is the embedded dynoxide server (as opposed to an external one).
+    pub embedded: bool,
+    /// The events table created for this test binary.
+    pub events_table: String,
+}
+
+static DYNAMO: OnceLock<TestDynamo> = OnceLock::new();
+
+/// The shared server and tables, started and created on first use.
+pub fn dynamo() -> &'static TestDynamo {
+    DYNAMO.get_or_init(|| {
+        std::thread::spawn(start)
+            .join()
+            .expect("test DynamoDB setup thread panicked")
+    })
+}
+
+impl TestDynamo {
+    /// A client for this server, for use in the calling test's runtime.
+    pub fn client(&self) -> Client {
+        Client::from_conf(self.config().build())
+    }
+
+    /// A client whose calls are recorded in the returned log.
+    pub fn counted_client(&self) -> (Client, CallLog) {
+        let log = CallLog::default();
+        let client = Client::from_conf(self.config().interceptor(log.clone()).build());
+        (client, log)
+    }
+
+    fn config(&self) -> aws_sdk_dynamodb::config::Builder {
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "tributary-testkit",
+            ))
+    }
+}
+
+fn start() -> TestDynamo {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime for the test DynamoDB");
+    let (endpoint, embedded) = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(url) if !url.is_empty() => (url, false),
+        _ => {
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind a loopback port for dynoxide");
+            let addr = listener.local_addr().expect("local address");
+            let db = dynoxide::Database::memory().expect("in-memory dynoxide database");
+            runtime.spawn(dynoxide::server::serve_on(listener, db));
+            (format!("http://{addr}"), true)
+        }
+    };
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let mut dynamo = TestDynamo {
+        endpoint,
+        embedded,
+        events_table: format!("test-events-{suffix}"),
+    };
+    runtime.block_on(async {
+        let client = dynamo.client();
+        tables::EVENTS
+            .ensure(&client, &dynamo.events_table)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test tables at {}: {e}", dynamo.endpoint));
+    });
+    // Keep the runtime (and the embedded server on it) alive for the rest of the process.
+    dynamo.endpoint = dynamo.endpoint.trim_end_matches('/').to_owned();
+    std::mem::forget(runtime);
+    dynamo
+}
