@@ -9,6 +9,7 @@
 
 mod errors;
 mod item;
+pub mod local;
 mod store;
 pub mod tables;
 

@@ -1,1 +1,19 @@
-//! placeholder
+//! The HTTP edge shared by the command and query functions.
+//!
+//! * [`Problem`]: RFC 9457 `application/problem+json` errors with stable types.
+//! * [`JsonBody`]: a JSON body extractor that answers 400/413/415 as problems.
+//! * [`Caller`]: who is calling (from the API Gateway authorizer), for event metadata.
+//! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
+//! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration.
+
+pub mod caller;
+pub mod config;
+pub mod json_body;
+pub mod problem;
+pub mod serve;
+
+pub use caller::Caller;
+pub use config::ConfigError;
+pub use json_body::{JsonBody, MAX_BODY_BYTES};
+pub use problem::Problem;
+pub use serve::{init_tracing, serve};

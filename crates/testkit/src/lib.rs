@@ -8,9 +8,9 @@ mod calls;
 
 pub use calls::CallLog;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use std::sync::OnceLock;
+use tributary_dynamodb::local::local_config;
 use tributary_dynamodb::tables;
 
 /// The DynamoDB API every test of this binary talks to.

@@ -1,1 +1,13 @@
-//! placeholder
+//! The command side of the bank-account API: validate a request, run it through the account Decider against
+//! the event store, answer in JSON (errors as problem+json).
+//!
+//! Handlers are plain async functions over [`CommandService`]; [`router`] wires them to routes. `main.rs` only
+//! reads configuration, builds clients once, and serves the router (Lambda or local).
+
+pub mod config;
+mod headers;
+mod problems;
+mod routes;
+
+pub use config::CommandConfig;
+pub use routes::{router, CommandService};

@@ -1,0 +1,135 @@
+//! A JSON request body extractor whose every failure is a problem: 415 wrong media type, 413 too large,
+//! 400 malformed JSON or invalid/unknown fields.
+
+use crate::problem::Problem;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+/// Largest request body accepted (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A parsed JSON body. An empty body parses as `{}` (so a command without fields needs no body, and a command
+/// with required fields reports the missing one).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Problem> {
+        let too_large = || {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+                format!("the request body must be at most {MAX_BODY_BYTES} bytes"),
+            )
+        };
+        let declared_len = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
+        let bytes = axum::body::to_bytes(Body::new(request.into_body()), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_large())?;
+        if bytes.is_empty() {
+            return parse(b"{}").map(JsonBody);
+        }
+        match content_type.as_deref() {
+            Some(ct) if is_json(ct) => parse(&bytes).map(JsonBody),
+            other => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!(
+                    "send the body as application/json (got {})",
+                    other.unwrap_or("no Content-Type")
+                ),
+            )),
+        }
+    }
+}
+
+/// `application/json`, optionally with parameters such as `charset=utf-8`.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        Category::Data => Problem::bad_request("invalid-request", "Invalid request", e.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            Problem::bad_request("malformed-json", "Malformed JSON", e.to_string())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Deposit {
+        amount: u64,
+    }
+
+    async fn extract(content_type: Option<&str>, body: &str) -> Result<Deposit, Problem> {
+        let mut builder = Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let request = builder.body(Body::from(body.to_owned())).unwrap();
+        JsonBody::<Deposit>::from_request(request, &())
+            .await
+            .map(|b| b.0)
+    }
+
+    #[tokio::test]
+    async fn classifies_every_failure() {
+        let json = Some("application/json; charset=utf-8");
+        assert!(extract(json, r#"{"amount":5}"#).await.is_ok());
+        assert_eq!(extract(json, "{").await.unwrap_err().slug, "malformed-json");
+        assert_eq!(
+            extract(json, r#"{"amount":-1}"#).await.unwrap_err().slug,
+            "invalid-request"
+        );
+        assert_eq!(
+            extract(json, r#"{"amount":1,"x":2}"#)
+                .await
+                .unwrap_err()
+                .slug,
+            "invalid-request"
+        );
+        assert_eq!(extract(json, "").await.unwrap_err().slug, "invalid-request");
+        assert_eq!(
+            extract(Some("text/plain"), "{}").await.unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            extract(None, "{}").await.unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let big = format!(r#"{{"amount":1,"pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(
+            extract(json, &big).await.unwrap_err().status,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! Configuration of the command function, read once per container from the environment.
+
+use tributary_http::config::{env_or, socket_addr};
+use tributary_http::ConfigError;
+
+/// Default name of the events table (matches the local stack; `template.yaml` sets the deployed name).
+pub const DEFAULT_EVENTS_TABLE: &str = "tributary-events";
+
+#[derive(Debug, Clone)]
+pub struct CommandConfig {
+    /// `EVENTS_TABLE`: the DynamoDB table holding the event streams.
+    pub events_table: String,
+    /// `COMMAND_ADDR`: where to listen when not in Lambda (default 127.0.0.1:3001).
+    pub local_addr: std::net::SocketAddr,
+}
+
+impl CommandConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            events_table: env_or("EVENTS_TABLE", DEFAULT_EVENTS_TABLE),
+            local_addr: socket_addr("COMMAND_ADDR", "127.0.0.1:3001")?,
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! The command API's request headers: `Idempotency-Key`, `If-Match`, `X-Correlation-Id`.
+
+use axum::http::HeaderMap;
+use tributary_core::IdempotencyKey;
+use tributary_http::Problem;
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const CORRELATION_ID: &str = "x-correlation-id";
+/// Set on a response that repeats an earlier one for the same `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// The optional `Idempotency-Key` (1-255 printable ASCII).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .and_then(|s| IdempotencyKey::parse(s).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            )
+        })
+}
+
+/// The optional `If-Match: "<version>"` (an ETag from an earlier response). `*` means "any version".
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-if-match",
+                "Invalid If-Match",
+                "If-Match must be a version ETag such as \"3\" (with the quotes)",
+            )
+        })
+}
+
+/// The optional `X-Correlation-Id` (1-128 printable ASCII); `None` means "start a new conversation".
+pub fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(raw) = headers.get(CORRELATION_ID) else {
+        return Ok(None);
+    };
+    match raw.to_str() {
+        Ok(s)
+            if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+        {
+            Ok(Some(s.to_owned()))
+        }
+        _ => Err(Problem::bad_request(
+            "invalid-correlation-id",
+            "Invalid X-Correlation-Id",
+            "X-Correlation-Id must be 1 to 128 visible ASCII characters",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn if_match_takes_quoted_versions_only() {
+        assert_eq!(if_match(&headers("if-match", "\"3\"")).unwrap(), Some(3));
+        assert_eq!(if_match(&headers("if-match", "*")).unwrap(), None);
+        assert!(if_match(&headers("if-match", "3")).is_err());
+        assert!(if_match(&headers("if-match", "\"x\"")).is_err());
+        assert_eq!(if_match(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn idempotency_keys_are_validated() {
+        assert!(idempotency_key(&headers(IDEMPOTENCY_KEY, "abc"))
+            .unwrap()
+            .is_some());
+        assert!(idempotency_key(&headers(IDEMPOTENCY_KEY, "")).is_err());
+        assert!(idempotency_key(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn correlation_ids_are_validated() {
+        assert_eq!(
+            correlation_id(&headers(CORRELATION_ID, "c-1"))
+                .unwrap()
+                .as_deref(),
+            Some("c-1")
+        );
+        assert!(correlation_id(&headers(CORRELATION_ID, "has space")).is_err());
+    }
+}

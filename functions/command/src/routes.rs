@@ -1,0 +1,297 @@
+//! Routes and handlers of the command API.
+//!
+//! | route | body | success |
+//! |---|---|---|
+//! | `POST /accounts` | `{"owner","currency"}` | 201 `{"account_id","version"}` + `Location` |
+//! | `POST /accounts/{id}/deposits` | `{"amount"}` | 200 `{"account_id","version"}` |
+//! | `POST /accounts/{id}/withdrawals` | `{"amount"}` | 200 |
+//! | `POST /accounts/{id}/close` | none or `{}` | 200 |
+//!
+//! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command.
+
+use crate::headers::{self, IDEMPOTENT_REPLAYED};
+use crate::problems::for_command_error;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bank_account::{Account, AccountCommand, AccountId, Amount, Currency, OwnerId};
+use serde::{Deserialize, Serialize};
+use tributary_aggregate::{
+    CommandContext, CommandHandler, CommandOutcome, CommandRequest, Idempotency, RetryPolicy,
+};
+use tributary_core::fingerprint;
+use tributary_dynamodb::EventStore;
+use tributary_http::{Caller, JsonBody, Problem};
+use uuid::Uuid;
+
+/// Everything the handlers need, built once per container.
+#[derive(Clone)]
+pub struct CommandService {
+    accounts: CommandHandler<Account>,
+}
+
+impl CommandService {
+    /// A service over the events table `events_table`, with the default conflict-retry policy.
+    pub fn new(client: aws_sdk_dynamodb::Client, events_table: &str) -> Self {
+        Self::with_retry(client, events_table, RetryPolicy::default())
+    }
+
+    pub fn with_retry(
+        client: aws_sdk_dynamodb::Client,
+        events_table: &str,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            accounts: CommandHandler::new(EventStore::new(client, events_table), retry),
+        }
+    }
+}
+
+/// The command routes. Unknown routes and methods answer with problems too.
+pub fn router(service: CommandService) -> Router {
+    Router::new()
+        .route("/accounts", post(open_account))
+        .route("/accounts/{account_id}/deposits", post(deposit))
+        .route("/accounts/{account_id}/withdrawals", post(withdraw))
+        .route("/accounts/{account_id}/close", post(close_account))
+        .fallback(|| async { Problem::no_route() })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .with_state(service)
+}
+
+/// Body of `POST /accounts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountRequest {
+    pub owner: OwnerId,
+    pub currency: Currency,
+}
+
+/// Body of a deposit or withdrawal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    pub amount: Amount,
+}
+
+/// Body of a close (empty, or `{}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {}
+
+/// The success response of every command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandAccepted {
+    pub account_id: String,
+    pub version: u64,
+}
+
+/// What a request asked for, in the canonical form its idempotency fingerprint is computed from.
+#[derive(Serialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+enum Fingerprinted<'a> {
+    Open {
+        body: &'a OpenAccountRequest,
+    },
+    Deposit {
+        account_id: AccountId,
+        body: &'a AmountRequest,
+    },
+    Withdraw {
+        account_id: AccountId,
+        body: &'a AmountRequest,
+    },
+    Close {
+        account_id: AccountId,
+    },
+}
+
+/// `POST /accounts`: open an account. With an `Idempotency-Key`, the account id is derived from the caller and
+/// the key, so a retried request addresses (and finds) the same account.
+pub async fn open_account(
+    State(service): State<CommandService>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OpenAccountRequest>,
+) -> Result<Response, Problem> {
+    let key = headers::idempotency_key(&headers)?;
+    let account_id = match &key {
+        Some(key) => AccountId::derived_from(&format!("{}\n{}", caller.0, key)),
+        None => AccountId::random(),
+    };
+    let command = AccountCommand::Open {
+        owner: body.owner.clone(),
+        currency: body.currency,
+    };
+    let fingerprint = fingerprint(&Fingerprinted::Open { body: &body });
+    execute(
+        &service,
+        account_id,
+        command,
+        fingerprint,
+        caller,
+        &headers,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// `POST /accounts/{id}/deposits`.
+pub async fn deposit(
+    State(service): State<CommandService>,
+    AccountPath(account_id): AccountPath,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AmountRequest>,
+) -> Result<Response, Problem> {
+    let command = AccountCommand::Deposit {
+        amount: body.amount,
+    };
+    let fingerprint = fingerprint(&Fingerprinted::Deposit {
+        account_id,
+        body: &body,
+    });
+    execute(
+        &service,
+        account_id,
+        command,
+        fingerprint,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /accounts/{id}/withdrawals`.
+pub async fn withdraw(
+    State(service): State<CommandService>,
+    AccountPath(account_id): AccountPath,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AmountRequest>,
+) -> Result<Response, Problem> {
+    let command = AccountCommand::Withdraw {
+        amount: body.amount,
+    };
+    let fingerprint = fingerprint(&Fingerprinted::Withdraw {
+        account_id,
+        body: &body,
+    });
+    execute(
+        &service,
+        account_id,
+        command,
+        fingerprint,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /accounts/{id}/close`.
+pub async fn close_account(
+    State(service): State<CommandService>,
+    AccountPath(account_id): AccountPath,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
+) -> Result<Response, Problem> {
+    let fingerprint = fingerprint(&Fingerprinted::Close { account_id });
+    execute(
+        &service,
+        account_id,
+        AccountCommand::Close,
+        fingerprint,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Run a validated command and shape the response.
+async fn execute(
+    service: &CommandService,
+    account_id: AccountId,
+    command: AccountCommand,
+    fingerprint: String,
+    caller: Caller,
+    headers: &HeaderMap,
+    success: StatusCode,
+) -> Result<Response, Problem> {
+    let command_id = Uuid::new_v4();
+    let correlation_id =
+        headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
+    let request = CommandRequest {
+        stream_id: stream_id(account_id),
+        command,
+        expected_version: headers::if_match(headers)?,
+        idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency { key, fingerprint }),
+        context: CommandContext {
+            command_id,
+            causation_id: command_id.to_string(),
+            correlation_id,
+            actor: caller.0,
+            now: chrono::Utc::now(),
+        },
+    };
+    let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
+    let _entered = span.enter();
+    let outcome = service
+        .accounts
+        .handle(&request)
+        .await
+        .map_err(for_command_error)?;
+    let replayed = matches!(outcome, CommandOutcome::Replayed { .. });
+    let body = CommandAccepted {
+        account_id: account_id.to_string(),
+        version: outcome.version(),
+    };
+    let mut response = (success, Json(&body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag(body.version));
+    if success == StatusCode::CREATED {
+        let location = format!("/accounts/{account_id}");
+        h.insert(
+            header::LOCATION,
+            HeaderValue::from_str(&location).expect("ids are ASCII"),
+        );
+    }
+    if replayed {
+        h.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The event-store stream of an account.
+pub fn stream_id(account_id: AccountId) -> String {
+    format!("account-{account_id}")
+}
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+/// The `{account_id}` path segment, validated (canonical UUID) so no caller can address another key space.
+pub struct AccountPath(pub AccountId);
+
+impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let invalid = |detail: String| {
+            Problem::bad_request("invalid-account-id", "Invalid account id", detail)
+        };
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| invalid(e.body_text()))?;
+        AccountId::parse(&raw)
+            .map(Self)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
