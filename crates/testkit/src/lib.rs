@@ -49,17 +49,7 @@ impl TestDynamo {
     }
 
     fn config(&self) -> aws_sdk_dynamodb::config::Builder {
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "tributary-testkit",
-            ))
+        local_config(&self.endpoint)
     }
 }
 
