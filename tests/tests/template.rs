@@ -5,7 +5,8 @@ use tributary_dynamodb::tables::{self, TableSpec};
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml exists")).expect("template.yaml is YAML")
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml exists"))
+        .expect("template.yaml is YAML")
 }
 
 fn pairs(list: &Value, name: &str, value: &str) -> Vec<(String, String)> {
@@ -14,7 +15,12 @@ fn pairs(list: &Value, name: &str, value: &str) -> Vec<(String, String)> {
         .unwrap_or_else(|| panic!("{name} is a list"))
         .iter()
         .map(|entry| {
-            let text = |k: &str| entry[k].as_str().unwrap_or_else(|| panic!("{name}.{k}")).to_owned();
+            let text = |k: &str| {
+                entry[k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}.{k}"))
+                    .to_owned()
+            };
             (text(name), text(value))
         })
         .collect();
@@ -24,7 +30,10 @@ fn pairs(list: &Value, name: &str, value: &str) -> Vec<(String, String)> {
 
 fn expected(spec: &TableSpec) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let mut keys = vec![(spec.partition_key.name.to_owned(), "HASH".to_owned())];
-    let mut attributes = vec![(spec.partition_key.name.to_owned(), spec.partition_key.kind.as_str().to_owned())];
+    let mut attributes = vec![(
+        spec.partition_key.name.to_owned(),
+        spec.partition_key.kind.as_str().to_owned(),
+    )];
     if let Some(sort) = spec.sort_key {
         keys.push((sort.name.to_owned(), "RANGE".to_owned()));
         attributes.push((sort.name.to_owned(), sort.kind.as_str().to_owned()));
@@ -39,12 +48,26 @@ fn every_table_in_the_code_is_in_the_template_with_the_same_keys() {
     let template = template();
     for spec in tables::ALL {
         let resource = &template["Resources"][spec.logical_id];
-        assert_eq!(resource["Type"].as_str(), Some("AWS::DynamoDB::Table"), "{} in template.yaml", spec.logical_id);
+        assert_eq!(
+            resource["Type"].as_str(),
+            Some("AWS::DynamoDB::Table"),
+            "{} in template.yaml",
+            spec.logical_id
+        );
         let properties = &resource["Properties"];
         let (keys, attributes) = expected(spec);
-        assert_eq!(pairs(&properties["KeySchema"], "AttributeName", "KeyType"), keys, "{}", spec.logical_id);
         assert_eq!(
-            pairs(&properties["AttributeDefinitions"], "AttributeName", "AttributeType"),
+            pairs(&properties["KeySchema"], "AttributeName", "KeyType"),
+            keys,
+            "{}",
+            spec.logical_id
+        );
+        assert_eq!(
+            pairs(
+                &properties["AttributeDefinitions"],
+                "AttributeName",
+                "AttributeType"
+            ),
             attributes,
             "{}",
             spec.logical_id

@@ -15,33 +15,99 @@ async fn the_readme_walkthrough() {
     let stack = stack().await;
     let http = reqwest::Client::new();
     let base = stack.base_url();
-    let opened = post(&http, &format!("{base}/accounts"), &[], Some(r#"{"owner":"alice","currency":"EUR"}"#)).await;
+    let opened = post(
+        &http,
+        &format!("{base}/accounts"),
+        &[],
+        Some(r#"{"owner":"alice","currency":"EUR"}"#),
+    )
+    .await;
     assert_eq!(opened.status, 201);
     let id = opened.body["account_id"].as_str().unwrap().to_owned();
     assert_eq!(opened.header("location"), format!("/accounts/{id}"));
     let account = format!("{base}/accounts/{id}");
 
     let key = [("Idempotency-Key", "deposit-0001")];
-    let deposit = post(&http, &format!("{account}/deposits"), &key, Some(r#"{"amount":1000}"#)).await;
-    assert_eq!((deposit.status, deposit.body.clone()), (200, json!({"account_id": id, "version": 2})));
-    let withdrawal = post(&http, &format!("{account}/withdrawals"), &[], Some(r#"{"amount":250}"#)).await;
-    assert_eq!((withdrawal.status, withdrawal.body["version"].clone()), (200, json!(3)));
+    let deposit = post(
+        &http,
+        &format!("{account}/deposits"),
+        &key,
+        Some(r#"{"amount":1000}"#),
+    )
+    .await;
+    assert_eq!(
+        (deposit.status, deposit.body.clone()),
+        (200, json!({"account_id": id, "version": 2}))
+    );
+    let withdrawal = post(
+        &http,
+        &format!("{account}/withdrawals"),
+        &[],
+        Some(r#"{"amount":250}"#),
+    )
+    .await;
+    assert_eq!(
+        (withdrawal.status, withdrawal.body["version"].clone()),
+        (200, json!(3))
+    );
 
-    let overdraft = post(&http, &format!("{account}/withdrawals"), &[], Some(r#"{"amount":5000}"#)).await;
+    let overdraft = post(
+        &http,
+        &format!("{account}/withdrawals"),
+        &[],
+        Some(r#"{"amount":5000}"#),
+    )
+    .await;
     assert_eq!(overdraft.status, 422);
     assert_eq!(overdraft.header("content-type"), "application/problem+json");
-    assert_eq!(overdraft.body["type"], "urn:tributary:problem:insufficient-funds");
+    assert_eq!(
+        overdraft.body["type"],
+        "urn:tributary:problem:insufficient-funds"
+    );
     assert_eq!(overdraft.body["balance"], 750);
 
-    let replay = post(&http, &format!("{account}/deposits"), &key, Some(r#"{"amount":1000}"#)).await;
-    assert_eq!((replay.status, replay.body.clone()), (200, deposit.body.clone()));
-    let again = post(&http, &format!("{account}/withdrawals"), &[], Some(r#"{"amount":5000}"#)).await;
-    assert_eq!(again.body["balance"], 750, "the replay must not deposit again");
+    let replay = post(
+        &http,
+        &format!("{account}/deposits"),
+        &key,
+        Some(r#"{"amount":1000}"#),
+    )
+    .await;
+    assert_eq!(
+        (replay.status, replay.body.clone()),
+        (200, deposit.body.clone())
+    );
+    let again = post(
+        &http,
+        &format!("{account}/withdrawals"),
+        &[],
+        Some(r#"{"amount":5000}"#),
+    )
+    .await;
+    assert_eq!(
+        again.body["balance"], 750,
+        "the replay must not deposit again"
+    );
 
-    let stale = post(&http, &format!("{account}/deposits"), &[("If-Match", "\"1\"")], Some(r#"{"amount":1}"#)).await;
+    let stale = post(
+        &http,
+        &format!("{account}/deposits"),
+        &[("If-Match", "\"1\"")],
+        Some(r#"{"amount":1}"#),
+    )
+    .await;
     assert_eq!(stale.status, 412);
-    let malformed = post(&http, &format!("{account}/deposits"), &[], Some(r#"{"amount":"#)).await;
-    assert_eq!((malformed.status, malformed.body["type"].clone()), (400, json!("urn:tributary:problem:malformed-json")));
+    let malformed = post(
+        &http,
+        &format!("{account}/deposits"),
+        &[],
+        Some(r#"{"amount":"#),
+    )
+    .await;
+    assert_eq!(
+        (malformed.status, malformed.body["type"].clone()),
+        (400, json!("urn:tributary:problem:malformed-json"))
+    );
 }
 
 /// 16 clients deposit into one account at once. Conflicts are retried by the server (and, when it gives up with a
@@ -54,7 +120,13 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
     let stack = stack().await;
     let http = reqwest::Client::new();
     let base = stack.base_url();
-    let opened = post(&http, &format!("{base}/accounts"), &[], Some(r#"{"owner":"carol","currency":"EUR"}"#)).await;
+    let opened = post(
+        &http,
+        &format!("{base}/accounts"),
+        &[],
+        Some(r#"{"owner":"carol","currency":"EUR"}"#),
+    )
+    .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();
     let url = format!("{base}/accounts/{id}/deposits");
 
@@ -66,7 +138,13 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
                 let key = format!("client-{client}-deposit-{n}");
                 let amount = 1 + client * 100 + n;
                 loop {
-                    let reply = post(&http, &url, &[("Idempotency-Key", &key)], Some(&format!(r#"{{"amount":{amount}}}"#))).await;
+                    let reply = post(
+                        &http,
+                        &url,
+                        &[("Idempotency-Key", &key)],
+                        Some(&format!(r#"{{"amount":{amount}}}"#)),
+                    )
+                    .await;
                     statuses.push(reply.status);
                     if reply.status != 409 {
                         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -77,20 +155,46 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
             statuses
         })
     });
-    let statuses: Vec<u16> = futures::future::join_all(clients).await.into_iter().flat_map(|r| r.unwrap()).collect();
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "no 5xx: {statuses:?}");
+    let statuses: Vec<u16> = futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "no 5xx: {statuses:?}"
+    );
 
     let d = dynamo();
-    let events = EventStore::new(d.client(), &d.events_table).load(&format!("account-{id}")).await.unwrap();
-    assert!(events.iter().enumerate().all(|(i, e)| e.version == i as u64 + 1), "contiguous versions");
+    let events = EventStore::new(d.client(), &d.events_table)
+        .load(&format!("account-{id}"))
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.version == i as u64 + 1),
+        "contiguous versions"
+    );
     let mut per_key: HashMap<String, usize> = HashMap::new();
     for e in events.iter().skip(1) {
-        *per_key.entry(e.metadata.idempotency_key.clone().unwrap()).or_default() += 1;
+        *per_key
+            .entry(e.metadata.idempotency_key.clone().unwrap())
+            .or_default() += 1;
     }
-    assert_eq!(per_key.len(), CLIENTS * DEPOSITS_EACH, "every deposit landed");
+    assert_eq!(
+        per_key.len(),
+        CLIENTS * DEPOSITS_EACH,
+        "every deposit landed"
+    );
     assert!(per_key.values().all(|n| *n == 1), "no deposit landed twice");
     let conflicts = statuses.iter().filter(|s| **s == 409).count();
-    println!("{} requests, {} answered 409 after server-side retries", statuses.len(), conflicts);
+    println!(
+        "{} requests, {} answered 409 after server-side retries",
+        statuses.len(),
+        conflicts
+    );
 }
 
 /// The embedded DynamoDB can keep its data in a file: a restarted stack still knows the account.
@@ -108,13 +212,28 @@ async fn devstack_keeps_data_in_a_file_across_restarts() {
     };
     let http = reqwest::Client::new();
     let stack = Devstack::start(config.clone()).await.unwrap();
-    let opened = post(&http, &format!("{}/accounts", stack.base_url()), &[], Some(r#"{"owner":"dan","currency":"USD"}"#)).await;
+    let opened = post(
+        &http,
+        &format!("{}/accounts", stack.base_url()),
+        &[],
+        Some(r#"{"owner":"dan","currency":"USD"}"#),
+    )
+    .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();
     drop(stack);
 
     let stack = Devstack::start(config).await.unwrap();
-    let deposit = post(&http, &format!("{}/accounts/{id}/deposits", stack.base_url()), &[], Some(r#"{"amount":5}"#)).await;
-    assert_eq!((deposit.status, deposit.body["version"].clone()), (200, json!(2)));
+    let deposit = post(
+        &http,
+        &format!("{}/accounts/{id}/deposits", stack.base_url()),
+        &[],
+        Some(r#"{"amount":5}"#),
+    )
+    .await;
+    assert_eq!(
+        (deposit.status, deposit.body["version"].clone()),
+        (200, json!(2))
+    );
     drop(stack);
     let _ = std::fs::remove_dir_all(dir);
 }

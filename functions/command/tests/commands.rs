@@ -51,12 +51,22 @@ impl Api {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Reply { status, headers, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn open(&self) -> String {
-        let reply = self.send("/accounts", &[], r#"{"owner":"alice","currency":"EUR"}"#).await;
+        let reply = self
+            .send("/accounts", &[], r#"{"owner":"alice","currency":"EUR"}"#)
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["account_id"].as_str().unwrap().to_owned()
     }
@@ -74,40 +84,101 @@ impl Api {
 
 fn problem_type(reply: &Reply) -> &str {
     assert_eq!(reply.headers["content-type"], "application/problem+json");
-    reply.body["type"].as_str().unwrap().trim_start_matches("urn:tributary:problem:")
+    reply.body["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("urn:tributary:problem:")
 }
 
 #[tokio::test]
 async fn the_account_lifecycle() {
     let api = api();
-    let reply = api.send("/accounts", &[], r#"{"owner":"alice","currency":"EUR"}"#).await;
+    let reply = api
+        .send("/accounts", &[], r#"{"owner":"alice","currency":"EUR"}"#)
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     let id = reply.body["account_id"].as_str().unwrap().to_owned();
     assert_eq!(reply.body["version"], 1);
-    assert_eq!(reply.headers["location"], format!("/accounts/{id}").as_str());
+    assert_eq!(
+        reply.headers["location"],
+        format!("/accounts/{id}").as_str()
+    );
     assert_eq!(reply.headers["etag"], "\"1\"");
 
-    let reply = api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":1000}"#).await;
-    assert_eq!((reply.status, reply.body.clone()), (StatusCode::OK, json!({"account_id": id, "version": 2})));
-    let reply = api.send(&format!("/accounts/{id}/withdrawals"), &[], r#"{"amount":1000}"#).await;
+    let reply = api
+        .send(
+            &format!("/accounts/{id}/deposits"),
+            &[],
+            r#"{"amount":1000}"#,
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (StatusCode::OK, json!({"account_id": id, "version": 2}))
+    );
+    let reply = api
+        .send(
+            &format!("/accounts/{id}/withdrawals"),
+            &[],
+            r#"{"amount":1000}"#,
+        )
+        .await;
     assert_eq!(reply.body["version"], 3);
     let reply = api.send(&format!("/accounts/{id}/close"), &[], "").await;
-    assert_eq!((reply.status, reply.body["version"].clone()), (StatusCode::OK, json!(4)));
-    let reply = api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":1}"#).await;
-    assert_eq!((reply.status, problem_type(&reply)), (StatusCode::UNPROCESSABLE_ENTITY, "account-closed"));
-    let types: Vec<_> = api.balance_events(&id).await.into_iter().map(|(_, t)| t).collect();
-    assert_eq!(types, ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"]);
+    assert_eq!(
+        (reply.status, reply.body["version"].clone()),
+        (StatusCode::OK, json!(4))
+    );
+    let reply = api
+        .send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":1}"#)
+        .await;
+    assert_eq!(
+        (reply.status, problem_type(&reply)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "account-closed")
+    );
+    let types: Vec<_> = api
+        .balance_events(&id)
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "AccountOpened",
+            "MoneyDeposited",
+            "MoneyWithdrawn",
+            "AccountClosed"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn business_rules_answer_422_and_append_nothing() {
     let api = api();
     let id = api.open().await;
-    api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":100}"#).await;
-    let reply = api.send(&format!("/accounts/{id}/withdrawals"), &[], r#"{"amount":5000}"#).await;
+    api.send(
+        &format!("/accounts/{id}/deposits"),
+        &[],
+        r#"{"amount":100}"#,
+    )
+    .await;
+    let reply = api
+        .send(
+            &format!("/accounts/{id}/withdrawals"),
+            &[],
+            r#"{"amount":5000}"#,
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem_type(&reply), "insufficient-funds");
-    assert_eq!((reply.body["balance"].clone(), reply.body["requested"].clone()), (json!(100), json!(5000)));
+    assert_eq!(
+        (
+            reply.body["balance"].clone(),
+            reply.body["requested"].clone()
+        ),
+        (json!(100), json!(5000))
+    );
     let reply = api.send(&format!("/accounts/{id}/close"), &[], "{}").await;
     assert_eq!(problem_type(&reply), "balance-not-zero");
     assert_eq!(api.balance_events(&id).await.len(), 2);
@@ -119,26 +190,114 @@ async fn bad_input_gets_the_right_4xx_problem() {
     let id = api.open().await;
     let deposit = format!("/accounts/{id}/deposits");
     let cases: Vec<(Reply, StatusCode, &str)> = vec![
-        (api.send(&deposit, &[], r#"{"amount":"#).await, StatusCode::BAD_REQUEST, "malformed-json"),
-        (api.send(&deposit, &[], r#"{"amount":0}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send(&deposit, &[], r#"{"amount":-5}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send(&deposit, &[], r#"{"amount":1.5}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send(&deposit, &[], r#"{"amount":1000000000001}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send(&deposit, &[], r#"{"amount":1,"memo":"x"}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send(&deposit, &[], "").await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send("/accounts", &[], r#"{"owner":"alice","currency":"XYZ"}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send("/accounts", &[], r#"{"owner":"a/b","currency":"EUR"}"#).await, StatusCode::BAD_REQUEST, "invalid-request"),
-        (api.send("/accounts/ACCOUNT/deposits", &[], r#"{"amount":1}"#).await, StatusCode::BAD_REQUEST, "invalid-account-id"),
-        (api.send(&deposit, &[("idempotency-key", "")], r#"{"amount":1}"#).await, StatusCode::BAD_REQUEST, "invalid-idempotency-key"),
-        (api.send(&deposit, &[("if-match", "1")], r#"{"amount":1}"#).await, StatusCode::BAD_REQUEST, "invalid-if-match"),
-        (api.send(&deposit, &[("content-type", "text/plain")], "amount=1").await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
-        (api.send(&deposit, &[], &format!(r#"{{"amount":1,"pad":"{}"}}"#, "x".repeat(70_000))).await, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
-        (api.send("/nowhere", &[], "").await, StatusCode::NOT_FOUND, "not-found"),
-        (api.send(&format!("/accounts/{}/deposits", uuid::Uuid::new_v4()), &[], r#"{"amount":1}"#).await, StatusCode::NOT_FOUND, "account-not-found"),
+        (
+            api.send(&deposit, &[], r#"{"amount":"#).await,
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+        ),
+        (
+            api.send(&deposit, &[], r#"{"amount":0}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send(&deposit, &[], r#"{"amount":-5}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send(&deposit, &[], r#"{"amount":1.5}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send(&deposit, &[], r#"{"amount":1000000000001}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send(&deposit, &[], r#"{"amount":1,"memo":"x"}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send(&deposit, &[], "").await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send("/accounts", &[], r#"{"owner":"alice","currency":"XYZ"}"#)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send("/accounts", &[], r#"{"owner":"a/b","currency":"EUR"}"#)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+        ),
+        (
+            api.send("/accounts/ACCOUNT/deposits", &[], r#"{"amount":1}"#)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid-account-id",
+        ),
+        (
+            api.send(&deposit, &[("idempotency-key", "")], r#"{"amount":1}"#)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid-idempotency-key",
+        ),
+        (
+            api.send(&deposit, &[("if-match", "1")], r#"{"amount":1}"#)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid-if-match",
+        ),
+        (
+            api.send(&deposit, &[("content-type", "text/plain")], "amount=1")
+                .await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+        (
+            api.send(
+                &deposit,
+                &[],
+                &format!(r#"{{"amount":1,"pad":"{}"}}"#, "x".repeat(70_000)),
+            )
+            .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+        ),
+        (
+            api.send("/nowhere", &[], "").await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+        (
+            api.send(
+                &format!("/accounts/{}/deposits", uuid::Uuid::new_v4()),
+                &[],
+                r#"{"amount":1}"#,
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "account-not-found",
+        ),
     ];
     for (i, (reply, status, slug)) in cases.iter().enumerate() {
-        assert_eq!((reply.status, problem_type(reply)), (*status, *slug), "case {i}: {}", reply.body);
-        assert!(reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "case {i}");
+        assert_eq!(
+            (reply.status, problem_type(reply)),
+            (*status, *slug),
+            "case {i}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "case {i}"
+        );
     }
     // None of it reached the stream.
     assert_eq!(api.balance_events(&id).await.len(), 1);
@@ -155,25 +314,39 @@ async fn an_idempotency_key_replays_the_original_response_and_appends_nothing() 
     api.send(&deposit, &[], r#"{"amount":5}"#).await;
     // Same key, same request (whitespace differs): the original response, not a new event.
     let again = api.send(&deposit, &key, r#"{ "amount" : 1000 }"#).await;
-    assert_eq!((again.status, again.body.clone()), (StatusCode::OK, first.body.clone()));
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (StatusCode::OK, first.body.clone())
+    );
     assert_eq!(again.headers["idempotent-replayed"], "true");
     // Same key, different request: refused.
     let reused = api.send(&deposit, &key, r#"{"amount":999}"#).await;
-    assert_eq!((reused.status, problem_type(&reused)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"));
+    assert_eq!(
+        (reused.status, problem_type(&reused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused")
+    );
     assert_eq!(api.balance_events(&id).await.len(), 3);
 }
 
 #[tokio::test]
 async fn a_retried_open_returns_the_same_account() {
     let api = api();
-    let key = [("idempotency-key", &*format!("open-{}", uuid::Uuid::new_v4()))];
+    let key = [(
+        "idempotency-key",
+        &*format!("open-{}", uuid::Uuid::new_v4()),
+    )];
     let body = r#"{"owner":"bob","currency":"GBP"}"#;
     let first = api.send("/accounts", &key, body).await;
     let again = api.send("/accounts", &key, body).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    assert_eq!((again.status, again.body.clone()), (StatusCode::CREATED, first.body.clone()));
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (StatusCode::CREATED, first.body.clone())
+    );
     assert_eq!(again.headers["location"], first.headers["location"]);
-    let other = api.send("/accounts", &key, r#"{"owner":"bob","currency":"EUR"}"#).await;
+    let other = api
+        .send("/accounts", &key, r#"{"owner":"bob","currency":"EUR"}"#)
+        .await;
     assert_eq!(problem_type(&other), "idempotency-key-reused");
     let id = first.body["account_id"].as_str().unwrap();
     assert_eq!(api.balance_events(id).await.len(), 1);
@@ -184,27 +357,52 @@ async fn if_match_makes_a_command_conditional() {
     let api = api();
     let id = api.open().await;
     let deposit = format!("/accounts/{id}/deposits");
-    let ok = api.send(&deposit, &[("if-match", "\"1\"")], r#"{"amount":10}"#).await;
-    assert_eq!((ok.status, ok.headers["etag"].to_str().unwrap()), (StatusCode::OK, "\"2\""));
-    let stale = api.send(&deposit, &[("if-match", "\"1\"")], r#"{"amount":10}"#).await;
-    assert_eq!((stale.status, problem_type(&stale)), (StatusCode::PRECONDITION_FAILED, "version-mismatch"));
-    assert_eq!((stale.body["expected_version"].clone(), stale.body["actual_version"].clone()), (json!(1), json!(2)));
+    let ok = api
+        .send(&deposit, &[("if-match", "\"1\"")], r#"{"amount":10}"#)
+        .await;
+    assert_eq!(
+        (ok.status, ok.headers["etag"].to_str().unwrap()),
+        (StatusCode::OK, "\"2\"")
+    );
+    let stale = api
+        .send(&deposit, &[("if-match", "\"1\"")], r#"{"amount":10}"#)
+        .await;
+    assert_eq!(
+        (stale.status, problem_type(&stale)),
+        (StatusCode::PRECONDITION_FAILED, "version-mismatch")
+    );
+    assert_eq!(
+        (
+            stale.body["expected_version"].clone(),
+            stale.body["actual_version"].clone()
+        ),
+        (json!(1), json!(2))
+    );
 }
 
 #[tokio::test]
 async fn a_single_event_command_costs_one_query_and_one_conditional_put() {
     let api = api();
     let id = api.open().await;
-    api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":10}"#).await;
+    api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":10}"#)
+        .await;
     api.calls.clear();
     let reply = api
-        .send(&format!("/accounts/{id}/withdrawals"), &[("idempotency-key", "w-1")], r#"{"amount":5}"#)
+        .send(
+            &format!("/accounts/{id}/withdrawals"),
+            &[("idempotency-key", "w-1")],
+            r#"{"amount":5}"#,
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(api.calls.operations(), ["Query", "PutItem"]);
     // A replay costs the read only.
     api.calls.clear();
-    api.send(&format!("/accounts/{id}/withdrawals"), &[("idempotency-key", "w-1")], r#"{"amount":5}"#)
-        .await;
+    api.send(
+        &format!("/accounts/{id}/withdrawals"),
+        &[("idempotency-key", "w-1")],
+        r#"{"amount":5}"#,
+    )
+    .await;
     assert_eq!(api.calls.operations(), ["Query"]);
 }

@@ -33,10 +33,17 @@ impl Reply {
 }
 
 /// POST a JSON body (or nothing) with extra headers.
-pub async fn post(client: &reqwest::Client, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let mut request = client.post(url);
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_owned());
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
     }
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -45,6 +52,14 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: &[(&str, &str)],
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-    Reply { status, headers, body }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
