@@ -9,7 +9,7 @@ fn template() -> Value {
         .expect("template.yaml is YAML")
 }
 
-fn pairs(list: &Value, name: &str, value: &str) -> Vec<(String, String)> {
+fn pairs(list: &Value, name: &str, value: &str) -> Pairs {
     let mut out: Vec<_> = list
         .as_sequence()
         .unwrap_or_else(|| panic!("{name} is a list"))
@@ -28,7 +28,10 @@ fn pairs(list: &Value, name: &str, value: &str) -> Vec<(String, String)> {
     out
 }
 
-fn expected(spec: &TableSpec) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// (name, type) pairs, sorted.
+type Pairs = Vec<(String, String)>;
+
+fn expected(spec: &TableSpec) -> (Pairs, Pairs) {
     let mut keys = vec![(spec.partition_key.name.to_owned(), "HASH".to_owned())];
     let mut attributes = vec![(
         spec.partition_key.name.to_owned(),

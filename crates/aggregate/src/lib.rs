@@ -19,6 +19,8 @@ pub struct CommandContext {
     pub causation_id: String,
     pub actor: String,
     pub now: DateTime<Utc>,
+    /// W3C `traceparent` of this command, recorded on its events.
+    pub traceparent: Option<String>,
 }
 
 /// A retried request is recognised by its key; the fingerprint tells a true retry from a reused key.
@@ -250,5 +252,6 @@ fn metadata<C>(request: &CommandRequest<C>) -> EventMetadata {
             .as_ref()
             .map(|i| i.key.as_str().to_owned()),
         request_fingerprint: request.idempotency.as_ref().map(|i| i.fingerprint.clone()),
+        traceparent: ctx.traceparent.clone(),
     }
 }

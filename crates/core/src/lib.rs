@@ -4,11 +4,14 @@
 //! * [`DomainEvent`]: what an event must tell the infrastructure about itself (type name, schema version).
 //! * [`EventMetadata`] and [`RecordedEvent`]: what travels with every stored event.
 //! * [`IdempotencyKey`] and [`fingerprint`]: recognising a retried command.
+//! * [`TraceParent`]: W3C trace context carried from the request to the published events.
 
 pub mod decider;
 pub mod idempotency;
 pub mod metadata;
+pub mod trace;
 
 pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
 pub use metadata::{EventMetadata, RecordedEvent};
+pub use trace::TraceParent;

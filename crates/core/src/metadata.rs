@@ -25,6 +25,9 @@ pub struct EventMetadata {
     /// Fingerprint of the request that produced the event (see [`crate::fingerprint`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_fingerprint: Option<String>,
+    /// W3C `traceparent` of the command that produced the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// An event as read back from the event store.

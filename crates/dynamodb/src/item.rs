@@ -23,6 +23,7 @@ const OCCURRED_AT: &str = "occurred_at";
 const ACTOR: &str = "actor";
 const IDEMPOTENCY_KEY: &str = "idempotency_key";
 const REQUEST_FINGERPRINT: &str = "request_fingerprint";
+const TRACEPARENT: &str = "traceparent";
 
 /// An event ready to be appended: its type, schema version, JSON payload and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +121,9 @@ pub(crate) fn to_item(
     if let Some(fp) = &m.request_fingerprint {
         item.insert(REQUEST_FINGERPRINT.to_owned(), s(fp));
     }
+    if let Some(tp) = &m.traceparent {
+        item.insert(TRACEPARENT.to_owned(), s(tp));
+    }
     let bytes = approximate_size(&item);
     if bytes > MAX_ITEM_BYTES {
         return Err(EventStoreError::ItemTooLarge {
@@ -132,7 +136,7 @@ pub(crate) fn to_item(
     Ok(item)
 }
 
-/// Read an item back. Every attribute written by [`to_item`] is required except the optional two.
+/// Read an item back. Every attribute written by [`to_item`] is required except the optional ones.
 pub(crate) fn from_item(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<StoredEvent, EventStoreError> {
@@ -179,6 +183,7 @@ pub(crate) fn from_item(
             actor: required(ACTOR)?.to_owned(),
             idempotency_key: get_s(item, IDEMPOTENCY_KEY).map(str::to_owned),
             request_fingerprint: get_s(item, REQUEST_FINGERPRINT).map(str::to_owned),
+            traceparent: get_s(item, TRACEPARENT).map(str::to_owned),
         },
         stream_id: stream_id.clone(),
     })
@@ -226,6 +231,7 @@ mod tests {
             actor: "tester".into(),
             idempotency_key: Some("key-1".into()),
             request_fingerprint: None,
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         }
     }
 

@@ -34,6 +34,7 @@ fn event_with_payload(payload: String) -> NewEvent {
             actor: "test".into(),
             idempotency_key: None,
             request_fingerprint: None,
+            traceparent: None,
         },
     }
 }

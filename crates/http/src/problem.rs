@@ -15,8 +15,8 @@ pub struct Problem {
     pub slug: &'static str,
     pub title: &'static str,
     pub detail: String,
-    /// Extra members (e.g. `balance`, `expected_version`).
-    pub extensions: Map<String, Value>,
+    /// Extra members (e.g. `balance`, `expected_version`), in order.
+    pub extensions: Vec<(&'static str, Value)>,
     /// Seconds a client should wait before retrying (sets `Retry-After`).
     pub retry_after: Option<u32>,
 }
@@ -33,14 +33,14 @@ impl Problem {
             slug,
             title,
             detail: detail.into(),
-            extensions: Map::new(),
+            extensions: Vec::new(),
             retry_after: None,
         }
     }
 
     /// Add an extension member.
-    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.extensions.insert(name.to_owned(), value.into());
+    pub fn with(mut self, name: &'static str, value: impl Into<Value>) -> Self {
+        self.extensions.push((name, value.into()));
         self
     }
 
@@ -108,7 +108,7 @@ impl Problem {
         body.insert("status".into(), self.status.as_u16().into());
         body.insert("detail".into(), self.detail.clone().into());
         for (name, value) in &self.extensions {
-            body.insert(name.clone(), value.clone());
+            body.insert((*name).to_owned(), value.clone());
         }
         Value::Object(body)
     }

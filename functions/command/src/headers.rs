@@ -1,7 +1,7 @@
 //! The command API's request headers: `Idempotency-Key`, `If-Match`, `X-Correlation-Id`.
 
 use axum::http::HeaderMap;
-use tributary_core::IdempotencyKey;
+use tributary_core::{IdempotencyKey, TraceParent};
 use tributary_http::Problem;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -66,6 +66,16 @@ pub fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
             "X-Correlation-Id must be 1 to 128 visible ASCII characters",
         )),
     }
+}
+
+/// The command's trace context: a child of the request's `traceparent` when it has a valid one (per W3C Trace
+/// Context, an invalid one is ignored), otherwise a new trace.
+pub fn trace_context(headers: &HeaderMap) -> TraceParent {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .map_or_else(TraceParent::new_root, |parent| parent.child())
 }
 
 #[cfg(test)]

@@ -238,6 +238,7 @@ async fn execute(
             correlation_id,
             actor: caller.0,
             now: chrono::Utc::now(),
+            traceparent: Some(headers::trace_context(headers).to_string()),
         },
     };
     let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
