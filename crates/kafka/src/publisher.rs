@@ -1,0 +1,210 @@
+//! The producer: one per container, idempotent (`enable.idempotence`, `acks=all`), keyed by aggregate id, so each
+//! aggregate's records land on one partition in the order they were sent.
+
+use crate::config::{Brokers, KafkaConfig};
+use crate::context::{KafkaContext, MskIamAuth};
+use crate::envelope::{EventEnvelope, RejectionEnvelope};
+use crate::msk::{discover_bootstrap_brokers, MskError};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tributary_dynamodb::StoredEvent;
+
+/// Publishing failed; the records may or may not have reached the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot create the Kafka producer: {0}")]
+    Setup(#[source] KafkaError),
+    #[error(transparent)]
+    Discovery(#[from] MskError),
+    #[error("MSK IAM auth needs {0} in the AWS configuration")]
+    MissingAws(&'static str),
+    #[error("event {aggregate_id} v{version} cannot be encoded: {source}")]
+    Encode {
+        aggregate_id: String,
+        version: u64,
+        source: serde_json::Error,
+    },
+    #[error("the record was not queued: {0}")]
+    Enqueue(#[source] KafkaError),
+    #[error("the broker did not acknowledge the record: {0}")]
+    Delivery(#[source] KafkaError),
+    #[error("the producer was shut down before the record was acknowledged")]
+    Cancelled,
+}
+
+/// Sends envelopes to the events and rejections topics.
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer<KafkaContext>,
+    events_topic: String,
+    rejections_topic: String,
+}
+
+impl Publisher {
+    /// Connect as configured: plaintext brokers directly; an MSK cluster by discovering its IAM brokers with
+    /// `aws` (the container's SDK config) and signing OAUTHBEARER tokens with its credentials.
+    pub async fn connect(
+        config: &KafkaConfig,
+        aws: &aws_types::SdkConfig,
+    ) -> Result<Self, PublishError> {
+        match &config.brokers {
+            Brokers::Plaintext(bootstrap) => {
+                Self::with_context(config, bootstrap, KafkaContext::default())
+            }
+            Brokers::Msk { cluster_arn } => {
+                let bootstrap =
+                    discover_bootstrap_brokers(&aws_sdk_kafka::Client::new(aws), cluster_arn)
+                        .await?;
+                let iam = MskIamAuth {
+                    region: aws
+                        .region()
+                        .cloned()
+                        .ok_or(PublishError::MissingAws("a region (AWS_REGION)"))?,
+                    credentials: aws
+                        .credentials_provider()
+                        .ok_or(PublishError::MissingAws("credentials"))?,
+                };
+                Self::with_context(config, &bootstrap, KafkaContext { iam: Some(iam) })
+            }
+        }
+    }
+
+    /// A producer for `bootstrap` with an explicit context.
+    pub fn with_context(
+        config: &KafkaConfig,
+        bootstrap: &str,
+        context: KafkaContext,
+    ) -> Result<Self, PublishError> {
+        let producer = producer_config(config, bootstrap, context.iam.is_some())
+            .create_with_context(context)
+            .map_err(PublishError::Setup)?;
+        Ok(Self {
+            producer,
+            events_topic: config.events_topic.clone(),
+            rejections_topic: config.rejections_topic.clone(),
+        })
+    }
+
+    /// Publish committed events (in order) and wait until the broker has acknowledged all of them.
+    pub async fn publish_events(&self, events: &[StoredEvent]) -> Result<(), PublishError> {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for event in events {
+            let envelope =
+                EventEnvelope::from_stored(event).map_err(|source| PublishError::Encode {
+                    aggregate_id: event.stream_id.clone(),
+                    version: event.version,
+                    source,
+                })?;
+            let value = serde_json::to_vec(&envelope).expect("envelopes always serialise");
+            let version = event.version.to_string();
+            let schema = event.schema_version.to_string();
+            let mut headers = OwnedHeaders::new_with_capacity(5)
+                .insert(header("event_type", &event.event_type))
+                .insert(header("schema_version", &schema))
+                .insert(header("version", &version))
+                .insert(header("correlation_id", &event.metadata.correlation_id));
+            if let Some(traceparent) = &event.metadata.traceparent {
+                headers = headers.insert(header("traceparent", traceparent));
+            }
+            deliveries.push(self.enqueue(&self.events_topic, &event.stream_id, &value, headers)?);
+        }
+        await_all(deliveries).await
+    }
+
+    /// Publish a rejection (keyed by the aggregate it addressed) and wait for the acknowledgement.
+    pub async fn publish_rejection(
+        &self,
+        rejection: &RejectionEnvelope,
+    ) -> Result<(), PublishError> {
+        let value = serde_json::to_vec(rejection).expect("envelopes always serialise");
+        let headers = OwnedHeaders::new_with_capacity(2)
+            .insert(header("rejection", &rejection.reason))
+            .insert(header("correlation_id", &rejection.correlation_id));
+        let delivery = self.enqueue(
+            &self.rejections_topic,
+            &rejection.aggregate_id,
+            &value,
+            headers,
+        )?;
+        await_all(vec![delivery]).await
+    }
+
+    fn enqueue(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<DeliveryFuture, PublishError> {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(headers);
+        self.producer
+            .send_result(record)
+            .map_err(|(e, _)| PublishError::Enqueue(e))
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}
+
+async fn await_all(deliveries: Vec<DeliveryFuture>) -> Result<(), PublishError> {
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => return Err(PublishError::Delivery(error)),
+            Err(_) => return Err(PublishError::Cancelled),
+        }
+    }
+    Ok(())
+}
+
+/// The producer settings: idempotent, all in-sync replicas, small linger, bounded delivery time.
+fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", config.linger.as_millis().to_string())
+        .set("compression.type", config.compression.as_str())
+        .set(
+            "message.timeout.ms",
+            config.delivery_timeout.as_millis().max(1).to_string(),
+        )
+        .set("client.id", "tributary");
+    if iam {
+        c.set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "OAUTHBEARER");
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Compression;
+    use std::time::Duration;
+
+    #[test]
+    fn producer_settings_are_safe_and_fast() {
+        let mut config = KafkaConfig::plaintext("b:9092", "e", "r");
+        config.compression = Compression::Zstd;
+        config.delivery_timeout = Duration::from_millis(1500);
+        let c = producer_config(&config, "b:9092", false);
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("compression.type"), Some("zstd"));
+        assert_eq!(c.get("message.timeout.ms"), Some("1500"));
+        assert_eq!(c.get("security.protocol"), None);
+        let msk = producer_config(&config, "b:9098", true);
+        assert_eq!(msk.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(msk.get("sasl.mechanism"), Some("OAUTHBEARER"));
+    }
+}
