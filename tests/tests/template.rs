@@ -76,5 +76,11 @@ fn every_table_in_the_code_is_in_the_template_with_the_same_keys() {
             spec.logical_id
         );
         assert_eq!(properties["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+        assert_eq!(
+            properties["StreamSpecification"]["StreamViewType"].as_str(),
+            spec.stream_view,
+            "{} stream",
+            spec.logical_id
+        );
     }
 }

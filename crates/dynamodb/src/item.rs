@@ -137,9 +137,7 @@ pub(crate) fn to_item(
 }
 
 /// Read an item back. Every attribute written by [`to_item`] is required except the optional ones.
-pub(crate) fn from_item(
-    item: &HashMap<String, AttributeValue>,
-) -> Result<StoredEvent, EventStoreError> {
+pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent, EventStoreError> {
     let stream_id = get_s(item, STREAM_ID).unwrap_or_default().to_owned();
     let raw_version = item
         .get(VERSION)

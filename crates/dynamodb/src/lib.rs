@@ -14,5 +14,5 @@ mod store;
 pub mod tables;
 
 pub use errors::EventStoreError;
-pub use item::{NewEvent, StoredEvent, MAX_ITEM_BYTES};
+pub use item::{from_item, NewEvent, StoredEvent, MAX_ITEM_BYTES};
 pub use store::{EventStore, MAX_EVENTS_PER_APPEND};

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -41,6 +42,8 @@ pub struct TableSpec {
     pub logical_id: &'static str,
     pub partition_key: KeyAttribute,
     pub sort_key: Option<KeyAttribute>,
+    /// DynamoDB Streams view type (`NEW_IMAGE`), when the table has a stream.
+    pub stream_view: Option<&'static str>,
 }
 
 /// The event store: one item per event, keyed by stream and version.
@@ -54,6 +57,8 @@ pub const EVENTS: TableSpec = TableSpec {
         name: VERSION,
         kind: ScalarType::N,
     }),
+    // The relay publishes every new event from the table's stream (the safety net behind the command path).
+    stream_view: Some("NEW_IMAGE"),
 };
 
 /// Every table the system uses.
@@ -85,6 +90,15 @@ impl TableSpec {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attribute(self.partition_key))
             .key_schema(key(self.partition_key, KeyType::Hash));
+        if let Some(view) = self.stream_view {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view))
+                    .build()
+                    .expect("stream_enabled is set"),
+            );
+        }
         if let Some(sort) = self.sort_key {
             request = request
                 .attribute_definitions(attribute(sort))

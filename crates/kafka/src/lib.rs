@@ -17,4 +17,4 @@ pub use config::{Brokers, Compression, KafkaConfig};
 pub use context::{KafkaContext, MskIamAuth};
 pub use envelope::{EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION};
 pub use msk::{discover_bootstrap_brokers, MskError};
-pub use publisher::{PublishError, Publisher};
+pub use publisher::{PartialPublish, PublishError, Publisher};

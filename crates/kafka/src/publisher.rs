@@ -34,6 +34,17 @@ pub enum PublishError {
     Cancelled,
 }
 
+/// Some events of a batch were not acknowledged: every event before `first_unacknowledged` was.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event {first_unacknowledged} of the batch and possibly later ones were not published: {error}"
+)]
+pub struct PartialPublish {
+    pub first_unacknowledged: usize,
+    #[source]
+    pub error: PublishError,
+}
+
 /// Sends envelopes to the events and rejections topics.
 #[derive(Clone)]
 pub struct Publisher {
@@ -89,14 +100,30 @@ impl Publisher {
 
     /// Publish committed events (in order) and wait until the broker has acknowledged all of them.
     pub async fn publish_events(&self, events: &[StoredEvent]) -> Result<(), PublishError> {
+        self.publish_events_in_order(events)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// Publish committed events in order; on failure, say which was the first not acknowledged (every event before
+    /// it was). Records of one aggregate go to one partition in this order (idempotent producer).
+    pub async fn publish_events_in_order(
+        &self,
+        events: &[StoredEvent],
+    ) -> Result<(), PartialPublish> {
         let mut deliveries = Vec::with_capacity(events.len());
-        for event in events {
-            let envelope =
-                EventEnvelope::from_stored(event).map_err(|source| PublishError::Encode {
+        for (index, event) in events.iter().enumerate() {
+            let at = |error| PartialPublish {
+                first_unacknowledged: index,
+                error,
+            };
+            let envelope = EventEnvelope::from_stored(event).map_err(|source| {
+                at(PublishError::Encode {
                     aggregate_id: event.stream_id.clone(),
                     version: event.version,
                     source,
-                })?;
+                })
+            })?;
             let value = serde_json::to_vec(&envelope).expect("envelopes always serialise");
             let version = event.version.to_string();
             let schema = event.schema_version.to_string();
@@ -108,7 +135,17 @@ impl Publisher {
             if let Some(traceparent) = &event.metadata.traceparent {
                 headers = headers.insert(header("traceparent", traceparent));
             }
-            deliveries.push(self.enqueue(&self.events_topic, &event.stream_id, &value, headers)?);
+            let delivery = self.enqueue(&self.events_topic, &event.stream_id, &value, headers);
+            // Wait for what is already queued before reporting a failure to queue: the prefix may still succeed.
+            match delivery {
+                Ok(delivery) => deliveries.push(delivery),
+                Err(error) => {
+                    return match await_all(deliveries).await {
+                        Ok(()) => Err(at(error)),
+                        Err(failure) => Err(failure),
+                    };
+                }
+            }
         }
         await_all(deliveries).await
     }
@@ -128,7 +165,9 @@ impl Publisher {
             &value,
             headers,
         )?;
-        await_all(vec![delivery]).await
+        await_all(vec![delivery])
+            .await
+            .map_err(|failure| failure.error)
     }
 
     fn enqueue(
@@ -155,15 +194,21 @@ fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     }
 }
 
-async fn await_all(deliveries: Vec<DeliveryFuture>) -> Result<(), PublishError> {
-    for delivery in deliveries {
-        match delivery.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((error, _))) => return Err(PublishError::Delivery(error)),
-            Err(_) => return Err(PublishError::Cancelled),
-        }
+/// Wait for every delivery; on failure, the index of the first that was not acknowledged.
+async fn await_all(deliveries: Vec<DeliveryFuture>) -> Result<(), PartialPublish> {
+    let mut first_failure = None;
+    for (index, delivery) in deliveries.into_iter().enumerate() {
+        let error = match delivery.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err((error, _))) => PublishError::Delivery(error),
+            Err(_) => PublishError::Cancelled,
+        };
+        first_failure.get_or_insert(PartialPublish {
+            first_unacknowledged: index,
+            error,
+        });
     }
-    Ok(())
+    first_failure.map_or(Ok(()), Err)
 }
 
 /// The producer settings: idempotent, all in-sync replicas, small linger, bounded delivery time.

@@ -8,6 +8,8 @@ pub mod config;
 mod headers;
 mod problems;
 mod routes;
+mod service;
 
 pub use config::CommandConfig;
-pub use routes::{router, CommandService};
+pub use routes::router;
+pub use service::{CommandService, PublishFaults};

@@ -42,7 +42,8 @@ pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
     }
 }
 
-fn for_rejection(rejection: &AccountRejection) -> Problem {
+/// The problem for a business-rule rejection (its slug is also the rejection event's reason).
+pub fn for_rejection(rejection: &AccountRejection) -> Problem {
     let detail = rejection.to_string();
     match rejection {
         AccountRejection::NotOpened => Problem::new(

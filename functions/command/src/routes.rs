@@ -11,44 +11,19 @@
 
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problems::for_command_error;
+use crate::service::CommandService;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bank_account::{Account, AccountCommand, AccountId, Amount, Currency, OwnerId};
+use bank_account::{AccountCommand, AccountId, Amount, Currency, OwnerId};
 use serde::{Deserialize, Serialize};
-use tributary_aggregate::{
-    CommandContext, CommandHandler, CommandOutcome, CommandRequest, Idempotency, RetryPolicy,
-};
+use tributary_aggregate::{CommandContext, CommandOutcome, CommandRequest, Idempotency};
 use tributary_core::fingerprint;
-use tributary_dynamodb::EventStore;
 use tributary_http::{Caller, JsonBody, Problem};
 use uuid::Uuid;
-
-/// Everything the handlers need, built once per container.
-#[derive(Clone)]
-pub struct CommandService {
-    accounts: CommandHandler<Account>,
-}
-
-impl CommandService {
-    /// A service over the events table `events_table`, with the default conflict-retry policy.
-    pub fn new(client: aws_sdk_dynamodb::Client, events_table: &str) -> Self {
-        Self::with_retry(client, events_table, RetryPolicy::default())
-    }
-
-    pub fn with_retry(
-        client: aws_sdk_dynamodb::Client,
-        events_table: &str,
-        retry: RetryPolicy,
-    ) -> Self {
-        Self {
-            accounts: CommandHandler::new(EventStore::new(client, events_table), retry),
-        }
-    }
-}
 
 /// The command routes. Unknown routes and methods answer with problems too.
 pub fn router(service: CommandService) -> Router {
@@ -89,10 +64,11 @@ pub struct CommandAccepted {
     pub version: u64,
 }
 
-/// What a request asked for, in the canonical form its idempotency fingerprint is computed from.
+/// What a request asked for, in canonical form: its idempotency fingerprint is computed from this, and a
+/// rejection event carries it as the command.
 #[derive(Serialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
-enum Fingerprinted<'a> {
+pub(crate) enum RequestDescription<'a> {
     Open {
         body: &'a OpenAccountRequest,
     },
@@ -126,12 +102,12 @@ pub async fn open_account(
         owner: body.owner.clone(),
         currency: body.currency,
     };
-    let fingerprint = fingerprint(&Fingerprinted::Open { body: &body });
+    let description = RequestDescription::Open { body: &body };
     execute(
         &service,
         account_id,
         command,
-        fingerprint,
+        &description,
         caller,
         &headers,
         StatusCode::CREATED,
@@ -150,15 +126,15 @@ pub async fn deposit(
     let command = AccountCommand::Deposit {
         amount: body.amount,
     };
-    let fingerprint = fingerprint(&Fingerprinted::Deposit {
+    let description = RequestDescription::Deposit {
         account_id,
         body: &body,
-    });
+    };
     execute(
         &service,
         account_id,
         command,
-        fingerprint,
+        &description,
         caller,
         &headers,
         StatusCode::OK,
@@ -177,15 +153,15 @@ pub async fn withdraw(
     let command = AccountCommand::Withdraw {
         amount: body.amount,
     };
-    let fingerprint = fingerprint(&Fingerprinted::Withdraw {
+    let description = RequestDescription::Withdraw {
         account_id,
         body: &body,
-    });
+    };
     execute(
         &service,
         account_id,
         command,
-        fingerprint,
+        &description,
         caller,
         &headers,
         StatusCode::OK,
@@ -201,12 +177,12 @@ pub async fn close_account(
     headers: HeaderMap,
     JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
 ) -> Result<Response, Problem> {
-    let fingerprint = fingerprint(&Fingerprinted::Close { account_id });
+    let description = RequestDescription::Close { account_id };
     execute(
         &service,
         account_id,
         AccountCommand::Close,
-        fingerprint,
+        &description,
         caller,
         &headers,
         StatusCode::OK,
@@ -219,7 +195,7 @@ async fn execute(
     service: &CommandService,
     account_id: AccountId,
     command: AccountCommand,
-    fingerprint: String,
+    description: &RequestDescription<'_>,
     caller: Caller,
     headers: &HeaderMap,
     success: StatusCode,
@@ -231,7 +207,10 @@ async fn execute(
         stream_id: stream_id(account_id),
         command,
         expected_version: headers::if_match(headers)?,
-        idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency { key, fingerprint }),
+        idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency {
+            key,
+            fingerprint: fingerprint(description),
+        }),
         context: CommandContext {
             command_id,
             causation_id: command_id.to_string(),
@@ -244,8 +223,7 @@ async fn execute(
     let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
     let _entered = span.enter();
     let outcome = service
-        .accounts
-        .handle(&request)
+        .handle(&request, description)
         .await
         .map_err(for_command_error)?;
     let replayed = matches!(outcome, CommandOutcome::Replayed { .. });
