@@ -203,12 +203,11 @@ async fn devstack_keeps_data_in_a_file_across_restarts() {
     let dir = std::env::temp_dir().join(format!("tributary-devstack-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = DevstackConfig {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
         dynamo: DynamoSource::Embedded {
             addr: "127.0.0.1:0".parse().unwrap(),
             file: Some(dir.join("data.db")),
         },
-        events_table: "tributary-events".into(),
+        ..common::test_config().await
     };
     let http = reqwest::Client::new();
     let stack = Devstack::start(config.clone()).await.unwrap();

@@ -6,10 +6,12 @@
 //! * [`Publisher`]: one idempotent producer per container (`acks=all`), key = aggregate id, headers with the event
 //!   type, version, correlation id and W3C `traceparent`.
 //! * [`KafkaContext`]: librdkafka callbacks: logs to `tracing`, and SigV4 OAUTHBEARER tokens for MSK IAM auth.
+//! * [`local`]: the embedded Kafka (librdkafka's mock cluster) and topic creation, for local stacks and tests.
 
-mod config;
+pub mod config;
 mod context;
 mod envelope;
+pub mod local;
 mod msk;
 mod publisher;
 

@@ -1,12 +1,14 @@
-//! Test support: a real DynamoDB API for tests, with fresh tables and a call log.
+//! Test support: a real DynamoDB API and a real Kafka protocol for tests, with fresh tables and topics.
 //!
 //! By default an embedded dynoxide server is started once per test binary (on loopback, in memory, on a thread of
 //! its own so it outlives each test's runtime). With `AWS_ENDPOINT_URL_DYNAMODB` set (the full run against the
 //! official DynamoDB Local), that server is used instead. Each test binary gets its own uniquely named tables.
 
 mod calls;
+pub mod kafka;
 
 pub use calls::CallLog;
+pub use kafka::{kafka, read_topic, ConsumedRecord, TestKafka};
 
 use aws_sdk_dynamodb::Client;
 use std::sync::OnceLock;

@@ -2,20 +2,30 @@
 
 #![allow(dead_code)]
 
-use devstack::{Devstack, DevstackConfig, DynamoSource};
+use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource, TOPIC_PARTITIONS};
 use serde_json::Value;
-use tributary_testkit::dynamo;
+use tributary_testkit::{dynamo, kafka};
 
-/// Start the stack (HTTP on an ephemeral loopback port) over the test binary's DynamoDB API and tables.
-pub async fn stack() -> Devstack {
+/// A stack configuration over the test binary's DynamoDB API and tables and its Kafka, with fresh topics, HTTP on
+/// an ephemeral loopback port.
+pub async fn test_config() -> DevstackConfig {
     let d = dynamo();
-    Devstack::start(DevstackConfig {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
+    let k = kafka();
+    DevstackConfig {
         dynamo: DynamoSource::External(d.endpoint.clone()),
         events_table: d.events_table.clone(),
-    })
-    .await
-    .expect("devstack starts")
+        kafka: KafkaSource::External(k.bootstrap.clone()),
+        events_topic: k.topic("events", TOPIC_PARTITIONS).await,
+        rejections_topic: k.topic("rejections", TOPIC_PARTITIONS).await,
+        ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
+    }
+}
+
+/// Start the stack with [`test_config`].
+pub async fn stack() -> Devstack {
+    Devstack::start(test_config().await)
+        .await
+        .expect("devstack starts")
 }
 
 /// A reply: status, selected headers, JSON body.
