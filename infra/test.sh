@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, then every test twice — against the embedded DynamoDB API (dynoxide)
-# and against the official DynamoDB Local (installed and cached on first use, stopped at exit).
+# The test command: formatting, lints, then every test twice — against the embedded servers (dynoxide for
+# DynamoDB, librdkafka's mock cluster for Kafka) and against the real ones (the official DynamoDB Local and the
+# tansu broker, installed and cached on first use, stopped at exit).
 #
 #   infra/test.sh            everything (what CI runs)
 #   infra/test.sh --quick    fmt, clippy and the embedded run only
@@ -19,16 +20,21 @@ cargo fmt --all --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests against the embedded DynamoDB API (dynoxide)"
-env -u AWS_ENDPOINT_URL_DYNAMODB cargo test --workspace --locked
+step "tests against the embedded servers (dynoxide, librdkafka mock cluster)"
+env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS cargo test --workspace --locked
 
 if ! $quick; then
-  port="${DYNAMODB_LOCAL_PORT:-8000}"
-  step "tests against DynamoDB Local 3.3.1 on 127.0.0.1:$port"
+  ddb_port="${DYNAMODB_LOCAL_PORT:-8000}"
+  kafka_port="${TANSU_PORT:-9092}"
+  step "installing DynamoDB Local 3.3.1 and tansu 0.6.0 (cached after the first run)"
   infra/dynamodb-local.sh install
-  trap 'infra/dynamodb-local.sh stop' EXIT
-  infra/dynamodb-local.sh start "$port"
-  AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port" cargo test --workspace --locked
+  infra/tansu.sh install
+  trap 'infra/dynamodb-local.sh stop; infra/tansu.sh stop' EXIT
+  infra/dynamodb-local.sh start "$ddb_port"
+  infra/tansu.sh start "$kafka_port"
+  step "tests against DynamoDB Local on 127.0.0.1:$ddb_port and tansu on 127.0.0.1:$kafka_port"
+  AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" \
+    cargo test --workspace --locked
 fi
 
 step "all green in $((SECONDS - started)) s"
