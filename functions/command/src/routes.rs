@@ -20,6 +20,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bank_account::{AccountCommand, AccountId, Amount, Currency, OwnerId};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use tributary_aggregate::{CommandContext, CommandOutcome, CommandRequest, Idempotency};
 use tributary_core::fingerprint;
 use tributary_http::{Caller, JsonBody, Problem};
@@ -221,9 +222,9 @@ async fn execute(
         },
     };
     let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
-    let _entered = span.enter();
     let outcome = service
         .handle(&request, description)
+        .instrument(span)
         .await
         .map_err(for_command_error)?;
     let replayed = matches!(outcome, CommandOutcome::Replayed { .. });

@@ -219,6 +219,15 @@ impl Devstack {
         })
     }
 
+    /// Stop in reverse start order: the relay and the API first (and their Kafka producers with them), then the
+    /// DynamoDB server, then (on drop) the embedded Kafka.
+    pub async fn stop(mut self) {
+        for task in std::mem::take(&mut self.tasks).into_iter().rev() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Base URL of the HTTP API.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.http_addr)

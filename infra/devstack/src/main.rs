@@ -97,6 +97,6 @@ async fn main() -> anyhow::Result<()> {
     println!("Ctrl-C to stop.");
     tributary_http::serve::shutdown_signal().await;
     println!("stopping");
-    drop(stack);
+    stack.stop().await;
     Ok(())
 }
