@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod values;
+pub mod views;
 
 pub use account::{Account, AccountCommand, AccountEvent, AccountRejection, AccountState};
 pub use values::{AccountId, Amount, Currency, InvalidValue, OwnerId, MAX_AMOUNT, MAX_BALANCE};

@@ -61,8 +61,22 @@ pub const EVENTS: TableSpec = TableSpec {
     stream_view: Some("NEW_IMAGE"),
 };
 
+/// The read models: every projection's items, keyed by a partition string and a sort string.
+pub const PROJECTIONS: TableSpec = TableSpec {
+    logical_id: "ProjectionsTable",
+    partition_key: KeyAttribute {
+        name: "pk",
+        kind: ScalarType::S,
+    },
+    sort_key: Some(KeyAttribute {
+        name: "sk",
+        kind: ScalarType::S,
+    }),
+    stream_view: None,
+};
+
 /// Every table the system uses.
-pub const ALL: &[TableSpec] = &[EVENTS];
+pub const ALL: &[TableSpec] = &[EVENTS, PROJECTIONS];
 
 impl TableSpec {
     /// Create the table under `name` unless it exists, and wait until it is active.

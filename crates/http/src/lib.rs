@@ -15,5 +15,5 @@ pub mod serve;
 pub use caller::Caller;
 pub use config::ConfigError;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
-pub use problem::Problem;
+pub use problem::{with_problem_fallbacks, Problem};
 pub use serve::{init_tracing, serve};

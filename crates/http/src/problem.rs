@@ -7,6 +7,13 @@ use serde_json::{Map, Value};
 /// Prefix of every problem type; the slug after it is stable and documented.
 pub const TYPE_PREFIX: &str = "urn:tributary:problem:";
 
+/// Answer unknown routes (404) and methods (405) with problems. Apply once, after merging routers.
+pub fn with_problem_fallbacks(router: axum::Router) -> axum::Router {
+    router
+        .fallback(|| async { Problem::no_route() })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+}
+
 /// A problem response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {

@@ -7,6 +7,8 @@ use std::time::Duration;
 pub const DEFAULT_EVENTS_TOPIC: &str = "tributary.events";
 /// Default topic of rejected commands.
 pub const DEFAULT_REJECTIONS_TOPIC: &str = "tributary.rejections";
+/// Default dead-letter topic (poison records, batches that exhausted their retries).
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "tributary.dead-letters";
 
 /// Where the brokers are and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct KafkaConfig {
     pub events_topic: String,
     /// `KAFKA_REJECTIONS_TOPIC`.
     pub rejections_topic: String,
+    /// `KAFKA_DEAD_LETTER_TOPIC`.
+    pub dead_letter_topic: String,
     /// `KAFKA_COMPRESSION`: none, lz4 (default) or zstd.
     pub compression: Compression,
     /// `KAFKA_LINGER_MS`: how long the producer waits to batch (default 2 ms: latency first).
@@ -112,6 +116,8 @@ impl KafkaConfig {
                 .unwrap_or_else(|| DEFAULT_EVENTS_TOPIC.to_owned()),
             rejections_topic: get("KAFKA_REJECTIONS_TOPIC")
                 .unwrap_or_else(|| DEFAULT_REJECTIONS_TOPIC.to_owned()),
+            dead_letter_topic: get("KAFKA_DEAD_LETTER_TOPIC")
+                .unwrap_or_else(|| DEFAULT_DEAD_LETTER_TOPIC.to_owned()),
             compression,
             linger: millis("KAFKA_LINGER_MS", Duration::from_millis(2))?,
             delivery_timeout: millis("KAFKA_DELIVERY_TIMEOUT_MS", default_delivery_timeout)?,
@@ -124,6 +130,7 @@ impl KafkaConfig {
             brokers: Brokers::Plaintext(bootstrap.to_owned()),
             events_topic: events_topic.to_owned(),
             rejections_topic: rejections_topic.to_owned(),
+            dead_letter_topic: DEFAULT_DEAD_LETTER_TOPIC.to_owned(),
             compression: Compression::Lz4,
             linger: Duration::from_millis(2),
             delivery_timeout: Duration::from_secs(5),

@@ -72,3 +72,19 @@ pub struct RejectionEnvelope {
     pub actor: String,
     pub occurred_at: DateTime<Utc>,
 }
+
+/// A record a consumer could not process, on the dead-letter topic: the original bytes and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub envelope_version: u32,
+    /// Who gave up on it (e.g. the projection's consumer group).
+    pub consumer: String,
+    pub topic: String,
+    pub partition: i64,
+    pub offset: i64,
+    /// The original key and value, base64 (as the MSK event source mapping delivers them).
+    pub key_base64: Option<String>,
+    pub value_base64: Option<String>,
+    pub error: String,
+    pub failed_at: DateTime<Utc>,
+}

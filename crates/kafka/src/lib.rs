@@ -17,6 +17,6 @@ mod publisher;
 
 pub use config::{Brokers, Compression, KafkaConfig};
 pub use context::{KafkaContext, MskIamAuth};
-pub use envelope::{EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION};
+pub use envelope::{DeadLetter, EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION};
 pub use msk::{discover_bootstrap_brokers, MskError};
 pub use publisher::{PartialPublish, PublishError, Publisher};

@@ -3,7 +3,7 @@
 
 use crate::config::{Brokers, KafkaConfig};
 use crate::context::{KafkaContext, MskIamAuth};
-use crate::envelope::{EventEnvelope, RejectionEnvelope};
+use crate::envelope::{DeadLetter, EventEnvelope, RejectionEnvelope};
 use crate::msk::{discover_bootstrap_brokers, MskError};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -51,6 +51,7 @@ pub struct Publisher {
     producer: FutureProducer<KafkaContext>,
     events_topic: String,
     rejections_topic: String,
+    dead_letter_topic: String,
 }
 
 impl Publisher {
@@ -95,6 +96,7 @@ impl Publisher {
             producer,
             events_topic: config.events_topic.clone(),
             rejections_topic: config.rejections_topic.clone(),
+            dead_letter_topic: config.dead_letter_topic.clone(),
         })
     }
 
@@ -165,6 +167,18 @@ impl Publisher {
             &value,
             headers,
         )?;
+        await_all(vec![delivery])
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// Publish a dead letter (keyed by where it came from) and wait for the acknowledgement.
+    pub async fn publish_dead_letter(&self, letter: &DeadLetter) -> Result<(), PublishError> {
+        let value = serde_json::to_vec(letter).expect("envelopes always serialise");
+        let key = format!("{}-{}", letter.topic, letter.partition);
+        let headers =
+            OwnedHeaders::new_with_capacity(1).insert(header("consumer", &letter.consumer));
+        let delivery = self.enqueue(&self.dead_letter_topic, &key, &value, headers)?;
         await_all(vec![delivery])
             .await
             .map_err(|failure| failure.error)

@@ -24,6 +24,8 @@ pub struct TestDynamo {
     pub embedded: bool,
     /// The events table created for this test binary.
     pub events_table: String,
+    /// The projections table created for this test binary.
+    pub projections_table: String,
 }
 
 static DYNAMO: OnceLock<TestDynamo> = OnceLock::new();
@@ -78,13 +80,21 @@ fn start() -> TestDynamo {
         endpoint,
         embedded,
         events_table: format!("test-events-{suffix}"),
+        projections_table: format!("test-projections-{suffix}"),
     };
     runtime.block_on(async {
         let client = dynamo.client();
-        tables::EVENTS
-            .ensure(&client, &dynamo.events_table)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test tables at {}: {e}", dynamo.endpoint));
+        for (spec, name) in [
+            (tables::EVENTS, &dynamo.events_table),
+            (tables::PROJECTIONS, &dynamo.projections_table),
+        ] {
+            spec.ensure(&client, name).await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot create test table {name} at {}: {e}",
+                    dynamo.endpoint
+                )
+            });
+        }
     });
     // Keep the runtime (and the embedded server on it) alive for the rest of the process.
     dynamo.endpoint = dynamo.endpoint.trim_end_matches('/').to_owned();

@@ -12,13 +12,13 @@
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problems::for_command_error;
 use crate::service::CommandService;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bank_account::{AccountCommand, AccountId, Amount, Currency, OwnerId};
+use bank_api::AccountPath;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tributary_aggregate::{CommandContext, CommandOutcome, CommandRequest, Idempotency};
@@ -26,15 +26,18 @@ use tributary_core::fingerprint;
 use tributary_http::{Caller, JsonBody, Problem};
 use uuid::Uuid;
 
-/// The command routes. Unknown routes and methods answer with problems too.
+/// The command routes, with problem answers for unknown routes and methods.
 pub fn router(service: CommandService) -> Router {
+    tributary_http::with_problem_fallbacks(routes(service))
+}
+
+/// The command routes alone (to merge with others).
+pub fn routes(service: CommandService) -> Router {
     Router::new()
         .route("/accounts", post(open_account))
         .route("/accounts/{account_id}/deposits", post(deposit))
         .route("/accounts/{account_id}/withdrawals", post(withdraw))
         .route("/accounts/{account_id}/close", post(close_account))
-        .fallback(|| async { Problem::no_route() })
-        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(service)
 }
 
@@ -255,23 +258,4 @@ pub fn stream_id(account_id: AccountId) -> String {
 
 fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
-}
-
-/// The `{account_id}` path segment, validated (canonical UUID) so no caller can address another key space.
-pub struct AccountPath(pub AccountId);
-
-impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let invalid = |detail: String| {
-            Problem::bad_request("invalid-account-id", "Invalid account id", detail)
-        };
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| invalid(e.body_text()))?;
-        AccountId::parse(&raw)
-            .map(Self)
-            .map_err(|e| invalid(e.to_string()))
-    }
 }

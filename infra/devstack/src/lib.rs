@@ -5,16 +5,21 @@
 //! * a Kafka cluster: embedded (librdkafka's mock brokers), or an external broker (`KAFKA_BOOTSTRAP_SERVERS`,
 //!   e.g. tansu), with the topics created;
 //! * the tables, created from the shared definitions in `tributary_dynamodb::tables`;
-//! * the command API (the same router the Lambda function serves), publishing after each commit;
-//! * the relay (the same handler the Lambda function runs), fed by a local DynamoDB Streams event source mapping.
+//! * the command and query APIs on one address (the same routers the Lambda functions serve);
+//! * the relay (the same handler the Lambda function runs), fed by a local DynamoDB Streams event source mapping;
+//! * one denormaliser per projection (the same handler), each fed by its own consumer group through a local MSK
+//!   event source mapping.
 //!
 //! [`Devstack::start`] is what `cargo run --bin devstack` runs; end-to-end tests start it the same way.
 
+pub mod kafka_mapping;
 pub mod stream_mapping;
 
 use anyhow::Context;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use command_function::{CommandService, PublishFaults};
+use denormaliser_function::Denormaliser;
+use query_function::QueryService;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,11 +27,17 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tributary_dynamodb::local::local_client;
 use tributary_dynamodb::tables;
+use tributary_dynamodb::EventStore;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_projections::{Projection, ProjectionStore};
 
 /// Partitions of the topics devstack creates.
 pub const TOPIC_PARTITIONS: i32 = 6;
+/// Default name of the projections table.
+pub const DEFAULT_PROJECTIONS_TABLE: &str = "tributary-projections";
+/// The cursor secret of the local query API (production sets `CURSOR_SECRET`).
+const LOCAL_CURSOR_SECRET: &[u8] = b"tributary-local-cursor-secret";
 
 /// Where the DynamoDB API comes from.
 #[derive(Debug, Clone)]
@@ -56,9 +67,15 @@ pub struct DevstackConfig {
     pub http_addr: SocketAddr,
     pub dynamo: DynamoSource,
     pub events_table: String,
+    pub projections_table: String,
     pub kafka: KafkaSource,
     pub events_topic: String,
     pub rejections_topic: String,
+    pub dead_letter_topic: String,
+    /// Batching of the local MSK event source mappings.
+    pub mapping: kafka_mapping::MappingSettings,
+    /// Run the denormalisers (off only in tests that drive them directly).
+    pub denormalisers: bool,
     /// Fraction of the command path's publishes to drop after the commit (chaos switch; 0 normally).
     pub fail_publish_rate: f64,
     /// Run the relay (off only in tests that simulate a crash before it could run).
@@ -75,9 +92,13 @@ impl DevstackConfig {
                 file: None,
             },
             events_table: command_function::config::DEFAULT_EVENTS_TABLE.to_owned(),
+            projections_table: DEFAULT_PROJECTIONS_TABLE.to_owned(),
             kafka: KafkaSource::Embedded,
             events_topic: tributary_kafka::config::DEFAULT_EVENTS_TOPIC.to_owned(),
             rejections_topic: tributary_kafka::config::DEFAULT_REJECTIONS_TOPIC.to_owned(),
+            dead_letter_topic: tributary_kafka::config::DEFAULT_DEAD_LETTER_TOPIC.to_owned(),
+            mapping: kafka_mapping::MappingSettings::default(),
+            denormalisers: true,
             fail_publish_rate: 0.0,
             relay: true,
         }
@@ -92,11 +113,13 @@ pub struct Devstack {
     pub dynamo_endpoint: String,
     pub dynamo_description: String,
     pub events_table: String,
+    pub projections_table: String,
     /// The Kafka bootstrap list in use.
     pub kafka_bootstrap: String,
     pub kafka_description: String,
     pub events_topic: String,
     pub rejections_topic: String,
+    pub dead_letter_topic: String,
     embedded_kafka: Option<EmbeddedKafka>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -116,19 +139,19 @@ impl Devstack {
         let (dynamo_endpoint, dynamo_description) =
             start_dynamo(&config.dynamo, &mut tasks).await?;
         let client = local_client(&dynamo_endpoint);
-        tables::EVENTS
-            .ensure(&client, &config.events_table)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot create table {} at {dynamo_endpoint}",
-                    config.events_table
-                )
-            })?;
+        for (spec, name) in [
+            (tables::EVENTS, &config.events_table),
+            (tables::PROJECTIONS, &config.projections_table),
+        ] {
+            spec.ensure(&client, name)
+                .await
+                .with_context(|| format!("cannot create table {name} at {dynamo_endpoint}"))?;
+        }
 
         let topics = [
             (config.events_topic.as_str(), TOPIC_PARTITIONS),
             (config.rejections_topic.as_str(), TOPIC_PARTITIONS),
+            (config.dead_letter_topic.as_str(), TOPIC_PARTITIONS),
         ];
         let (embedded_kafka, kafka_bootstrap, kafka_description) = match &config.kafka {
             KafkaSource::Embedded => {
@@ -152,11 +175,14 @@ impl Devstack {
                 (None, bootstrap.clone(), "external broker".to_owned())
             }
         };
-        let kafka = KafkaConfig::plaintext(
-            &kafka_bootstrap,
-            &config.events_topic,
-            &config.rejections_topic,
-        );
+        let kafka = KafkaConfig {
+            dead_letter_topic: config.dead_letter_topic.clone(),
+            ..KafkaConfig::plaintext(
+                &kafka_bootstrap,
+                &config.events_topic,
+                &config.rejections_topic,
+            )
+        };
 
         // The command function: its own producer, with the short delivery timeout of the request path.
         let command_publisher = Publisher::connect(
@@ -180,7 +206,11 @@ impl Devstack {
             )
         })?;
         let http_addr = listener.local_addr()?;
-        let router = command_function::router(service);
+        let projections = ProjectionStore::new(client.clone(), &config.projections_table);
+        let query = QueryService::new(projections.clone(), LOCAL_CURSOR_SECRET);
+        let router = tributary_http::with_problem_fallbacks(
+            command_function::routes(service).merge(query_function::routes(query)),
+        );
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(%e, "HTTP API stopped");
@@ -199,10 +229,32 @@ impl Devstack {
             .await?;
             tasks.push(tokio::spawn(stream_mapping::run(
                 streams_client(&dynamo_endpoint),
-                client,
+                client.clone(),
                 config.events_table.clone(),
                 relay_publisher,
             )));
+        }
+
+        // One denormaliser per projection, each with its own consumer group (and producer for dead letters).
+        if config.denormalisers {
+            for projection in Projection::ALL {
+                let denormaliser = Denormaliser {
+                    projection,
+                    projections: projections.clone(),
+                    events: EventStore::new(client.clone(), &config.events_table),
+                    dead_letters: Publisher::connect(
+                        &kafka,
+                        &aws_types::SdkConfig::builder().build(),
+                    )
+                    .await?,
+                };
+                tasks.push(tokio::spawn(kafka_mapping::run(
+                    kafka_bootstrap.clone(),
+                    config.events_topic.clone(),
+                    denormaliser,
+                    config.mapping,
+                )));
+            }
         }
 
         Ok(Self {
@@ -210,10 +262,12 @@ impl Devstack {
             dynamo_endpoint,
             dynamo_description,
             events_table: config.events_table,
+            projections_table: config.projections_table,
             kafka_bootstrap,
             kafka_description,
             events_topic: config.events_topic,
             rejections_topic: config.rejections_topic,
+            dead_letter_topic: config.dead_letter_topic,
             embedded_kafka,
             tasks,
         })

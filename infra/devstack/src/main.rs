@@ -1,9 +1,11 @@
 //! `cargo run --bin devstack`: start the whole system locally and print where everything is.
 
 use clap::Parser;
+use devstack::kafka_mapping::MappingSettings;
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Tributary local stack: a DynamoDB API, Kafka, the tables and topics, the HTTP API and the relay, on loopback.
 #[derive(Debug, Parser)]
@@ -24,6 +26,9 @@ struct Args {
     /// Name of the events table.
     #[arg(long, env = "EVENTS_TABLE", default_value = command_function::config::DEFAULT_EVENTS_TABLE)]
     events_table: String,
+    /// Name of the projections table.
+    #[arg(long, env = "PROJECTIONS_TABLE", default_value = devstack::DEFAULT_PROJECTIONS_TABLE)]
+    projections_table: String,
     /// Use this Kafka broker (e.g. tansu) instead of the embedded mock cluster.
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
     kafka_bootstrap: Option<String>,
@@ -33,6 +38,18 @@ struct Args {
     /// Topic of rejected commands.
     #[arg(long, env = "KAFKA_REJECTIONS_TOPIC", default_value = tributary_kafka::config::DEFAULT_REJECTIONS_TOPIC)]
     rejections_topic: String,
+    /// Dead-letter topic (poison records, batches that exhausted their retries).
+    #[arg(long, env = "KAFKA_DEAD_LETTER_TOPIC", default_value = tributary_kafka::config::DEFAULT_DEAD_LETTER_TOPIC)]
+    dead_letter_topic: String,
+    /// Most records per denormaliser batch (Lambda: BatchSize).
+    #[arg(long, env = "DEVSTACK_BATCH_SIZE", default_value_t = 100)]
+    batch_size: usize,
+    /// How long a denormaliser batch waits for more records, in ms (Lambda: MaximumBatchingWindowInSeconds).
+    #[arg(long, env = "DEVSTACK_BATCHING_WINDOW_MS", default_value_t = 0)]
+    batching_window_ms: u64,
+    /// Retries of a failed batch before it goes to the dead-letter topic (Lambda: MaximumRetryAttempts).
+    #[arg(long, env = "DEVSTACK_MAX_RETRIES", default_value_t = 3)]
+    max_retries: u32,
     /// Chaos: drop this fraction (0 to 1) of the command path's publishes after the commit, as if the process
     /// died there. The relay still publishes every event.
     #[arg(long, env = "DEVSTACK_FAIL_PUBLISH_RATE", default_value_t = 0.0, value_parser = rate)]
@@ -65,9 +82,17 @@ async fn main() -> anyhow::Result<()> {
         http_addr: args.addr,
         dynamo,
         events_table: args.events_table,
+        projections_table: args.projections_table,
         kafka,
         events_topic: args.events_topic,
         rejections_topic: args.rejections_topic,
+        dead_letter_topic: args.dead_letter_topic,
+        mapping: MappingSettings {
+            batch_size: args.batch_size.max(1),
+            batching_window: Duration::from_millis(args.batching_window_ms),
+            max_retries: args.max_retries,
+        },
+        denormalisers: true,
         fail_publish_rate: args.fail_publish_rate,
         relay: true,
     })
@@ -78,15 +103,19 @@ async fn main() -> anyhow::Result<()> {
         "  DynamoDB API  {} ({})",
         stack.dynamo_endpoint, stack.dynamo_description
     );
-    println!("  table         {}", stack.events_table);
+    println!(
+        "  tables        {}, {}",
+        stack.events_table, stack.projections_table
+    );
     println!(
         "  Kafka         {} ({})",
         stack.kafka_bootstrap, stack.kafka_description
     );
     println!(
-        "  topics        {}, {}",
-        stack.events_topic, stack.rejections_topic
+        "  topics        {}, {}, {}",
+        stack.events_topic, stack.rejections_topic, stack.dead_letter_topic
     );
+    println!("  projections   account-summary, statement, accounts-by-owner (consumer groups tributary-<name>)");
     if args.fail_publish_rate > 0.0 {
         println!(
             "  chaos         {:.0}% of publishes after commit are dropped; the relay delivers them",

@@ -14,9 +14,11 @@ pub async fn test_config() -> DevstackConfig {
     DevstackConfig {
         dynamo: DynamoSource::External(d.endpoint.clone()),
         events_table: d.events_table.clone(),
+        projections_table: d.projections_table.clone(),
         kafka: KafkaSource::External(k.bootstrap.clone()),
         events_topic: k.topic("events", TOPIC_PARTITIONS).await,
         rejections_topic: k.topic("rejections", TOPIC_PARTITIONS).await,
+        dead_letter_topic: k.topic("dead-letters", TOPIC_PARTITIONS).await,
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }

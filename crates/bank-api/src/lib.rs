@@ -1,0 +1,58 @@
+//! The bank HTTP contract shared by the command and query functions: path parameters, validated so that no
+//! caller can address another key space (a malformed id is a 400 problem, never a lookup).
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use bank_account::{AccountId, OwnerId};
+use std::collections::HashMap;
+use tributary_http::Problem;
+
+/// The `{account_id}` path segment: a canonical UUID.
+pub struct AccountPath(pub AccountId);
+
+/// The `{owner}` path segment: an owner id.
+pub struct OwnerPath(pub OwnerId);
+
+/// The raw value of path parameter `name`.
+async fn raw_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> Result<String, String> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| e.body_text())?;
+    params
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("missing path parameter {name}"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let invalid = |detail: String| {
+            Problem::bad_request("invalid-account-id", "Invalid account id", detail)
+        };
+        let raw = raw_param(parts, state, "account_id")
+            .await
+            .map_err(invalid)?;
+        AccountId::parse(&raw)
+            .map(Self)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OwnerPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let invalid =
+            |detail: String| Problem::bad_request("invalid-owner", "Invalid owner", detail);
+        let raw = raw_param(parts, state, "owner").await.map_err(invalid)?;
+        OwnerId::parse(&raw)
+            .map(Self)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}

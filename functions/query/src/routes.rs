@@ -1,0 +1,298 @@
+//! Routes and handlers of the query API.
+
+use crate::cursor::{Cursors, Position};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bank_account::views::{AccountSummary, StatementLine};
+use bank_api::{AccountPath, OwnerPath};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::time::Duration;
+use tributary_http::Problem;
+use tributary_projections::{Page, ProjectionStore};
+
+/// Default and largest page sizes.
+const DEFAULT_LIMIT: i32 = 20;
+const MAX_LIMIT: i32 = 100;
+/// Pause between reads while waiting for `min_version`.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Everything the handlers need, built once per container.
+#[derive(Clone)]
+pub struct QueryService {
+    projections: ProjectionStore,
+    cursors: Cursors,
+    /// How long a `min_version` read may wait.
+    pub wait: Duration,
+}
+
+impl QueryService {
+    pub fn new(projections: ProjectionStore, cursor_secret: &[u8]) -> Self {
+        Self {
+            projections,
+            cursors: Cursors::new(cursor_secret),
+            wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The query routes, with problem answers for unknown routes and methods.
+pub fn router(service: QueryService) -> Router {
+    tributary_http::with_problem_fallbacks(routes(service))
+}
+
+/// The query routes alone (to merge with others).
+pub fn routes(service: QueryService) -> Router {
+    Router::new()
+        .route("/accounts/{account_id}", get(account))
+        .route("/accounts/{account_id}/statement", get(statement))
+        .route("/owners/{owner}/accounts", get(owner_accounts))
+        .with_state(service)
+}
+
+/// Query parameters (all optional, all validated; unknown ones are refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub min_version: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl Params {
+    fn min_version(&self) -> Result<Option<u64>, Problem> {
+        self.min_version
+            .as_deref()
+            .map(|raw| {
+                raw.parse::<u64>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                    Problem::bad_request(
+                        "invalid-parameter",
+                        "Invalid parameter",
+                        "min_version must be a whole number from 1",
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn limit(&self) -> Result<i32, Problem> {
+        match self.limit.as_deref() {
+            None => Ok(DEFAULT_LIMIT),
+            Some(raw) => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "invalid-parameter",
+                        "Invalid parameter",
+                        format!("limit must be from 1 to {MAX_LIMIT}"),
+                    )
+                }),
+        }
+    }
+}
+
+/// A listing page as returned to clients.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /accounts/{id}`: the account summary.
+pub async fn account(
+    State(service): State<QueryService>,
+    AccountPath(id): AccountPath,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let params = query_params(params)?;
+    let id = id.to_string();
+    let summary = wait_for(service.wait, params.min_version()?, || async {
+        let summary = service.projections.summary(&id).await.map_err(internal)?;
+        Ok((summary.as_ref().map_or(0, |s| s.version), summary))
+    })
+    .await?;
+    let summary: AccountSummary = summary.ok_or_else(not_found)?;
+    let mut response = Json(&summary).into_response();
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", summary.version))
+            .expect("digits are a valid header"),
+    );
+    Ok(response)
+}
+
+/// `GET /accounts/{id}/statement`: lines newest first.
+pub async fn statement(
+    State(service): State<QueryService>,
+    AccountPath(id): AccountPath,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Listing<StatementLine>>, Problem> {
+    let params = query_params(params)?;
+    let id = id.to_string();
+    let limit = params.limit()?;
+    let before = match &params.cursor {
+        Some(cursor) => Some(
+            service
+                .cursors
+                .decode(cursor, "statement", &id)
+                .and_then(|p| p.after.parse::<u64>().ok())
+                .ok_or_else(invalid_cursor)?,
+        ),
+        None => None,
+    };
+    let checkpoint = wait_for(service.wait, params.min_version()?, || async {
+        let checkpoint = service
+            .projections
+            .statement_checkpoint(&id)
+            .await
+            .map_err(internal)?;
+        Ok((checkpoint.version, checkpoint))
+    })
+    .await?;
+    if checkpoint.version == 0
+        && service
+            .projections
+            .summary(&id)
+            .await
+            .map_err(internal)?
+            .is_none()
+    {
+        return Err(not_found());
+    }
+    let page: Page<StatementLine> = service
+        .projections
+        .statement_page(&id, limit, before)
+        .await
+        .map_err(internal)?;
+    let next_cursor = page
+        .items
+        .last()
+        .filter(|_| page.next.is_some())
+        .map(|line| {
+            service.cursors.encode(&Position {
+                kind: "statement".into(),
+                scope: id.clone(),
+                after: line.version.to_string(),
+            })
+        });
+    Ok(Json(Listing {
+        items: page.items,
+        next_cursor,
+    }))
+}
+
+/// `GET /owners/{owner}/accounts`: the owner's accounts, by account id.
+pub async fn owner_accounts(
+    State(service): State<QueryService>,
+    OwnerPath(owner): OwnerPath,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Listing<AccountSummary>>, Problem> {
+    let params = query_params(params)?;
+    if params.min_version.is_some() {
+        return Err(Problem::bad_request(
+            "invalid-parameter",
+            "Invalid parameter",
+            "min_version applies to one account, not to a listing",
+        ));
+    }
+    let owner = owner.as_str().to_owned();
+    let limit = params.limit()?;
+    let after = match &params.cursor {
+        Some(cursor) => Some(
+            service
+                .cursors
+                .decode(cursor, "owner", &owner)
+                .map(|p| p.after)
+                .ok_or_else(invalid_cursor)?,
+        ),
+        None => None,
+    };
+    let page = service
+        .projections
+        .owner_page(&owner, limit, after.as_deref())
+        .await
+        .map_err(internal)?;
+    let next_cursor = page
+        .items
+        .last()
+        .filter(|_| page.next.is_some())
+        .map(|account| {
+            service.cursors.encode(&Position {
+                kind: "owner".into(),
+                scope: owner.clone(),
+                after: account.account_id.clone(),
+            })
+        });
+    Ok(Json(Listing {
+        items: page.items,
+        next_cursor,
+    }))
+}
+
+/// Read with `read` until its version reaches `min_version` (or at once without one); 503 after `wait`.
+async fn wait_for<T, F, Fut>(
+    wait: Duration,
+    min_version: Option<u64>,
+    read: F,
+) -> Result<T, Problem>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(u64, T), Problem>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (version, value) = read().await?;
+        match min_version {
+            Some(wanted) if version < wanted => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not-yet-visible",
+                        "Not yet visible",
+                        format!("the read model is at version {version}, not yet at {wanted}; retry shortly"),
+                    )
+                    .with("min_version", wanted)
+                    .with("current_version", version)
+                    .retry_after(1));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            _ => return Ok(value),
+        }
+    }
+}
+
+fn query_params(
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Params, Problem> {
+    params
+        .map(|Query(p)| p)
+        .map_err(|e| Problem::bad_request("invalid-parameter", "Invalid parameter", e.body_text()))
+}
+
+fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "account-not-found",
+        "Account not found",
+        "the account does not exist",
+    )
+}
+
+fn invalid_cursor() -> Problem {
+    Problem::bad_request(
+        "invalid-cursor",
+        "Invalid cursor",
+        "the cursor is not one this listing returned",
+    )
+}
+
+fn internal(error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "projection store failure");
+    Problem::unavailable()
+}

@@ -1,0 +1,210 @@
+//! The local stand-in for Lambda's MSK event source mapping: one consumer group per projection, batches shaped
+//! exactly as Lambda sends them (`KafkaEvent`: eventSource `aws:kafka`, records grouped by "topic-partition",
+//! base64 key and value, headers as byte arrays), offsets committed only after the handler succeeds, a failed
+//! batch retried a bounded number of times and then sent to the dead-letter topic (like `MaximumRetryAttempts`
+//! with an on-failure destination).
+
+use aws_lambda_events::event::kafka::KafkaEvent;
+use base64::Engine;
+use denormaliser_function::Denormaliser;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tributary_kafka::{DeadLetter, ENVELOPE_VERSION};
+
+/// How batches are formed and retried.
+#[derive(Debug, Clone, Copy)]
+pub struct MappingSettings {
+    /// Most records per batch (Lambda: `BatchSize`).
+    pub batch_size: usize,
+    /// How long to wait for more records once one arrived (Lambda: `MaximumBatchingWindowInSeconds`); zero takes
+    /// what is already there, for the lowest latency.
+    pub batching_window: Duration,
+    /// Retries of a failed batch before it goes to the dead-letter topic (Lambda: `MaximumRetryAttempts`).
+    pub max_retries: u32,
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            batching_window: Duration::ZERO,
+            max_retries: 3,
+        }
+    }
+}
+
+/// The consumer group of a projection.
+pub fn group_id(projection: &str) -> String {
+    format!("tributary-{projection}")
+}
+
+/// Consume `topic` as the projection's consumer group and feed `denormaliser`, until the task is aborted.
+pub async fn run(
+    bootstrap: String,
+    topic: String,
+    denormaliser: Denormaliser,
+    settings: MappingSettings,
+) {
+    let group = group_id(denormaliser.projection.name());
+    let consumer: StreamConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // A departed member keeps its partitions until the session times out: keep restarts quick locally.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+    {
+        Ok(consumer) => consumer,
+        Err(e) => {
+            tracing::error!(%e, %group, "cannot create the consumer; the projection will not be fed");
+            return;
+        }
+    };
+    if let Err(e) = consumer.subscribe(&[&topic]) {
+        tracing::error!(%e, %group, "cannot subscribe");
+        return;
+    }
+    loop {
+        let batch = match next_batch(&consumer, settings).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(%e, %group, "consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let event: KafkaEvent = serde_json::from_value(lambda_event(&bootstrap, &batch))
+            .expect("records shape into a Lambda Kafka event");
+        let mut outcome = denormaliser.handle(&event).await;
+        let mut attempt = 0;
+        while let Err(error) = &outcome {
+            if attempt >= settings.max_retries {
+                break;
+            }
+            attempt += 1;
+            let backoff = Duration::from_millis(100 << attempt.min(5));
+            tracing::warn!(%error, %group, attempt, ?backoff, "batch failed; retrying");
+            tokio::time::sleep(backoff).await;
+            outcome = denormaliser.handle(&event).await;
+        }
+        if let Err(error) = outcome {
+            tracing::error!(%error, %group, records = batch.len(), "batch failed after every retry; to the dead-letter topic");
+            for message in &batch {
+                let letter = dead_letter(
+                    &group,
+                    message,
+                    &format!(
+                        "batch failed after {} retries: {error}",
+                        settings.max_retries
+                    ),
+                );
+                if let Err(e) = denormaliser.dead_letters.publish_dead_letter(&letter).await {
+                    tracing::error!(%e, "cannot dead-letter; the batch will be consumed again after a restart");
+                }
+            }
+        }
+        if let Err(e) = consumer.commit(&offsets_after(&batch), CommitMode::Sync) {
+            tracing::warn!(%e, %group, "commit failed; the batch may be delivered again (harmless: applying is idempotent)");
+        }
+    }
+}
+
+/// Wait for one record, then take more up to the batch size within the batching window.
+async fn next_batch(
+    consumer: &StreamConsumer,
+    settings: MappingSettings,
+) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {
+    let first = consumer.recv().await?.detach();
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + settings.batching_window;
+    while batch.len() < settings.batch_size {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => batch.push(message.detach()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// The offsets to commit: one past the last record of each partition.
+fn offsets_after(batch: &[OwnedMessage]) -> TopicPartitionList {
+    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for m in batch {
+        let entry = last
+            .entry((m.topic().to_owned(), m.partition()))
+            .or_insert(m.offset());
+        *entry = (*entry).max(m.offset());
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in last {
+        let _ = list.add_partition_offset(&topic, partition, Offset::Offset(offset + 1));
+    }
+    list
+}
+
+fn b64(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+/// The JSON Lambda sends for a batch from MSK.
+fn lambda_event(bootstrap: &str, batch: &[OwnedMessage]) -> Value {
+    let mut records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for m in batch {
+        let headers: Vec<Value> = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        let bytes: Vec<i8> = h
+                            .value
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|b| *b as i8)
+                            .collect();
+                        json!({ h.key: bytes })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        records
+            .entry(format!("{}-{}", m.topic(), m.partition()))
+            .or_default()
+            .push(json!({
+                "topic": m.topic(),
+                "partition": m.partition(),
+                "offset": m.offset(),
+                "timestamp": m.timestamp().to_millis().unwrap_or_default(),
+                "timestampType": "CREATE_TIME",
+                "key": b64(m.key()),
+                "value": b64(m.payload()),
+                "headers": headers,
+            }));
+    }
+    json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/devstack/00000000-0000-0000-0000-000000000000-1",
+        "bootstrapServers": bootstrap,
+        "records": records,
+    })
+}
+
+fn dead_letter(consumer: &str, m: &OwnedMessage, error: &str) -> DeadLetter {
+    DeadLetter {
+        envelope_version: ENVELOPE_VERSION,
+        consumer: consumer.to_owned(),
+        topic: m.topic().to_owned(),
+        partition: i64::from(m.partition()),
+        offset: m.offset(),
+        key_base64: b64(m.key()),
+        value_base64: b64(m.payload()),
+        error: error.to_owned(),
+        failed_at: chrono::Utc::now(),
+    }
+}
