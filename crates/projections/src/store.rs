@@ -241,14 +241,17 @@ impl ProjectionStore {
         Ok(true)
     }
 
-    /// Statement lines newest first, at most `limit`, starting below version `before` (exclusive) when given.
+    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given.
     pub async fn statement_page(
         &self,
         account_id: &str,
         limit: i32,
         before: Option<u64>,
     ) -> Result<Page<StatementLine>, StoreError> {
-        let upper = format!("line#{:020}", before.unwrap_or(u64::MAX));
+        let upper = format!(
+            "line#{:020}",
+            before.map_or(u64::MAX, |v| v.saturating_sub(1))
+        );
         self.page(
             &format!("statement#{account_id}"),
             "line#",
@@ -419,7 +422,7 @@ impl ProjectionStore {
         forward: bool,
         limit: i32,
     ) -> Result<Page<T>, StoreError> {
-        // `lower` / `upper` are exclusive bounds; BETWEEN is inclusive, so nudge them.
+        // `lower` is exclusive (nudged past with \u{1}), `upper` inclusive: BETWEEN includes both.
         let out = self
             .client
             .query()
@@ -438,11 +441,6 @@ impl ProjectionStore {
         let mut items: Vec<(String, T)> = out
             .items()
             .iter()
-            .filter(|i| {
-                i.get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| sk.as_str() < upper)
-            })
             .map(|i| {
                 Ok((
                     i.get("sk")

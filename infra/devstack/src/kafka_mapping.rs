@@ -7,12 +7,17 @@
 use aws_lambda_events::event::kafka::KafkaEvent;
 use base64::Engine;
 use denormaliser_function::Denormaliser;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tributary_kafka::{DeadLetter, ENVELOPE_VERSION};
 
 /// How batches are formed and retried.
@@ -42,15 +47,37 @@ pub fn group_id(projection: &str) -> String {
     format!("tributary-{projection}")
 }
 
+/// Tells the stack when the consumer group has its partitions (so "started" means "consuming").
+struct MappingContext {
+    ready: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ClientContext for MappingContext {}
+
+impl ConsumerContext for MappingContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            if let Some(ready) = self.ready.lock().expect("ready lock").take() {
+                let _ = ready.send(());
+            }
+        }
+    }
+}
+
 /// Consume `topic` as the projection's consumer group and feed `denormaliser`, until the task is aborted.
+/// `ready` fires once the group has been assigned its partitions.
 pub async fn run(
     bootstrap: String,
     topic: String,
     denormaliser: Denormaliser,
     settings: MappingSettings,
+    ready: oneshot::Sender<()>,
 ) {
     let group = group_id(denormaliser.projection.name());
-    let consumer: StreamConsumer = match ClientConfig::new()
+    let context = MappingContext {
+        ready: Mutex::new(Some(ready)),
+    };
+    let consumer: StreamConsumer<MappingContext> = match ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
@@ -58,7 +85,7 @@ pub async fn run(
         // A departed member keeps its partitions until the session times out: keep restarts quick locally.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
-        .create()
+        .create_with_context(context)
     {
         Ok(consumer) => consumer,
         Err(e) => {
@@ -117,7 +144,7 @@ pub async fn run(
 
 /// Wait for one record, then take more up to the batch size within the batching window.
 async fn next_batch(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<MappingContext>,
     settings: MappingSettings,
 ) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {
     let first = consumer.recv().await?.detach();

@@ -237,6 +237,7 @@ impl Devstack {
 
         // One denormaliser per projection, each with its own consumer group (and producer for dead letters).
         if config.denormalisers {
+            let mut ready = Vec::new();
             for projection in Projection::ALL {
                 let denormaliser = Denormaliser {
                     projection,
@@ -248,12 +249,23 @@ impl Devstack {
                     )
                     .await?,
                 };
+                let (assigned, when_assigned) = tokio::sync::oneshot::channel();
+                ready.push(when_assigned);
                 tasks.push(tokio::spawn(kafka_mapping::run(
                     kafka_bootstrap.clone(),
                     config.events_topic.clone(),
                     denormaliser,
                     config.mapping,
+                    assigned,
                 )));
+            }
+            // Return once every consumer group consumes, so the first command's events are not waiting on a join.
+            let all_ready = futures::future::join_all(ready);
+            if tokio::time::timeout(Duration::from_secs(30), all_ready)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the projections' consumer groups are not assigned after 30 s; they will catch up");
             }
         }
 

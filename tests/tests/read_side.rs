@@ -1,0 +1,427 @@
+//! The read side end to end: commands over HTTP, projections through Kafka, queries over HTTP; and the
+//! denormaliser fed adversarial deliveries (duplicates, reordering, gaps, poison) directly.
+
+mod common;
+
+use aws_lambda_events::event::kafka::KafkaEvent;
+use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint, StatementLine};
+use bank_account::AccountEvent;
+use base64::Engine;
+use common::{post, stack, test_config};
+use denormaliser_function::Denormaliser;
+use devstack::{Devstack, DevstackConfig};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tributary_dynamodb::{tables, EventStore, StoredEvent};
+use tributary_kafka::{EventEnvelope, KafkaConfig, Publisher};
+use tributary_projections::{Projection, ProjectionStore};
+use tributary_testkit::{dynamo, kafka, read_topic};
+
+async fn get(http: &reqwest::Client, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = http.get(url).send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn open(http: &reqwest::Client, base: &str, owner: &str) -> String {
+    let opened = post(
+        http,
+        &format!("{base}/accounts"),
+        &[],
+        Some(&format!(r#"{{"owner":"{owner}","currency":"EUR"}}"#)),
+    )
+    .await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    opened.body["account_id"].as_str().unwrap().to_owned()
+}
+
+async fn money(http: &reqwest::Client, base: &str, id: &str, kind: &str, amount: u64) -> u64 {
+    let reply = post(
+        http,
+        &format!("{base}/accounts/{id}/{kind}"),
+        &[],
+        Some(&format!(r#"{{"amount":{amount}}}"#)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["version"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_statements_and_owner_listings() {
+    let stack = stack().await;
+    let (http, base) = (reqwest::Client::new(), stack.base_url());
+    let owner = format!("owner-{}", uuid::Uuid::new_v4().simple());
+    let id = open(&http, &base, &owner).await;
+    money(&http, &base, &id, "deposits", 1000).await;
+    let v = money(&http, &base, &id, "withdrawals", 250).await;
+    assert_eq!(v, 3);
+
+    // Read-your-writes: no sleep, the read waits for version 3.
+    let (status, headers, summary) =
+        get(&http, &format!("{base}/accounts/{id}?min_version=3")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        (
+            summary["balance"].clone(),
+            summary["status"].clone(),
+            summary["owner"].clone()
+        ),
+        (json!(750), json!("open"), json!(owner))
+    );
+    assert_eq!(headers["etag"], "\"3\"");
+
+    // A version that will not come: a clear 503 with Retry-After, after about a second.
+    let (status, headers, problem) =
+        get(&http, &format!("{base}/accounts/{id}?min_version=99")).await;
+    assert_eq!(
+        (status, problem["type"].clone()),
+        (503, json!("urn:tributary:problem:not-yet-visible"))
+    );
+    assert_eq!(headers["retry-after"], "1");
+
+    // Statement: newest first, paginated with an opaque cursor.
+    for amount in [1, 2, 3] {
+        money(&http, &base, &id, "deposits", amount).await;
+    }
+    let (_, _, page1) = get(
+        &http,
+        &format!("{base}/accounts/{id}/statement?limit=2&min_version=6"),
+    )
+    .await;
+    let versions = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["version"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(&page1), [6, 5]);
+    assert_eq!(page1["items"][0]["balance_after"], 756);
+    let cursor = page1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, _, page2) = get(
+        &http,
+        &format!("{base}/accounts/{id}/statement?limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(versions(&page2), [4, 3]);
+    let cursor2 = page2["next_cursor"].as_str().unwrap().to_owned();
+    let (_, _, page3) = get(
+        &http,
+        &format!("{base}/accounts/{id}/statement?limit=2&cursor={cursor2}"),
+    )
+    .await;
+    assert_eq!(
+        (versions(&page3), page3["next_cursor"].clone()),
+        (vec![2], Value::Null)
+    );
+
+    // Tampered or foreign cursors, bad parameters: 400 problems.
+    let mut tampered = cursor.clone().into_bytes();
+    tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let other = open(&http, &base, &owner).await;
+    for (url, slug) in [
+        (
+            format!("{base}/accounts/{id}/statement?cursor={tampered}"),
+            "invalid-cursor",
+        ),
+        (
+            format!("{base}/accounts/{other}/statement?cursor={cursor}"),
+            "invalid-cursor",
+        ),
+        (
+            format!("{base}/accounts/{id}/statement?limit=0"),
+            "invalid-parameter",
+        ),
+        (
+            format!("{base}/accounts/{id}?min_version=x"),
+            "invalid-parameter",
+        ),
+        (
+            format!("{base}/accounts/{id}?colour=red"),
+            "invalid-parameter",
+        ),
+        (format!("{base}/accounts/NOT-AN-ID"), "invalid-account-id"),
+        (format!("{base}/owners/a%20b/accounts"), "invalid-owner"),
+    ] {
+        let (status, _, problem) = get(&http, &url).await;
+        assert_eq!(
+            (status, problem["type"].as_str().unwrap()),
+            (400, &*format!("urn:tributary:problem:{slug}")),
+            "{url}"
+        );
+    }
+    let (status, _, _) = get(&http, &format!("{base}/accounts/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, 404);
+
+    // The owner's accounts, paginated.
+    get(&http, &format!("{base}/accounts/{other}?min_version=1")).await;
+    let mut listed = Vec::new();
+    let mut url = format!("{base}/owners/{owner}/accounts?limit=1");
+    for _ in 0..20 {
+        let (status, _, page) = get(&http, &url).await;
+        assert_eq!(status, 200, "{page}");
+        listed.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["account_id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("{base}/owners/{owner}/accounts?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut expected = vec![id.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+/// The projections a pure fold of the store's events gives, for comparison with what the denormaliser wrote.
+fn expected_views(account: &str, events: &[StoredEvent]) -> (AccountSummary, Vec<StatementLine>) {
+    let mut summary = None;
+    let mut checkpoint = StatementCheckpoint::default();
+    let mut lines = Vec::new();
+    for e in events {
+        let event: AccountEvent = e.decode().unwrap().event;
+        let at = e.metadata.occurred_at.to_rfc3339();
+        summary = AccountSummary::evolve(summary, account, e.version, &at, &event);
+        let (line, next) = statement_step(checkpoint, e.version, &at, &event);
+        lines.extend(line);
+        checkpoint = next;
+    }
+    lines.reverse();
+    (summary.unwrap(), lines)
+}
+
+/// Assert every projection in `projections` equals the fold of the event store, for every account.
+async fn assert_projections_match_the_store(projections: &ProjectionStore, accounts: &[String]) {
+    let d = dynamo();
+    let store = EventStore::new(d.client(), &d.events_table);
+    for account in accounts {
+        let events = store.load(&format!("account-{account}")).await.unwrap();
+        let (summary, lines) = expected_views(account, &events);
+        assert_eq!(
+            projections.summary(account).await.unwrap().as_ref(),
+            Some(&summary),
+            "summary of {account}"
+        );
+        assert_eq!(
+            projections
+                .owner_entry(&summary.owner, account)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&summary),
+            "owner entry of {account}"
+        );
+        let statement = projections
+            .statement_page(account, 100, None)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(statement, lines, "statement of {account}");
+        assert_eq!(
+            projections
+                .statement_checkpoint(account)
+                .await
+                .unwrap()
+                .version,
+            summary.version
+        );
+    }
+}
+
+/// A Lambda-shaped batch carrying `events` (each a record on partition 0 of `topic`, offsets from `first_offset`).
+fn kafka_batch(topic: &str, events: &[&StoredEvent], first_offset: i64) -> KafkaEvent {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let value = serde_json::to_vec(&EventEnvelope::from_stored(e).unwrap()).unwrap();
+            json!({
+                "topic": topic, "partition": 0, "offset": first_offset + i as i64, "timestamp": 1_795_000_000_000i64,
+                "timestampType": "CREATE_TIME",
+                "key": base64::engine::general_purpose::STANDARD.encode(&e.stream_id),
+                "value": base64::engine::general_purpose::STANDARD.encode(value),
+                "headers": [],
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/test/1",
+        "bootstrapServers": "b:9092",
+        "records": { format!("{topic}-0"): records },
+    }))
+    .unwrap()
+}
+
+/// A denormaliser per projection, writing into a fresh projections table of its own.
+async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, ProjectionStore) {
+    let d = dynamo();
+    let table = format!("test-projections-{}", uuid::Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let projections = ProjectionStore::new(d.client(), &table);
+    let kafka_config = KafkaConfig {
+        dead_letter_topic: dead_letter_topic.to_owned(),
+        ..KafkaConfig::plaintext(&kafka().bootstrap, "unused", "unused")
+    };
+    let publisher = Publisher::connect(&kafka_config, &aws_types::SdkConfig::builder().build())
+        .await
+        .unwrap();
+    let denormalisers = Projection::ALL
+        .into_iter()
+        .map(|projection| Denormaliser {
+            projection,
+            projections: projections.clone(),
+            events: EventStore::new(d.client(), &d.events_table),
+            dead_letters: publisher.clone(),
+        })
+        .collect();
+    (denormalisers, projections)
+}
+
+/// Committed events of `accounts` accounts with a few movements each, and the accounts' ids.
+async fn history(accounts: usize) -> (Vec<String>, Vec<StoredEvent>) {
+    let stack = Devstack::start(DevstackConfig {
+        denormalisers: false,
+        relay: false,
+        ..test_config().await
+    })
+    .await
+    .unwrap();
+    let (http, base) = (reqwest::Client::new(), stack.base_url());
+    let mut ids = Vec::new();
+    for a in 0..accounts {
+        let id = open(&http, &base, &format!("history-{a}")).await;
+        for n in 0..(3 + a % 5) as u64 {
+            money(&http, &base, &id, "deposits", 100 + n).await;
+        }
+        money(&http, &base, &id, "withdrawals", 50).await;
+        ids.push(id);
+    }
+    let d = dynamo();
+    let store = EventStore::new(d.client(), &d.events_table);
+    let mut events = Vec::new();
+    for id in &ids {
+        events.extend(store.load(&format!("account-{id}")).await.unwrap());
+    }
+    (ids, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_reordering_and_gaps_converge_to_the_fold_of_the_store() {
+    let (accounts, events) = history(12).await;
+    let all: Vec<&StoredEvent> = events.iter().collect();
+    let dlq = kafka().topic("dead-letters", 1).await;
+
+    // The same batch twice.
+    let (denormalisers, projections) = fresh_denormalisers(&dlq).await;
+    for d in &denormalisers {
+        d.handle(&kafka_batch("events", &all, 0)).await.unwrap();
+        d.handle(&kafka_batch("events", &all, 0)).await.unwrap();
+    }
+    assert_projections_match_the_store(&projections, &accounts).await;
+
+    // Batches out of order: chunks of 7 records, last chunk first.
+    let (denormalisers, projections) = fresh_denormalisers(&dlq).await;
+    let chunks: Vec<&[&StoredEvent]> = all.chunks(7).collect();
+    for d in &denormalisers {
+        for (i, chunk) in chunks.iter().enumerate().rev() {
+            d.handle(&kafka_batch("events", chunk, (i * 7) as i64))
+                .await
+                .unwrap();
+        }
+    }
+    assert_projections_match_the_store(&projections, &accounts).await;
+
+    // A batch with missing events (every third record never delivered): caught up from the store.
+    let (denormalisers, projections) = fresh_denormalisers(&dlq).await;
+    let holey: Vec<&StoredEvent> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 1)
+        .map(|(_, e)| *e)
+        .collect();
+    let mut caught_up = 0;
+    for d in &denormalisers {
+        caught_up += d
+            .handle(&kafka_batch("events", &holey, 0))
+            .await
+            .unwrap()
+            .caught_up;
+    }
+    assert!(caught_up > 0, "gaps were filled from the event store");
+    assert_projections_match_the_store(&projections, &accounts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_records_are_dead_lettered_and_the_rest_is_applied() {
+    let (accounts, events) = history(1).await;
+    let dlq = kafka().topic("dead-letters", 1).await;
+    let (denormalisers, projections) = fresh_denormalisers(&dlq).await;
+    let all: Vec<&StoredEvent> = events.iter().collect();
+    let mut batch = kafka_batch("events", &all, 0);
+    let records = batch.records.get_mut("events-0").unwrap();
+    let mut garbage = records[0].clone();
+    garbage.offset = 100;
+    garbage.value = Some("not base64!".into());
+    let mut unknown = records[0].clone();
+    unknown.offset = 101;
+    let mut envelope: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(records[0].value.as_ref().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    envelope["event_type"] = json!("AccountFrozen");
+    envelope["payload"] = json!({"type": "AccountFrozen"});
+    unknown.value = Some(
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&envelope).unwrap()),
+    );
+    records.insert(1, garbage);
+    records.push(unknown);
+
+    let report = denormalisers[0].handle(&batch).await.unwrap();
+    assert_eq!(report.dead_lettered, 2);
+    assert_eq!(
+        projections
+            .summary(&accounts[0])
+            .await
+            .unwrap()
+            .map(|s| s.version),
+        Some(events.len() as u64)
+    );
+
+    let letters = read_topic(&kafka().bootstrap, &dlq, Duration::from_secs(20), |r| {
+        r.len() >= 2
+    })
+    .await;
+    let offsets: Vec<i64> = letters
+        .iter()
+        .map(|l| l.value["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, [100, 101]);
+    assert_eq!(letters[0].value["value_base64"], "not base64!");
+    assert_eq!(letters[0].value["topic"], "events");
+    assert!(letters[0].value["error"]
+        .as_str()
+        .unwrap()
+        .contains("base64"));
+    assert!(letters[1].value["error"]
+        .as_str()
+        .unwrap()
+        .contains("AccountFrozen"));
+    assert_eq!(letters[1].value["consumer"], "account-summary");
+}
