@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tributary_dynamodb::{tables, EventStore, StoredEvent};
 use tributary_kafka::{EventEnvelope, KafkaConfig, Publisher};
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions, RebuildOutcome};
 use tributary_testkit::{dynamo, kafka, read_topic};
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -424,4 +424,79 @@ async fn poison_records_are_dead_lettered_and_the_rest_is_applied() {
         .unwrap()
         .contains("AccountFrozen"));
     assert_eq!(letters[1].value["consumer"], "account-summary");
+}
+
+/// The rows of a projections table that concern `accounts` (rebuild progress aside).
+async fn rows_of(
+    projections: &ProjectionStore,
+    accounts: &[String],
+) -> Vec<(String, String, String)> {
+    projections
+        .dump()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(pk, sk, _)| {
+            !pk.starts_with("rebuild#") && accounts.iter().any(|a| pk.contains(a) || sk.contains(a))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume() {
+    let (accounts, events) = history(6).await;
+    let all: Vec<&StoredEvent> = events.iter().collect();
+    let dlq = kafka().topic("dead-letters", 1).await;
+    let (denormalisers, live) = fresh_denormalisers(&dlq).await;
+    for d in &denormalisers {
+        d.handle(&kafka_batch("events", &all, 0)).await.unwrap();
+    }
+
+    let d = dynamo();
+    let table = format!("test-rebuilt-{}", uuid::Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let rebuilt = ProjectionStore::new(d.client(), &table);
+    let store = EventStore::new(d.client(), &d.events_table);
+    for projection in Projection::ALL {
+        let interrupted = RebuildOptions {
+            page_size: 3,
+            max_pages: Some(1),
+            restart: false,
+        };
+        let first = rebuild(projection, &rebuilt, &store, interrupted, |_| {})
+            .await
+            .unwrap();
+        assert!(matches!(first, RebuildOutcome::Interrupted(_)), "{first:?}");
+        let mut resumed = false;
+        let second = rebuild(
+            projection,
+            &rebuilt,
+            &store,
+            RebuildOptions::default(),
+            |p| resumed |= p.resumed,
+        )
+        .await
+        .unwrap();
+        assert!(
+            resumed,
+            "{} resumed from its saved progress",
+            projection.name()
+        );
+        let RebuildOutcome::Completed(done) = second else {
+            panic!("{second:?}")
+        };
+        assert!(done.streams >= accounts.len() as u64);
+    }
+    let live_rows = rows_of(&live, &accounts).await;
+    // Per account: summary, owner entry, owner pointer, statement checkpoint, and its lines.
+    assert!(
+        live_rows.len() >= accounts.len() * 5,
+        "{} rows",
+        live_rows.len()
+    );
+    assert_eq!(rows_of(&rebuilt, &accounts).await, live_rows);
+    assert_projections_match_the_store(&rebuilt, &accounts).await;
 }

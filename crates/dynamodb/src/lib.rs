@@ -15,4 +15,4 @@ pub mod tables;
 
 pub use errors::EventStoreError;
 pub use item::{from_item, NewEvent, StoredEvent, MAX_ITEM_BYTES};
-pub use store::{EventStore, MAX_EVENTS_PER_APPEND};
+pub use store::{EventStore, StreamCursor, MAX_EVENTS_PER_APPEND};

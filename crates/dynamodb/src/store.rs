@@ -16,6 +16,13 @@ pub const MAX_EVENTS_PER_APPEND: usize = 100;
 /// The condition on every appended item: its (stream, version) key must be free.
 const KEY_IS_FREE: &str = "attribute_not_exists(#version)";
 
+/// Where a scan of the streams goes on (a position in the table), serialisable so a rebuild can resume.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamCursor {
+    pub stream_id: String,
+    pub version: u64,
+}
+
 /// Event streams in one DynamoDB table. Cheap to clone (the SDK client is reference counted).
 #[derive(Debug, Clone)]
 pub struct EventStore {
@@ -139,6 +146,53 @@ impl EventStore {
                 }
             }
         }
+    }
+
+    /// One page of the table's streams (the ids of items at version 1), for rebuilds that must enumerate every
+    /// stream. A `Scan` reads the whole table over all its pages: a rebuild's cost, never a request path's.
+    pub async fn streams_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        let start_key = start.map(|c| {
+            std::collections::HashMap::from([
+                (STREAM_ID.to_owned(), AttributeValue::S(c.stream_id.clone())),
+                (VERSION.to_owned(), AttributeValue::N(c.version.to_string())),
+            ])
+        });
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#version = :first")
+            .projection_expression("#stream, #version")
+            .expression_attribute_names("#stream", STREAM_ID)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":first", AttributeValue::N("1".into()))
+            .set_exclusive_start_key(start_key)
+            .limit(page_size)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let streams = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(STREAM_ID).and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        let next = out.last_evaluated_key().map(|key| StreamCursor {
+            stream_id: key
+                .get(STREAM_ID)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+            version: key
+                .get(VERSION)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default(),
+        });
+        Ok((streams, next))
     }
 
     /// Every event of a stream, in version order (strongly consistent; follows `LastEvaluatedKey`).

@@ -10,9 +10,11 @@
 //! expected) is filled by reading the missing events from the event store ([`apply`]).
 
 mod apply;
+pub mod rebuild;
 mod store;
 
 pub use apply::{apply, Applied, ProjectionError};
+pub use rebuild::{rebuild, RebuildOptions, RebuildOutcome, RebuildProgress};
 pub use store::{Page, ProjectionStore};
 
 /// The projections this service maintains.

@@ -12,7 +12,9 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use bank_account::views::{AccountSummary, StatementCheckpoint, StatementLine};
 use serde::de::DeserializeOwned;
@@ -125,6 +127,66 @@ impl ProjectionStore {
         self.put_guarded(&pk, &sk, summary, summary.version, Guard::NotNewerThan)
             .await
             .map(|_| ())
+    }
+
+    /// Overwrite a statement with lines recomputed from the event store (rebuild): the lines (deterministic, so
+    /// rewriting them is harmless), then the checkpoint unless the stored one is already newer.
+    pub async fn overwrite_statement(
+        &self,
+        account_id: &str,
+        lines: &[StatementLine],
+        checkpoint: StatementCheckpoint,
+    ) -> Result<(), StoreError> {
+        let pk = format!("statement#{account_id}");
+        for chunk in lines.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|line| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item(
+                            &pk,
+                            &format!("line#{:020}", line.version),
+                            line,
+                            line.version,
+                        )))
+                        .build()
+                        .expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(StoreError(
+                        "statement lines stayed unprocessed after 8 retries".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        self.put_guarded(
+            &pk,
+            "~checkpoint",
+            &checkpoint,
+            checkpoint.version,
+            Guard::NotNewerThan,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The statement's checkpoint (default: nothing applied).
