@@ -500,3 +500,93 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
     assert_eq!(rows_of(&rebuilt, &accounts).await, live_rows);
     assert_projections_match_the_store(&rebuilt, &accounts).await;
 }
+
+/// The stack stops in the middle of the load (requests in flight, consumers mid-batch, the relay mid-stream) and
+/// starts again with the same tables, topics and consumer groups: the projections converge to the fold of the
+/// event store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_converge_after_a_restart_mid_load() {
+    let config = test_config().await;
+    let http = reqwest::Client::new();
+    let first = Devstack::start(config.clone()).await.unwrap();
+    let base = first.base_url();
+    // Load until the stack goes away; keep the ids of the accounts that were opened.
+    let load = tokio::spawn({
+        let http = http.clone();
+        async move {
+            let mut accounts = Vec::new();
+            for a in 0..1000 {
+                let body = format!(r#"{{"owner":"restart-{a}","currency":"EUR"}}"#);
+                let Ok(r) = http
+                    .post(format!("{base}/accounts"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                let Ok(opened) = r.json::<Value>().await else {
+                    break;
+                };
+                let id = opened["account_id"].as_str().unwrap().to_owned();
+                accounts.push(id.clone());
+                for n in 0..5 {
+                    let sent = http
+                        .post(format!("{base}/accounts/{id}/deposits"))
+                        .header("content-type", "application/json")
+                        .body(format!(r#"{{"amount":{}}}"#, 10 + n))
+                        .send()
+                        .await;
+                    if sent.is_err() {
+                        return accounts;
+                    }
+                }
+            }
+            accounts
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    first.stop().await;
+    let accounts = load.await.unwrap();
+    assert!(
+        accounts.len() >= 2,
+        "the load ran before the stop ({} accounts)",
+        accounts.len()
+    );
+
+    let second = Devstack::start(config).await.unwrap();
+    let (base, d) = (second.base_url(), dynamo());
+    let store = EventStore::new(d.client(), &d.events_table);
+    let projections = ProjectionStore::new(d.client(), &d.projections_table);
+    for id in &accounts {
+        let head = store.load(&format!("account-{id}")).await.unwrap().len() as u64;
+        let mut visible = false;
+        for _ in 0..30 {
+            let (statement, _, _) = get(
+                &http,
+                &format!("{base}/accounts/{id}/statement?min_version={head}"),
+            )
+            .await;
+            let (summary, _, _) =
+                get(&http, &format!("{base}/accounts/{id}?min_version={head}")).await;
+            let owner = projections
+                .summary(id)
+                .await
+                .unwrap()
+                .map(|s| s.owner)
+                .unwrap_or_default();
+            let listed = projections
+                .owner_entry(&owner, id)
+                .await
+                .unwrap()
+                .is_some_and(|e| e.version == head);
+            if statement == 200 && summary == 200 && listed {
+                visible = true;
+                break;
+            }
+        }
+        assert!(visible, "{id} reached version {head} in every projection");
+    }
+    assert_projections_match_the_store(&projections, &accounts).await;
+}

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tributary_kafka::{DeadLetter, ENVELOPE_VERSION};
 
 /// How batches are formed and retried.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MappingSettings {
     /// Most records per batch (Lambda: `BatchSize`).
     pub batch_size: usize,
@@ -30,6 +30,8 @@ pub struct MappingSettings {
     pub batching_window: Duration,
     /// Retries of a failed batch before it goes to the dead-letter topic (Lambda: `MaximumRetryAttempts`).
     pub max_retries: u32,
+    /// Consumer groups are `<prefix>-<projection>`.
+    pub group_prefix: String,
 }
 
 impl Default for MappingSettings {
@@ -38,13 +40,14 @@ impl Default for MappingSettings {
             batch_size: 100,
             batching_window: Duration::ZERO,
             max_retries: 3,
+            group_prefix: "tributary".to_owned(),
         }
     }
 }
 
 /// The consumer group of a projection.
-pub fn group_id(projection: &str) -> String {
-    format!("tributary-{projection}")
+pub fn group_id(prefix: &str, projection: &str) -> String {
+    format!("{prefix}-{projection}")
 }
 
 /// Tells the stack when the consumer group has its partitions (so "started" means "consuming").
@@ -73,7 +76,7 @@ pub async fn run(
     settings: MappingSettings,
     ready: oneshot::Sender<()>,
 ) {
-    let group = group_id(denormaliser.projection.name());
+    let group = group_id(&settings.group_prefix, denormaliser.projection.name());
     let context = MappingContext {
         ready: Mutex::new(Some(ready)),
     };
@@ -98,7 +101,7 @@ pub async fn run(
         return;
     }
     loop {
-        let batch = match next_batch(&consumer, settings).await {
+        let batch = match next_batch(&consumer, &settings).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(%e, %group, "consumer error");
@@ -145,7 +148,7 @@ pub async fn run(
 /// Wait for one record, then take more up to the batch size within the batching window.
 async fn next_batch(
     consumer: &StreamConsumer<MappingContext>,
-    settings: MappingSettings,
+    settings: &MappingSettings,
 ) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {
     let first = consumer.recv().await?.detach();
     let mut batch = vec![first];

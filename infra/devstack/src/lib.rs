@@ -255,7 +255,7 @@ impl Devstack {
                     kafka_bootstrap.clone(),
                     config.events_topic.clone(),
                     denormaliser,
-                    config.mapping,
+                    config.mapping.clone(),
                     assigned,
                 )));
             }

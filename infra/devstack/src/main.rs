@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             batch_size: args.batch_size.max(1),
             batching_window: Duration::from_millis(args.batching_window_ms),
             max_retries: args.max_retries,
+            ..MappingSettings::default()
         },
         denormalisers: true,
         fail_publish_rate: args.fail_publish_rate,

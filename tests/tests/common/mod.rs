@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use devstack::kafka_mapping::MappingSettings;
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource, TOPIC_PARTITIONS};
 use serde_json::Value;
 use tributary_testkit::{dynamo, kafka};
@@ -19,6 +20,11 @@ pub async fn test_config() -> DevstackConfig {
         events_topic: k.topic("events", TOPIC_PARTITIONS).await,
         rejections_topic: k.topic("rejections", TOPIC_PARTITIONS).await,
         dead_letter_topic: k.topic("dead-letters", TOPIC_PARTITIONS).await,
+        // Consumer groups of their own: stacks of other tests joining and leaving must not rebalance them.
+        mapping: MappingSettings {
+            group_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            ..MappingSettings::default()
+        },
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }
