@@ -88,6 +88,9 @@ pub async fn run(
         // A departed member keeps its partitions until the session times out: keep restarts quick locally.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
+        // Brokers that answer a fetch only when its wait expires (the mock cluster) would add this much lag to
+        // every event: poll often instead (loopback only).
+        .set("fetch.wait.max.ms", "5")
         .create_with_context(context)
     {
         Ok(consumer) => consumer,
