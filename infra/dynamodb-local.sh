@@ -17,6 +17,7 @@ RUN_DIR="$CACHE/run"
 PID_FILE="$RUN_DIR/dynamodb-local.pid"
 LOG_FILE="$RUN_DIR/dynamodb-local.log"
 
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
 say() { printf '[dynamodb-local] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
@@ -55,29 +56,12 @@ start() {
       -jar "$HOME_DIR/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port" \
       </dev/null >"$LOG_FILE" 2>&1) &
   echo $! >"$PID_FILE"
-  for _ in $(seq 1 120); do
-    # Any HTTP answer (400 for an unsigned request) means it is listening.
-    if curl -s -o /dev/null -X POST "http://127.0.0.1:$port/" 2>/dev/null; then
-      say "ready at http://127.0.0.1:$port (pid $(cat "$PID_FILE"))"
-      return
-    fi
-    kill -0 "$(cat "$PID_FILE")" 2>/dev/null || { cat "$LOG_FILE" >&2; die "it exited during start-up"; }
-    sleep 0.25
-  done
-  cat "$LOG_FILE" >&2
-  die "not ready after 30 s"
+  # Any HTTP answer (400 for an unsigned request) means it is listening.
+  wait_ready "$PID_FILE" "$LOG_FILE" "http://127.0.0.1:$port" curl -s -o /dev/null -X POST "http://127.0.0.1:$port/"
 }
 
 stop_quietly() {
-  if [[ -f "$PID_FILE" ]]; then
-    local pid
-    pid=$(cat "$PID_FILE")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE"
-  fi
+  stop_pid "$PID_FILE"
 }
 
 stop() {

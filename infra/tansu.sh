@@ -18,6 +18,7 @@ DATA_DIR="$RUN_DIR/tansu-data"
 PID_FILE="$RUN_DIR/tansu.pid"
 LOG_FILE="$RUN_DIR/tansu.log"
 
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
 say() { printf '[tansu] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
@@ -45,28 +46,11 @@ start() {
       "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine "sqlite://tansu.db" </dev/null >"$LOG_FILE" 2>&1) &
   echo $! >"$PID_FILE"
-  for _ in $(seq 1 120); do
-    if "$TANSU" topic list --broker "tcp://127.0.0.1:$port" >/dev/null 2>&1; then
-      say "ready at 127.0.0.1:$port (pid $(cat "$PID_FILE"))"
-      return
-    fi
-    kill -0 "$(cat "$PID_FILE")" 2>/dev/null || { cat "$LOG_FILE" >&2; die "it exited during start-up"; }
-    sleep 0.25
-  done
-  cat "$LOG_FILE" >&2
-  die "not ready after 30 s"
+  wait_ready "$PID_FILE" "$LOG_FILE" "127.0.0.1:$port" "$TANSU" topic list --broker "tcp://127.0.0.1:$port"
 }
 
 stop_quietly() {
-  if [[ -f "$PID_FILE" ]]; then
-    local pid
-    pid=$(cat "$PID_FILE")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE"
-  fi
+  stop_pid "$PID_FILE"
 }
 
 stop() {

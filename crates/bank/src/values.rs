@@ -9,6 +9,8 @@ pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
 /// Largest balance an account may hold, in minor units: 2^53 - 1, the largest integer every JSON client
 /// (including JavaScript) reads exactly.
 pub const MAX_BALANCE: u64 = 9_007_199_254_740_991;
+/// Prefix of account streams in the event store (`account-<uuid>`).
+pub const STREAM_PREFIX: &str = "account-";
 /// Longest owner id.
 pub const MAX_OWNER_LEN: usize = 64;
 
@@ -41,6 +43,16 @@ impl AccountId {
         // A fixed namespace for Tributary account ids (itself a v5 UUID of "tributary.account").
         const NAMESPACE: Uuid = Uuid::from_u128(0x4a8e_1f0c_9b5d_5e3a_8c2f_6d7e_1a3b_9c40);
         Self(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
+    }
+
+    /// The event-store stream of this account.
+    pub fn stream_id(&self) -> String {
+        format!("{STREAM_PREFIX}{self}")
+    }
+
+    /// The account id inside an account stream id, if it is one.
+    pub fn of_stream(stream_id: &str) -> Option<&str> {
+        stream_id.strip_prefix(STREAM_PREFIX)
     }
 
     /// Parse the canonical form.

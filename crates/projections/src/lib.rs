@@ -48,5 +48,5 @@ impl Projection {
 
 /// The account id inside an account stream id (`account-<uuid>`), if it is one.
 pub fn account_id(stream_id: &str) -> Option<&str> {
-    stream_id.strip_prefix("account-")
+    bank_account::AccountId::of_stream(stream_id)
 }

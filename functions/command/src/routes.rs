@@ -74,6 +74,9 @@ pub struct CommandAccepted {
 #[serde(tag = "operation", rename_all = "snake_case")]
 pub(crate) enum RequestDescription<'a> {
     Open {
+        /// Not part of the request: derived from the idempotency key, or random.
+        #[serde(skip)]
+        account_id: AccountId,
         body: &'a OpenAccountRequest,
     },
     Deposit {
@@ -89,6 +92,33 @@ pub(crate) enum RequestDescription<'a> {
     },
 }
 
+impl RequestDescription<'_> {
+    fn account_id(&self) -> AccountId {
+        match self {
+            Self::Open { account_id, .. }
+            | Self::Deposit { account_id, .. }
+            | Self::Withdraw { account_id, .. }
+            | Self::Close { account_id } => *account_id,
+        }
+    }
+
+    fn command(&self) -> AccountCommand {
+        match self {
+            Self::Open { body, .. } => AccountCommand::Open {
+                owner: body.owner.clone(),
+                currency: body.currency,
+            },
+            Self::Deposit { body, .. } => AccountCommand::Deposit {
+                amount: body.amount,
+            },
+            Self::Withdraw { body, .. } => AccountCommand::Withdraw {
+                amount: body.amount,
+            },
+            Self::Close { .. } => AccountCommand::Close,
+        }
+    }
+}
+
 /// `POST /accounts`: open an account. With an `Idempotency-Key`, the account id is derived from the caller and
 /// the key, so a retried request addresses (and finds) the same account.
 pub async fn open_account(
@@ -97,26 +127,15 @@ pub async fn open_account(
     headers: HeaderMap,
     JsonBody(body): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, Problem> {
-    let key = headers::idempotency_key(&headers)?;
-    let account_id = match &key {
+    let account_id = match headers::idempotency_key(&headers)? {
         Some(key) => AccountId::derived_from(&format!("{}\n{}", caller.0, key)),
         None => AccountId::random(),
     };
-    let command = AccountCommand::Open {
-        owner: body.owner.clone(),
-        currency: body.currency,
-    };
-    let description = RequestDescription::Open { body: &body };
-    execute(
-        &service,
+    let request = RequestDescription::Open {
         account_id,
-        command,
-        &description,
-        caller,
-        &headers,
-        StatusCode::CREATED,
-    )
-    .await
+        body: &body,
+    };
+    execute(&service, &request, caller, &headers, StatusCode::CREATED).await
 }
 
 /// `POST /accounts/{id}/deposits`.
@@ -127,23 +146,11 @@ pub async fn deposit(
     headers: HeaderMap,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    let command = AccountCommand::Deposit {
-        amount: body.amount,
-    };
-    let description = RequestDescription::Deposit {
+    let request = RequestDescription::Deposit {
         account_id,
         body: &body,
     };
-    execute(
-        &service,
-        account_id,
-        command,
-        &description,
-        caller,
-        &headers,
-        StatusCode::OK,
-    )
-    .await
+    execute(&service, &request, caller, &headers, StatusCode::OK).await
 }
 
 /// `POST /accounts/{id}/withdrawals`.
@@ -154,23 +161,11 @@ pub async fn withdraw(
     headers: HeaderMap,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    let command = AccountCommand::Withdraw {
-        amount: body.amount,
-    };
-    let description = RequestDescription::Withdraw {
+    let request = RequestDescription::Withdraw {
         account_id,
         body: &body,
     };
-    execute(
-        &service,
-        account_id,
-        command,
-        &description,
-        caller,
-        &headers,
-        StatusCode::OK,
-    )
-    .await
+    execute(&service, &request, caller, &headers, StatusCode::OK).await
 }
 
 /// `POST /accounts/{id}/close`.
@@ -181,35 +176,25 @@ pub async fn close_account(
     headers: HeaderMap,
     JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
 ) -> Result<Response, Problem> {
-    let description = RequestDescription::Close { account_id };
-    execute(
-        &service,
-        account_id,
-        AccountCommand::Close,
-        &description,
-        caller,
-        &headers,
-        StatusCode::OK,
-    )
-    .await
+    let request = RequestDescription::Close { account_id };
+    execute(&service, &request, caller, &headers, StatusCode::OK).await
 }
 
 /// Run a validated command and shape the response.
 async fn execute(
     service: &CommandService,
-    account_id: AccountId,
-    command: AccountCommand,
     description: &RequestDescription<'_>,
     caller: Caller,
     headers: &HeaderMap,
     success: StatusCode,
 ) -> Result<Response, Problem> {
+    let account_id = description.account_id();
     let command_id = Uuid::new_v4();
     let correlation_id =
         headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
     let request = CommandRequest {
-        stream_id: stream_id(account_id),
-        command,
+        stream_id: account_id.stream_id(),
+        command: description.command(),
         expected_version: headers::if_match(headers)?,
         idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency {
             key,
@@ -249,11 +234,6 @@ async fn execute(
         h.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
-}
-
-/// The event-store stream of an account.
-pub fn stream_id(account_id: AccountId) -> String {
-    format!("account-{account_id}")
 }
 
 fn etag(version: u64) -> HeaderValue {
