@@ -7,6 +7,9 @@ use bank_account::{AccountId, OwnerId};
 use std::collections::HashMap;
 use tributary_http::Problem;
 
+/// The OpenAPI 3.1 document of the whole HTTP API (command and query routes), served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The `{account_id}` path segment: a canonical UUID.
 pub struct AccountPath(pub AccountId);
 

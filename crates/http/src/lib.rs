@@ -10,10 +10,12 @@ pub mod caller;
 pub mod config;
 pub mod json_body;
 pub mod problem;
+pub mod routes;
 pub mod serve;
 
 pub use caller::Caller;
 pub use config::ConfigError;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use problem::{with_problem_fallbacks, Problem};
+pub use routes::{router_from, Route};
 pub use serve::{init_tracing, serve};

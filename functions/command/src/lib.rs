@@ -11,5 +11,5 @@ mod routes;
 mod service;
 
 pub use config::CommandConfig;
-pub use routes::{router, routes};
+pub use routes::{route_table, router, routes};
 pub use service::{CommandService, PublishFaults};

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tributary_aggregate::{CommandContext, CommandOutcome, CommandRequest, Idempotency};
 use tributary_core::fingerprint;
-use tributary_http::{Caller, JsonBody, Problem};
+use tributary_http::{Caller, JsonBody, Problem, Route};
 use uuid::Uuid;
 
 /// The command routes, with problem answers for unknown routes and methods.
@@ -33,12 +33,17 @@ pub fn router(service: CommandService) -> Router {
 
 /// The command routes alone (to merge with others).
 pub fn routes(service: CommandService) -> Router {
-    Router::new()
-        .route("/accounts", post(open_account))
-        .route("/accounts/{account_id}/deposits", post(deposit))
-        .route("/accounts/{account_id}/withdrawals", post(withdraw))
-        .route("/accounts/{account_id}/close", post(close_account))
-        .with_state(service)
+    tributary_http::router_from(route_table()).with_state(service)
+}
+
+/// Every route of the command API.
+pub fn route_table() -> Vec<Route<CommandService>> {
+    vec![
+        Route::new("POST", "/accounts", post(open_account)),
+        Route::new("POST", "/accounts/{account_id}/deposits", post(deposit)),
+        Route::new("POST", "/accounts/{account_id}/withdrawals", post(withdraw)),
+        Route::new("POST", "/accounts/{account_id}/close", post(close_account)),
+    ]
 }
 
 /// Body of `POST /accounts`.

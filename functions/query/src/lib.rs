@@ -12,4 +12,4 @@
 pub mod cursor;
 mod routes;
 
-pub use routes::{router, routes, QueryService};
+pub use routes::{route_table, router, routes, QueryService};

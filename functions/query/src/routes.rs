@@ -11,7 +11,7 @@ use bank_api::{AccountPath, OwnerPath};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
-use tributary_http::Problem;
+use tributary_http::{Problem, Route};
 use tributary_projections::{Page, ProjectionStore};
 
 /// Default and largest page sizes.
@@ -46,11 +46,26 @@ pub fn router(service: QueryService) -> Router {
 
 /// The query routes alone (to merge with others).
 pub fn routes(service: QueryService) -> Router {
-    Router::new()
-        .route("/accounts/{account_id}", get(account))
-        .route("/accounts/{account_id}/statement", get(statement))
-        .route("/owners/{owner}/accounts", get(owner_accounts))
-        .with_state(service)
+    tributary_http::router_from(route_table()).with_state(service)
+}
+
+/// Every route of the query API (the OpenAPI document of the whole HTTP API is served here too).
+pub fn route_table() -> Vec<Route<QueryService>> {
+    vec![
+        Route::new("GET", "/accounts/{account_id}", get(account)),
+        Route::new("GET", "/accounts/{account_id}/statement", get(statement)),
+        Route::new("GET", "/owners/{owner}/accounts", get(owner_accounts)),
+        Route::new("GET", "/openapi.json", get(openapi)),
+    ]
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document of the command and query API.
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        bank_api::OPENAPI,
+    )
+        .into_response()
 }
 
 /// Query parameters (all optional, all validated; unknown ones are refused).

@@ -1,0 +1,233 @@
+//! The OpenAPI document agrees with the running API: it is served, every route is documented, every documented
+//! route exists, and real responses validate against the documented schemas.
+
+mod common;
+
+use common::{post, stack};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn document() -> Value {
+    serde_json::from_str(bank_api::OPENAPI).expect("openapi.json is JSON")
+}
+
+/// (METHOD, path) of every documented operation.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Validate `body` against the schema the document gives for (`path`, `method`, `status`).
+fn assert_matches_schema(doc: &Value, path: &str, method: &str, status: u16, body: &Value) {
+    let errors = schema_errors(doc, path, method, status, body);
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {errors:?}\nbody: {body}"
+    );
+}
+
+/// Why `body` does not match the documented schema (empty: it matches).
+fn schema_errors(doc: &Value, path: &str, method: &str, status: u16, body: &Value) -> Vec<String> {
+    let operation = &doc["paths"][path][method.to_lowercase()];
+    let mut response = &operation["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "{method} {path} does not document status {status} (body {body})"
+    );
+    if let Some(reference) = response["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/responses/");
+        response = &doc["components"]["responses"][name];
+    }
+    let content = response["content"].as_object().expect("documented content");
+    let (_, media) = content.iter().next().expect("one media type");
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [media["schema"]],
+    });
+    let validator = jsonschema::validator_for(&schema).expect("the documented schema compiles");
+    validator.iter_errors(body).map(|e| e.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_served_and_matches_the_routers() {
+    let stack = stack().await;
+    let served: Value = reqwest::get(format!("{}/openapi.json", stack.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let doc = document();
+    assert_eq!(served, doc);
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let routes: BTreeSet<(String, String)> = command_function::route_table()
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .chain(
+            query_function::route_table()
+                .iter()
+                .map(|r| (r.method.to_owned(), r.path.to_owned())),
+        )
+        .collect();
+    assert_eq!(
+        documented(&doc),
+        routes,
+        "every route documented, every documented route routed"
+    );
+
+    // Every documented operation reaches a handler (not the unknown-route or unknown-method fallback).
+    let http = reqwest::Client::new();
+    for (method, path) in documented(&doc) {
+        let concrete = path
+            .replace("{account_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{owner}", "nobody");
+        let request = http.request(
+            method.parse().unwrap(),
+            format!("{}{concrete}", stack.base_url()),
+        );
+        let request = if method == "POST" {
+            request
+                .header("content-type", "application/json")
+                .body("{}")
+        } else {
+            request
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let slug = body["type"].as_str().unwrap_or_default();
+        assert!(
+            !slug.ends_with(":not-found") && !slug.ends_with(":method-not-allowed"),
+            "{method} {path} is not routed ({status} {body})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_match_the_documented_schemas() {
+    let stack = stack().await;
+    let doc = document();
+    let http = reqwest::Client::new();
+    let base = stack.base_url();
+    // The check can fail: a body that is not what the document says is refused.
+    let wrong = json!({"account_id": 5, "version": 0, "extra": true});
+    assert_eq!(
+        schema_errors(&doc, "/accounts", "POST", 201, &wrong).len(),
+        3
+    );
+    let mut checked = Vec::new();
+    let mut check = |path: &str, method: &str, status: u16, body: Value| {
+        assert_matches_schema(&doc, path, method, status, &body);
+        checked.push(format!("{method} {path} {status}"));
+    };
+
+    let r = post(
+        &http,
+        &format!("{base}/accounts"),
+        &[],
+        Some(r#"{"owner":"schema-owner","currency":"EUR"}"#),
+    )
+    .await;
+    let id = r.body["account_id"].as_str().unwrap().to_owned();
+    check("/accounts", "POST", r.status, r.body);
+    let r = post(
+        &http,
+        &format!("{base}/accounts"),
+        &[],
+        Some(r#"{"owner":"schema-owner","currency":"EURO"}"#),
+    )
+    .await;
+    check("/accounts", "POST", r.status, r.body);
+    let r = post(
+        &http,
+        &format!("{base}/accounts/{id}/deposits"),
+        &[],
+        Some(r#"{"amount":500}"#),
+    )
+    .await;
+    check("/accounts/{account_id}/deposits", "POST", r.status, r.body);
+    let r = post(
+        &http,
+        &format!("{base}/accounts/{id}/deposits"),
+        &[("If-Match", "\"1\"")],
+        Some(r#"{"amount":5}"#),
+    )
+    .await;
+    check("/accounts/{account_id}/deposits", "POST", r.status, r.body);
+    let r = post(
+        &http,
+        &format!("{base}/accounts/{id}/withdrawals"),
+        &[],
+        Some(r#"{"amount":100}"#),
+    )
+    .await;
+    check(
+        "/accounts/{account_id}/withdrawals",
+        "POST",
+        r.status,
+        r.body,
+    );
+    let r = post(
+        &http,
+        &format!("{base}/accounts/{id}/withdrawals"),
+        &[],
+        Some(r#"{"amount":99999}"#),
+    )
+    .await;
+    check(
+        "/accounts/{account_id}/withdrawals",
+        "POST",
+        r.status,
+        r.body,
+    );
+    let r = post(&http, &format!("{base}/accounts/{id}/close"), &[], None).await;
+    check("/accounts/{account_id}/close", "POST", r.status, r.body);
+    let r = post(
+        &http,
+        &format!("{base}/accounts/{}/close", uuid::Uuid::new_v4()),
+        &[],
+        None,
+    )
+    .await;
+    check("/accounts/{account_id}/close", "POST", r.status, r.body);
+
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = get(format!("{base}/accounts/{id}?min_version=3")).await;
+    check("/accounts/{account_id}", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{}", uuid::Uuid::new_v4())).await;
+    check("/accounts/{account_id}", "GET", status, body);
+    let (status, body) = get(format!(
+        "{base}/accounts/{id}/statement?limit=1&min_version=3"
+    ))
+    .await;
+    check("/accounts/{account_id}/statement", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{id}/statement?cursor=forged")).await;
+    check("/accounts/{account_id}/statement", "GET", status, body);
+    let (status, body) = get(format!("{base}/owners/schema-owner/accounts")).await;
+    check("/owners/{owner}/accounts", "GET", status, body);
+
+    assert!(
+        checked.iter().any(|c| c.ends_with(" 201")) && checked.iter().any(|c| c.ends_with(" 412"))
+    );
+    assert!(
+        checked.iter().any(|c| c.ends_with(" 422")) && checked.iter().any(|c| c.ends_with(" 404"))
+    );
+}
