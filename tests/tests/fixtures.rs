@@ -1,0 +1,119 @@
+//! Every `sam local invoke` fixture in `events/` is deserialised exactly as Lambda would and run through its
+//! function's handler against the embedded stack, so the fixtures cannot rot.
+
+mod common;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::kafka::KafkaEvent;
+use axum::body::Body;
+use command_function::{CommandService, PublishFaults};
+use denormaliser_function::Denormaliser;
+use http_body_util::BodyExt;
+use query_function::QueryService;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use tower::ServiceExt;
+use tributary_dynamodb::EventStore;
+use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_projections::{Projection, ProjectionStore};
+use tributary_testkit::{dynamo, kafka};
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events"))
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join(name))
+        .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// The expected status of each HTTP fixture, in the order they run (open first: the others address its account).
+const HTTP_FIXTURES: &[(&str, u16)] = &[
+    ("command-open-account.json", 201),
+    ("command-deposit.json", 200),
+    ("command-withdraw-insufficient-funds.json", 422),
+    ("command-close-balance-not-zero.json", 422),
+    ("command-malformed-json.json", 400),
+    ("query-account.json", 200),
+    ("query-statement.json", 200),
+    ("query-owner-accounts.json", 200),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_runs_through_its_handler() {
+    let config = common::test_config().await;
+    let d = dynamo();
+    let kafka_config = KafkaConfig {
+        dead_letter_topic: config.dead_letter_topic.clone(),
+        ..KafkaConfig::plaintext(
+            &kafka().bootstrap,
+            &config.events_topic,
+            &config.rejections_topic,
+        )
+    };
+    let no_aws = aws_types::SdkConfig::builder().build();
+    let publisher = Publisher::connect(&kafka_config, &no_aws).await.unwrap();
+    let projections = ProjectionStore::new(d.client(), &d.projections_table);
+    let commands = CommandService::new(d.client(), &d.events_table)
+        .with_publisher(publisher.clone(), PublishFaults::default());
+    let queries = QueryService::new(projections.clone(), b"fixture-secret");
+    let api = command_function::routes(commands).merge(query_function::routes(queries));
+    let denormaliser = |projection| Denormaliser {
+        projection,
+        projections: projections.clone(),
+        events: EventStore::new(d.client(), &d.events_table),
+        dead_letters: publisher.clone(),
+    };
+    let mut exercised = BTreeSet::new();
+
+    // The Kafka batch first: the query fixtures read what it projects.
+    let batch: KafkaEvent = serde_json::from_str(&fixture("denormaliser-batch.json")).unwrap();
+    for projection in Projection::ALL {
+        let report = denormaliser(projection).handle(&batch).await.unwrap();
+        assert_eq!((report.records, report.dead_lettered), (2, 0));
+    }
+    exercised.insert("denormaliser-batch.json".to_owned());
+    let poison: KafkaEvent =
+        serde_json::from_str(&fixture("denormaliser-poison-record.json")).unwrap();
+    assert_eq!(
+        denormaliser(Projection::Summary)
+            .handle(&poison)
+            .await
+            .unwrap()
+            .dead_lettered,
+        1
+    );
+    exercised.insert("denormaliser-poison-record.json".to_owned());
+
+    for (name, expected) in HTTP_FIXTURES {
+        let request = lambda_http::request::from_str(&fixture(name))
+            .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        let response = api.clone().oneshot(request.map(Body::new)).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            status,
+            *expected,
+            "events/{name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        exercised.insert((*name).to_owned());
+    }
+
+    let stream: StreamEvent = serde_json::from_str(&fixture("relay-stream-batch.json")).unwrap();
+    let response = relay_function::relay(&publisher, stream).await;
+    assert!(response.batch_item_failures.is_empty());
+    exercised.insert("relay-stream-batch.json".to_owned());
+
+    let env: serde_json::Value = serde_json::from_str(&fixture("env.json")).unwrap();
+    assert!(env
+        .as_object()
+        .is_some_and(|functions| functions.contains_key("CommandFunction")));
+    exercised.insert("env.json".to_owned());
+
+    let on_disk: BTreeSet<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_disk, exercised, "every fixture in events/ is exercised");
+}
