@@ -20,6 +20,9 @@ cargo fmt --all --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "deployment checks (sam validate --lint, cfn-lint, no wildcard IAM)"
+infra/deploy-checks.sh
+
 step "tests against the embedded servers (dynoxide, librdkafka mock cluster)"
 env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS cargo test --workspace --locked
 
