@@ -19,4 +19,4 @@ pub use config::{Brokers, Compression, KafkaConfig};
 pub use context::{KafkaContext, MskIamAuth};
 pub use envelope::{DeadLetter, EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION};
 pub use msk::{discover_bootstrap_brokers, MskError};
-pub use publisher::{PartialPublish, PublishError, Publisher};
+pub use publisher::{client_config, resolve_brokers, PartialPublish, PublishError, Publisher};

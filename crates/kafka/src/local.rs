@@ -1,9 +1,9 @@
 //! Kafka for local stacks and tests: librdkafka's in-process mock cluster (a real Kafka protocol server on
 //! loopback), and topic creation on any broker through the admin API.
 
+use crate::context::KafkaContext;
+use crate::publisher::client_config;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
@@ -110,11 +110,20 @@ impl Drop for EmbeddedKafka {
     }
 }
 
-/// Create topics on a running broker through the admin API, unless they exist already.
+/// Create topics on a running plaintext broker (replication 1), unless they exist already.
 pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    let admin: AdminClient<KafkaContext> =
+        client_config(bootstrap, false).create_with_context(KafkaContext::default())?;
+    create_topics_with(&admin, topics, 1).await
+}
+
+/// Create topics through `admin` (any broker, MSK included) unless they exist already. `replication` -1 takes the
+/// broker's default (MSK Serverless manages replication itself).
+pub async fn create_topics_with(
+    admin: &AdminClient<KafkaContext>,
+    topics: &[(&str, i32)],
+    replication: i32,
+) -> Result<(), KafkaError> {
     let existing: Vec<String> = admin
         .inner()
         .fetch_metadata(None, Duration::from_secs(10))?
@@ -126,7 +135,9 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) -> Result<()
     let new_topics: Vec<NewTopic> = topics
         .iter()
         .filter(|(name, _)| !existing.iter().any(|e| e == name))
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            NewTopic::new(name, *partitions, TopicReplication::Fixed(replication))
+        })
         .collect();
     if new_topics.is_empty() {
         return Ok(());

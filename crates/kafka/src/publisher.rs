@@ -61,26 +61,8 @@ impl Publisher {
         config: &KafkaConfig,
         aws: &aws_types::SdkConfig,
     ) -> Result<Self, PublishError> {
-        match &config.brokers {
-            Brokers::Plaintext(bootstrap) => {
-                Self::with_context(config, bootstrap, KafkaContext::default())
-            }
-            Brokers::Msk { cluster_arn } => {
-                let bootstrap =
-                    discover_bootstrap_brokers(&aws_sdk_kafka::Client::new(aws), cluster_arn)
-                        .await?;
-                let iam = MskIamAuth {
-                    region: aws
-                        .region()
-                        .cloned()
-                        .ok_or(PublishError::MissingAws("a region (AWS_REGION)"))?,
-                    credentials: aws
-                        .credentials_provider()
-                        .ok_or(PublishError::MissingAws("credentials"))?,
-                };
-                Self::with_context(config, &bootstrap, KafkaContext { iam: Some(iam) })
-            }
-        }
+        let (bootstrap, context) = resolve_brokers(config, aws).await?;
+        Self::with_context(config, &bootstrap, context)
     }
 
     /// A producer for `bootstrap` with an explicit context.
@@ -226,22 +208,53 @@ async fn await_all(deliveries: Vec<DeliveryFuture>) -> Result<(), PartialPublish
 }
 
 /// The producer settings: idempotent, all in-sync replicas, small linger, bounded delivery time.
-fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientConfig {
+/// The bootstrap list and client context for `config`: plaintext brokers as given; an MSK cluster's IAM brokers
+/// discovered with `GetBootstrapBrokers`, with OAUTHBEARER tokens signed by `aws`'s credentials.
+pub async fn resolve_brokers(
+    config: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+) -> Result<(String, KafkaContext), PublishError> {
+    match &config.brokers {
+        Brokers::Plaintext(bootstrap) => Ok((bootstrap.clone(), KafkaContext::default())),
+        Brokers::Msk { cluster_arn } => {
+            let bootstrap =
+                discover_bootstrap_brokers(&aws_sdk_kafka::Client::new(aws), cluster_arn).await?;
+            let iam = MskIamAuth {
+                region: aws
+                    .region()
+                    .cloned()
+                    .ok_or(PublishError::MissingAws("a region (AWS_REGION)"))?,
+                credentials: aws
+                    .credentials_provider()
+                    .ok_or(PublishError::MissingAws("credentials"))?,
+            };
+            Ok((bootstrap, KafkaContext { iam: Some(iam) }))
+        }
+    }
+}
+
+/// Connection settings every client of `bootstrap` needs (TLS and SASL OAUTHBEARER for MSK IAM).
+pub fn client_config(bootstrap: &str, iam: bool) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
+        .set("client.id", "tributary");
+    if iam {
+        c.set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "OAUTHBEARER");
+    }
+    c
+}
+
+fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientConfig {
+    let mut c = client_config(bootstrap, iam);
+    c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", config.linger.as_millis().to_string())
         .set("compression.type", config.compression.as_str())
         .set(
             "message.timeout.ms",
             config.delivery_timeout.as_millis().max(1).to_string(),
-        )
-        .set("client.id", "tributary");
-    if iam {
-        c.set("security.protocol", "SASL_SSL")
-            .set("sasl.mechanism", "OAUTHBEARER");
-    }
+        );
     c
 }
 
