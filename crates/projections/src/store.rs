@@ -60,8 +60,8 @@ impl ProjectionStore {
 
     /// An account's summary.
     pub async fn summary(&self, account_id: &str) -> Result<Option<AccountSummary>, StoreError> {
-        self.get_data(&format!("account#{account_id}"), "summary")
-            .await
+        let (pk, sk) = summary_key(account_id);
+        self.get_data(&pk, &sk).await
     }
 
     /// An account's entry in its owner's listing.
@@ -70,8 +70,8 @@ impl ProjectionStore {
         owner: &str,
         account_id: &str,
     ) -> Result<Option<AccountSummary>, StoreError> {
-        self.get_data(&format!("owner#{owner}"), &format!("account#{account_id}"))
-            .await
+        let (pk, sk) = owner_entry_key(owner, account_id);
+        self.get_data(&pk, &sk).await
     }
 
     /// Write a summary if the stored one is still at `expected` (0: absent). `false`: someone else wrote first.
@@ -80,14 +80,9 @@ impl ProjectionStore {
         summary: &AccountSummary,
         expected: u64,
     ) -> Result<bool, StoreError> {
-        self.put_guarded(
-            &format!("account#{}", summary.account_id),
-            "summary",
-            summary,
-            summary.version,
-            Guard::Exactly(expected),
-        )
-        .await
+        let (pk, sk) = summary_key(&summary.account_id);
+        self.put_guarded(&pk, &sk, summary, summary.version, Guard::Exactly(expected))
+            .await
     }
 
     /// Write an owner-listing entry if the stored one is still at `expected` (0: absent).
@@ -96,14 +91,9 @@ impl ProjectionStore {
         summary: &AccountSummary,
         expected: u64,
     ) -> Result<bool, StoreError> {
-        self.put_guarded(
-            &format!("owner#{}", summary.owner),
-            &format!("account#{}", summary.account_id),
-            summary,
-            summary.version,
-            Guard::Exactly(expected),
-        )
-        .await
+        let (pk, sk) = owner_entry_key(&summary.owner, &summary.account_id);
+        self.put_guarded(&pk, &sk, summary, summary.version, Guard::Exactly(expected))
+            .await
     }
 
     /// Overwrite a summary and its owner entry with a state recomputed from the event store (rebuild), unless the
@@ -114,15 +104,9 @@ impl ProjectionStore {
         owners: bool,
     ) -> Result<(), StoreError> {
         let (pk, sk) = if owners {
-            (
-                format!("owner#{}", summary.owner),
-                format!("account#{}", summary.account_id),
-            )
+            owner_entry_key(&summary.owner, &summary.account_id)
         } else {
-            (
-                format!("account#{}", summary.account_id),
-                "summary".to_owned(),
-            )
+            summary_key(&summary.account_id)
         };
         self.put_guarded(&pk, &sk, summary, summary.version, Guard::NotNewerThan)
             .await
@@ -525,6 +509,16 @@ impl ProjectionStore {
             next,
         })
     }
+}
+
+/// Key of an account's summary.
+fn summary_key(account_id: &str) -> (String, String) {
+    (format!("account#{account_id}"), "summary".to_owned())
+}
+
+/// Key of an account's entry in its owner's listing.
+fn owner_entry_key(owner: &str, account_id: &str) -> (String, String) {
+    (format!("owner#{owner}"), format!("account#{account_id}"))
 }
 
 enum Guard {

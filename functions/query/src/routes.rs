@@ -39,6 +39,53 @@ impl QueryService {
     }
 }
 
+impl QueryService {
+    /// Where the listing (`kind`, `scope`) goes on, from the request's cursor; a cursor this listing did not issue
+    /// is a 400.
+    fn cursor_after(
+        &self,
+        params: &Params,
+        kind: &str,
+        scope: &str,
+    ) -> Result<Option<String>, Problem> {
+        params
+            .cursor
+            .as_deref()
+            .map(|cursor| {
+                self.cursors
+                    .decode(cursor, kind, scope)
+                    .map(|p| p.after)
+                    .ok_or_else(invalid_cursor)
+            })
+            .transpose()
+    }
+
+    /// A page as answered: its items, and a signed cursor after the last one when more follow.
+    fn listing<T>(
+        &self,
+        page: Page<T>,
+        kind: &str,
+        scope: &str,
+        position_of: impl Fn(&T) -> String,
+    ) -> Json<Listing<T>> {
+        let next_cursor = page
+            .items
+            .last()
+            .filter(|_| page.next.is_some())
+            .map(|last| {
+                self.cursors.encode(&Position {
+                    kind: kind.to_owned(),
+                    scope: scope.to_owned(),
+                    after: position_of(last),
+                })
+            });
+        Json(Listing {
+            items: page.items,
+            next_cursor,
+        })
+    }
+}
+
 /// The query routes, with problem answers for unknown routes and methods.
 pub fn router(service: QueryService) -> Router {
     tributary_http::with_problem_fallbacks(routes(service))
@@ -150,16 +197,10 @@ pub async fn statement(
     let params = query_params(params)?;
     let id = id.to_string();
     let limit = params.limit()?;
-    let before = match &params.cursor {
-        Some(cursor) => Some(
-            service
-                .cursors
-                .decode(cursor, "statement", &id)
-                .and_then(|p| p.after.parse::<u64>().ok())
-                .ok_or_else(invalid_cursor)?,
-        ),
-        None => None,
-    };
+    let before = service
+        .cursor_after(&params, "statement", &id)?
+        .map(|after| after.parse::<u64>().map_err(|_| invalid_cursor()))
+        .transpose()?;
     let checkpoint = wait_for(service.wait, params.min_version()?, || async {
         let checkpoint = service
             .projections
@@ -184,21 +225,7 @@ pub async fn statement(
         .statement_page(&id, limit, before)
         .await
         .map_err(internal)?;
-    let next_cursor = page
-        .items
-        .last()
-        .filter(|_| page.next.is_some())
-        .map(|line| {
-            service.cursors.encode(&Position {
-                kind: "statement".into(),
-                scope: id.clone(),
-                after: line.version.to_string(),
-            })
-        });
-    Ok(Json(Listing {
-        items: page.items,
-        next_cursor,
-    }))
+    Ok(service.listing(page, "statement", &id, |line| line.version.to_string()))
 }
 
 /// `GET /owners/{owner}/accounts`: the owner's accounts, by account id.
@@ -217,36 +244,13 @@ pub async fn owner_accounts(
     }
     let owner = owner.as_str().to_owned();
     let limit = params.limit()?;
-    let after = match &params.cursor {
-        Some(cursor) => Some(
-            service
-                .cursors
-                .decode(cursor, "owner", &owner)
-                .map(|p| p.after)
-                .ok_or_else(invalid_cursor)?,
-        ),
-        None => None,
-    };
+    let after = service.cursor_after(&params, "owner", &owner)?;
     let page = service
         .projections
         .owner_page(&owner, limit, after.as_deref())
         .await
         .map_err(internal)?;
-    let next_cursor = page
-        .items
-        .last()
-        .filter(|_| page.next.is_some())
-        .map(|account| {
-            service.cursors.encode(&Position {
-                kind: "owner".into(),
-                scope: owner.clone(),
-                after: account.account_id.clone(),
-            })
-        });
-    Ok(Json(Listing {
-        items: page.items,
-        next_cursor,
-    }))
+    Ok(service.listing(page, "owner", &owner, |account| account.account_id.clone()))
 }
 
 /// Read with `read` until its version reaches `min_version` (or at once without one); 503 after `wait`.
