@@ -100,6 +100,30 @@ async fn every_fixture_runs_through_its_handler() {
         exercised.insert((*name).to_owned());
     }
 
+    // The caller API Gateway authenticated is each event's actor: an IAM principal (AuthMode IAM) opened the
+    // account, a JWT subject (AuthMode JWT) deposited into it.
+    let deposit: serde_json::Value =
+        serde_json::from_str(&fixture("command-deposit.json")).unwrap();
+    let account = deposit["rawPath"]
+        .as_str()
+        .and_then(|path| path.split('/').nth(2))
+        .unwrap();
+    let stream = bank_account::AccountId::parse(account).unwrap().stream_id();
+    let actors: Vec<String> = EventStore::new(d.client(), &d.events_table)
+        .load(&stream)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.metadata.actor)
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            "arn:aws:sts::123456789012:assumed-role/teller/teller",
+            "f2c1e0a4-0000-4000-8000-00000000beef"
+        ]
+    );
+
     let stream: StreamEvent = serde_json::from_str(&fixture("relay-stream-batch.json")).unwrap();
     let response = relay_function::relay(&publisher, stream).await;
     assert!(response.batch_item_failures.is_empty());

@@ -1,6 +1,7 @@
 //! `template.yaml` agrees with the code: its tables have the shapes the event store uses.
 
 use serde_norway::Value;
+use std::collections::BTreeSet;
 use tributary_dynamodb::tables::{self, TableSpec};
 
 fn template() -> Value {
@@ -83,4 +84,70 @@ fn every_table_in_the_code_is_in_the_template_with_the_same_keys() {
             spec.logical_id
         );
     }
+}
+
+/// The template's HTTP routes as `(method, path)` pairs, each with the function its integration invokes.
+fn template_routes(template: &Value) -> BTreeSet<(String, String, String)> {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    resources
+        .values()
+        .filter(|resource| resource["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .map(|route| {
+            let properties = &route["Properties"];
+            let key = properties["RouteKey"].as_str().expect("RouteKey");
+            let (method, path) = key.split_once(' ').expect("RouteKey is 'METHOD /path'");
+            let integration = tagged_text(&properties["Target"], "!Sub")
+                .strip_prefix("integrations/${")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("{key}: Target is integrations/${{Integration}}"))
+                .to_owned();
+            let uri = &template["Resources"][integration.as_str()]["Properties"]["IntegrationUri"];
+            let function = tagged_text(uri, "!GetAtt")
+                .strip_suffix(".Arn")
+                .unwrap_or_else(|| panic!("{key}: integration invokes a function ARN"))
+                .to_owned();
+            assert_eq!(
+                tagged_text(&properties["AuthorizationType"], "!If"),
+                "[UseJwt, JWT, AWS_IAM]",
+                "{key}: every route is authorized (JWT or IAM by parameter)"
+            );
+            (method.to_owned(), path.to_owned(), function)
+        })
+        .collect()
+}
+
+/// The text inside a short-form intrinsic such as `!Sub "..."` (a list value is rendered `[a, b, c]`).
+fn tagged_text(value: &Value, tag: &str) -> String {
+    let Value::Tagged(tagged) = value else {
+        panic!("expected {tag}, found {value:?}")
+    };
+    assert_eq!(tagged.tag.to_string(), tag);
+    match &tagged.value {
+        Value::String(text) => text.clone(),
+        Value::Sequence(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|item| item.as_str().expect("plain list item"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => panic!("{tag} of {other:?}"),
+    }
+}
+
+#[test]
+fn every_route_of_the_functions_is_in_the_template_and_invokes_its_function() {
+    let template = template();
+    let command = command_function::route_table()
+        .into_iter()
+        .map(|r| (r.method, r.path, "CommandFunction"));
+    let query = query_function::route_table()
+        .into_iter()
+        .map(|r| (r.method, r.path, "QueryFunction"));
+    let expected: BTreeSet<_> = command
+        .chain(query)
+        .map(|(method, path, function)| (method.to_owned(), path.to_owned(), function.to_owned()))
+        .collect();
+    assert_eq!(template_routes(&template), expected);
 }
