@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, then every test twice — against the embedded servers (dynoxide for
 # DynamoDB, librdkafka's mock cluster for Kafka) and against the real ones (the official DynamoDB Local and the
-# tansu broker, installed and cached on first use, stopped at exit).
+# tansu broker, installed and cached on first use, stopped at exit); then `sam build` of every function (arm64
+# release binaries through cargo-lambda and zig, cached after the first build).
 #
 #   infra/test.sh            everything (what CI runs)
-#   infra/test.sh --quick    fmt, clippy and the embedded run only
+#   infra/test.sh --quick    fmt, clippy, deployment checks and the embedded run only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,12 @@ if ! $quick; then
   step "tests against DynamoDB Local on 127.0.0.1:$ddb_port and tansu on 127.0.0.1:$kafka_port"
   AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" \
     cargo test --workspace --locked
+  infra/dynamodb-local.sh stop
+  infra/tansu.sh stop
+  trap - EXIT
+
+  step "sam build: every function as deployed (arm64, release; the first build takes about 15 minutes)"
+  infra/sam-build.sh
 fi
 
 step "all green in $((SECONDS - started)) s"
