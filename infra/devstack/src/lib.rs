@@ -13,6 +13,7 @@
 //! [`Devstack::start`] is what `cargo run --bin devstack` runs; end-to-end tests start it the same way.
 
 pub mod kafka_mapping;
+pub mod stats;
 pub mod stream_mapping;
 
 use anyhow::Context;

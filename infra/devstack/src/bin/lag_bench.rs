@@ -6,6 +6,7 @@
 //! p50/p90/p99/max of that lag and of the command latency. Figures go to BENCHMARKS.md; nothing here asserts.
 
 use clap::Parser;
+use devstack::stats::{ms, percentile};
 use devstack::{Devstack, DevstackConfig};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -21,13 +22,8 @@ struct Args {
     accounts: usize,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{name:<16} n={:<5} p50={:>7.2} ms  p90={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms",
         samples.len(),
