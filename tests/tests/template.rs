@@ -151,3 +151,23 @@ fn every_route_of_the_functions_is_in_the_template_and_invokes_its_function() {
         .collect();
     assert_eq!(template_routes(&template), expected);
 }
+
+#[test]
+fn the_relay_never_gives_up_on_a_committed_event() {
+    let template = template();
+    let mapping = &template["Resources"]["RelayFunction"]["Properties"]["Events"]["EventsStream"];
+    assert_eq!(mapping["Type"].as_str(), Some("DynamoDB"));
+    let properties = &mapping["Properties"];
+    assert_eq!(
+        tagged_text(&properties["Stream"], "!GetAtt"),
+        "EventsTable.StreamArn"
+    );
+    // Retried until published, in order, from the first record that failed: no on-failure skip.
+    assert_eq!(properties["MaximumRetryAttempts"].as_i64(), Some(-1));
+    assert_eq!(properties["MaximumRecordAgeInSeconds"].as_i64(), Some(-1));
+    assert!(properties.get("DestinationConfig").is_none());
+    assert_eq!(
+        properties["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+}
