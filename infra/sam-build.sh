@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `sam build`, offline: every function of template.yaml built as `sam deploy` uploads it (an arm64 release binary from
 # cargo-lambda, with zig as cross linker and C compiler) into .aws-sam/build; then each package's size zipped as
-# Lambda receives it. The first build takes about 15 minutes on 2 cores (release profile: fat LTO, one codegen
+# Lambda receives it. The first build takes about 6 minutes on 2 cores (release profile: fat LTO, one codegen
 # unit); later builds reuse cargo's target directory and take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."

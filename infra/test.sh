@@ -43,7 +43,7 @@ if ! $quick; then
   infra/tansu.sh stop
   trap - EXIT
 
-  step "sam build: every function as deployed (arm64, release; the first build takes about 15 minutes)"
+  step "sam build: every function as deployed (arm64, release; the first build takes about 6 minutes)"
   infra/sam-build.sh
 fi
 

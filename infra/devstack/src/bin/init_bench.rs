@@ -1,10 +1,11 @@
-//! `cargo run -p devstack --bin init-bench -- --bin-dir target/lambda`: cold-start time of each function binary
+//! `cargo run -p devstack --bin init-bench -- --bin-dir target/release`: cold-start time of each function binary
 //! through the Lambda runtime API.
 //!
 //! For every function it starts the release binary as Lambda would (`AWS_LAMBDA_RUNTIME_API` pointing at a small
 //! runtime API served here, 128 MB in the environment), hands it its `events/` fixture as the first invocation, and
 //! measures from process start to the first `GET /runtime/invocation/next` (what Lambda reports as "Init Duration")
-//! and to the posted response (a cold request). Each function's environment is its `events/env.json` entry, pointed
+//! and to the posted response (a cold request), and its peak resident memory then (to size the functions' memory).
+//! Each function's environment is its `events/env.json` entry, pointed
 //! at an embedded DynamoDB API and Kafka cluster started here. Figures go to BENCHMARKS.md; nothing here asserts a
 //! time, but a function that fails to initialise or answers with an invocation error fails the run.
 
@@ -28,7 +29,7 @@ use tokio::sync::{mpsc, Mutex};
 #[command(about = "Cold start of each function binary through the Lambda runtime API")]
 struct Args {
     /// Where the binaries are: `<dir>/<bin>/bootstrap` (cargo lambda's layout) or `<dir>/<bin>`.
-    #[arg(long, default_value = "target/lambda")]
+    #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
     /// Cold starts per function.
     #[arg(long, default_value_t = 10)]
@@ -157,7 +158,27 @@ fn binary_path(dir: &Path, binary: &str) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// One cold start: (initialisation, first response).
+/// What one cold start measured.
+struct ColdStart {
+    /// Process start to the first request for an invocation.
+    init: Duration,
+    /// Process start to the posted response.
+    first_response: Duration,
+    /// The response.
+    answer: Value,
+    /// The process's peak resident memory after answering (Linux `VmHWM`), in MiB.
+    peak_memory_mib: Option<f64>,
+}
+
+/// Peak resident memory of a running process, in MiB (Linux only).
+fn peak_memory_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One cold start of `binary` with `event` as its first invocation.
 async fn cold_start(
     binary: &Path,
     env: &[(String, String)],
@@ -165,7 +186,7 @@ async fn cold_start(
     seen: &mut mpsc::UnboundedReceiver<Seen>,
     event: Vec<u8>,
     log: &Path,
-) -> anyhow::Result<(Duration, Duration, Value)> {
+) -> anyhow::Result<ColdStart> {
     while seen.try_recv().is_ok() {}
     *runtime.event.lock().await = Some(event);
     let stderr = std::fs::File::create(log)?;
@@ -190,16 +211,18 @@ async fn cold_start(
         bail!("runtime API closed")
     })
     .await;
+    let peak_memory_mib = child.id().and_then(peak_memory_mib);
     child.kill().await.ok();
-    let (first_response, value) = outcome
+    let (first_response, answer) = outcome
         .map_err(|_| anyhow::anyhow!("no response within 15 s"))
         .and_then(|result| result)
         .with_context(|| format!("{} (its log: {})", binary.display(), log.display()))?;
-    Ok((
-        init.expect("a response follows a next"),
+    Ok(ColdStart {
+        init: init.expect("a response follows a next"),
         first_response,
-        value,
-    ))
+        answer,
+        peak_memory_mib,
+    })
 }
 
 /// The fixture for cold start `run`: an HTTP request gets an idempotency key of its own, so every run's command is
@@ -297,14 +320,16 @@ async fn main() -> anyhow::Result<()> {
         let log = logs.join(format!("{}.log", function.binary));
         let mut inits = Vec::new();
         let mut responses = Vec::new();
+        let mut peak_memory = 0.0_f64;
         let mut answer = String::new();
         for run in 0..args.runs {
             let event = event_for_run(&event, run)?;
             match cold_start(&binary, &env, &runtime, &mut seen, event, &log).await {
-                Ok((init, first_response, value)) => {
-                    inits.push(init);
-                    responses.push(first_response);
-                    answer = describe(&value);
+                Ok(run) => {
+                    inits.push(run.init);
+                    responses.push(run.first_response);
+                    peak_memory = peak_memory.max(run.peak_memory_mib.unwrap_or_default());
+                    answer = describe(&run.answer);
                 }
                 Err(error) => {
                     println!("{:<28} FAILED: {error:#}", function.name);
@@ -319,7 +344,8 @@ async fn main() -> anyhow::Result<()> {
         inits.sort();
         responses.sort();
         println!(
-            "{:<28} init p50 {:>6.1} ms  max {:>6.1} ms   first response p50 {:>6.1} ms  max {:>6.1} ms   ({answer})",
+            "{:<28} init p50 {:>6.1} ms  max {:>6.1} ms   first response p50 {:>6.1} ms  max {:>6.1} ms   \
+             peak memory {peak_memory:>5.1} MiB   ({answer})",
             function.name,
             ms(percentile(&inits, 0.5)),
             ms(*inits.last().expect("runs")),
