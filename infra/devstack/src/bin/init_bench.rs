@@ -152,7 +152,7 @@ fn binary_path(dir: &Path, binary: &str) -> anyhow::Result<PathBuf> {
         .find(|path| path.is_file())
         .with_context(|| {
             format!(
-                "no {binary} binary in {} (build with `cargo lambda build --release`, or pass --bin-dir)",
+                "no {binary} binary in {} (build it with `cargo build --release --bin {binary}`, or pass --bin-dir)",
                 dir.display()
             )
         })
