@@ -45,7 +45,7 @@ pub fn init_tracing() {
 fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> (Targets, Option<String>) {
     let default = Targets::new().with_default(tracing::Level::INFO);
     match (rust_log, lambda_level) {
-        (Some(spec), _) if !spec.trim().is_empty() => match spec.parse() {
+        (Some(spec), _) if !spec.trim().is_empty() => match without_spaces(spec).parse() {
             Ok(filter) => (filter, None),
             Err(e) => (
                 default,
@@ -54,7 +54,8 @@ fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> (Targets, O
                 )),
             ),
         },
-        (_, Some(level)) => match level.parse::<tracing::Level>() {
+        // Lambda's levels are TRACE, DEBUG, INFO, WARN, ERROR and FATAL; tracing has no FATAL.
+        (_, Some(level)) => match level.replace("FATAL", "ERROR").parse::<tracing::Level>() {
             Ok(level) => (Targets::new().with_default(level), None),
             Err(_) => (
                 default,
@@ -103,6 +104,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// `a=debug, b=warn` as `a=debug,b=warn` (a space would otherwise become part of a target name).
+fn without_spaces(spec: &str) -> String {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::log_filter;
@@ -110,7 +120,7 @@ mod tests {
 
     #[test]
     fn rust_log_wins_then_the_lambda_level_then_info() {
-        let (filter, problem) = log_filter(Some("warn,tributary_kafka=debug"), Some("ERROR"));
+        let (filter, problem) = log_filter(Some("warn, tributary_kafka=debug"), Some("ERROR"));
         assert!(problem.is_none());
         assert!(filter.would_enable("tributary_kafka::publisher", &Level::DEBUG));
         assert!(!filter.would_enable("aws_config", &Level::INFO));
@@ -118,6 +128,11 @@ mod tests {
         let (filter, _) = log_filter(None, Some("DEBUG"));
         assert!(filter.would_enable("anything", &Level::DEBUG));
         assert!(!filter.would_enable("anything", &Level::TRACE));
+
+        let (filter, problem) = log_filter(None, Some("FATAL"));
+        assert!(problem.is_none());
+        assert!(filter.would_enable("anything", &Level::ERROR));
+        assert!(!filter.would_enable("anything", &Level::WARN));
 
         let (filter, problem) = log_filter(None, None);
         assert!(problem.is_none());

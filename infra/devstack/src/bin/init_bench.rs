@@ -78,7 +78,7 @@ enum Seen {
     Error(String),
 }
 
-/// The runtime API's state: the event of the current cold start, and where to report what happened.
+/// The runtime API's state: the event of its cold start (until taken), and where to report what happened.
 struct Runtime {
     event: Mutex<Option<Vec<u8>>>,
     seen: mpsc::UnboundedSender<Seen>,
@@ -178,22 +178,54 @@ fn peak_memory_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A runtime API of its own for one cold start (a new port each time, so a killed process's last request can never
+/// reach the next run): it hands out `event` once and reports what the function does.
+async fn serve_runtime_api(
+    event: Vec<u8>,
+) -> anyhow::Result<(
+    String,
+    mpsc::UnboundedReceiver<Seen>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let runtime = Arc::new(Runtime {
+        event: Mutex::new(Some(event)),
+        seen: seen_tx,
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{request_id}/response",
+            post(response),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{request_id}/error",
+            post(invocation_error),
+        )
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(runtime);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((address, seen, server))
+}
+
 /// One cold start of `binary` with `event` as its first invocation.
 async fn cold_start(
     binary: &Path,
     env: &[(String, String)],
-    runtime: &Runtime,
-    seen: &mut mpsc::UnboundedReceiver<Seen>,
     event: Vec<u8>,
     log: &Path,
 ) -> anyhow::Result<ColdStart> {
-    while seen.try_recv().is_ok() {}
-    *runtime.event.lock().await = Some(event);
+    let (runtime_api, mut seen, server) = serve_runtime_api(event).await?;
     let stderr = std::fs::File::create(log)?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
         .stdout(Stdio::null())
         .stderr(stderr)
         .kill_on_drop(true)
@@ -213,6 +245,7 @@ async fn cold_start(
     .await;
     let peak_memory_mib = child.id().and_then(peak_memory_mib);
     child.kill().await.ok();
+    server.abort();
     let (first_response, answer) = outcome
         .map_err(|_| anyhow::anyhow!("no response within 15 s"))
         .and_then(|result| result)
@@ -264,27 +297,6 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let runtime = Arc::new(Runtime {
-        event: Mutex::new(None),
-        seen: seen_tx,
-    });
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{request_id}/response",
-            post(response),
-        )
-        .route(
-            "/2018-06-01/runtime/invocation/{request_id}/error",
-            post(invocation_error),
-        )
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(runtime.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let runtime_api = listener.local_addr()?.to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
     println!(
         "init-bench: {} cold starts per function, binaries from {}",
         args.runs,
@@ -297,7 +309,6 @@ async fn main() -> anyhow::Result<()> {
         let binary = binary_path(&args.bin_dir, function.binary)?;
         let event = std::fs::read(root.join("events").join(function.fixture))?;
         let mut env: Vec<(String, String)> = vec![
-            ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.clone()),
             ("AWS_LAMBDA_FUNCTION_NAME".into(), function.name.into()),
             ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
@@ -324,7 +335,7 @@ async fn main() -> anyhow::Result<()> {
         let mut answer = String::new();
         for run in 0..args.runs {
             let event = event_for_run(&event, run)?;
-            match cold_start(&binary, &env, &runtime, &mut seen, event, &log).await {
+            match cold_start(&binary, &env, event, &log).await {
                 Ok(run) => {
                     inits.push(run.init);
                     responses.push(run.first_response);
