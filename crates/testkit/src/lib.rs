@@ -4,12 +4,20 @@
 //! its own so it outlives each test's runtime). With `AWS_ENDPOINT_URL_DYNAMODB` set (the full run against the
 //! official DynamoDB Local), that server is used instead. Each test binary gets its own uniquely named tables.
 
+pub mod batches;
 mod calls;
+pub mod chaos;
+pub mod faults;
 pub mod kafka;
 
+pub use batches::{kafka_batch_json, RawRecord};
 pub use calls::CallLog;
+pub use chaos::{ChaosCounts, ChaosProxy, Faults};
+pub use faults::{run_on_own_thread, AfterCall, LoseResponses, RequestLog};
 pub use kafka::{kafka, read_topic, ConsumedRecord, TestKafka};
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::Client;
 use std::sync::OnceLock;
 use tributary_dynamodb::local::local_config;
@@ -52,9 +60,34 @@ impl TestDynamo {
         (client, log)
     }
 
-    fn config(&self) -> aws_sdk_dynamodb::config::Builder {
+    /// A client with `interceptor` added (fault injection, request capture), and SDK retries that back off in
+    /// milliseconds rather than seconds so retried faults keep tests quick.
+    pub fn client_with(&self, interceptor: impl Intercept + 'static) -> Client {
+        Client::from_conf(
+            self.config()
+                .retry_config(fast_retries())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }
+
+    /// The SDK configuration of a client of this server (add interceptors before `build()`).
+    pub fn config(&self) -> aws_sdk_dynamodb::config::Builder {
         local_config(&self.endpoint)
     }
+}
+
+/// A client of the DynamoDB API at `endpoint` (a [`ChaosProxy`] in front of the test server, say), with
+/// [`fast_retries`].
+pub fn client_at(endpoint: &str) -> Client {
+    Client::from_conf(local_config(endpoint).retry_config(fast_retries()).build())
+}
+
+/// The SDK's standard retry mode (3 attempts), backing off from 10 ms instead of a second.
+pub fn fast_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(10))
 }
 
 fn start() -> TestDynamo {
