@@ -2,7 +2,14 @@
 //!
 //! For each command: load the stream (one consistent read), recognise a retried request by its idempotency key,
 //! check the caller's expected version, fold, decide, append (one conditional write). When another writer wins the
-//! race, reload and decide again (bounded, with jittered backoff): `decide` is pure, so retrying is safe.
+//! race, reload and decide again (bounded in attempts and time, with jittered backoff): `decide` is pure, so
+//! retrying is safe.
+//!
+//! A write can succeed even though its caller never hears so: the response is lost and the SDK retries the request,
+//! which then meets the write it made itself; or every attempt times out after the first one landed. So whenever an
+//! append did not clearly succeed, the next attempt first looks for the command's own events (its `command_id`) in
+//! the reloaded stream and, when they are there, reports the commit instead of deciding again. Every attempt
+//! appends right after the head it read, so two attempts of one command can never both land.
 
 use chrono::{DateTime, Utc};
 use std::marker::PhantomData;
@@ -83,7 +90,8 @@ pub enum CommandError<R: std::error::Error + 'static> {
     Store(EventStoreError),
 }
 
-/// How often, and how patiently, to retry after losing a race for a stream.
+/// How often, and how patiently, to retry after losing a race for a stream (or an append whose outcome is
+/// unknown).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Total attempts, the first included.
@@ -91,6 +99,9 @@ pub struct RetryPolicy {
     /// Backoff before the second attempt; doubles each time, up to `max_delay`, with full jitter.
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// No new attempt starts after this much time since the command began (the function's timeout must leave
+    /// room for one more attempt and the publish after it).
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -99,6 +110,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(100),
+            budget: Duration::from_secs(3),
         }
     }
 }
@@ -148,8 +160,22 @@ impl<D: Decider> CommandHandler<D> {
         &self,
         request: &CommandRequest<D::Command>,
     ) -> Result<CommandOutcome, CommandError<D::Rejection>> {
-        for attempt in 1..=self.retry.max_attempts {
-            if attempt > 1 {
+        let started = tokio::time::Instant::now();
+        // Why the previous attempt did not commit: lost a race, or an append whose outcome is unknown.
+        let mut last_failure: Option<EventStoreError> = None;
+        for attempt in 1.. {
+            if let Some(failure) = &last_failure {
+                if attempt > self.retry.max_attempts || started.elapsed() >= self.retry.budget {
+                    return Err(match last_failure {
+                        Some(EventStoreError::Transient(cause)) => {
+                            CommandError::Store(EventStoreError::Transient(cause))
+                        }
+                        _ => CommandError::Conflict {
+                            attempts: attempt - 1,
+                        },
+                    });
+                }
+                tracing::debug!(stream = %request.stream_id, attempt, %failure, "retrying the command");
                 tokio::time::sleep(self.retry.delay_before(attempt)).await;
             }
             let history = self
@@ -159,8 +185,16 @@ impl<D: Decider> CommandHandler<D> {
                 .map_err(CommandError::Store)?;
             let version = history.last().map_or(0, |e| e.version);
 
+            if last_failure.is_some() {
+                if let Some(committed) = own_commit(&history, request.context.command_id) {
+                    tracing::info!(stream = %request.stream_id, version = committed.version(), "an earlier attempt of this command committed");
+                    return Ok(committed);
+                }
+            }
             if let Some(idempotency) = &request.idempotency {
-                if let Some(replayed) = previous_outcome(&history, idempotency)? {
+                if let Some(replayed) =
+                    previous_outcome(&history, &request.context.actor, idempotency)?
+                {
                     return Ok(replayed);
                 }
             }
@@ -205,28 +239,47 @@ impl<D: Decider> CommandHandler<D> {
                         events,
                     });
                 }
-                Err(EventStoreError::WrongExpectedVersion { .. }) => {
-                    tracing::debug!(stream = %request.stream_id, attempt, "lost the race for the stream; retrying");
+                // Another writer won, or a transaction collided: nothing of ours was written by this call (though
+                // an SDK retry inside it may have met our own earlier write).
+                Err(
+                    e @ (EventStoreError::WrongExpectedVersion { .. }
+                    | EventStoreError::TransactionConflict(_)),
+                ) => last_failure = Some(e),
+                // Throttled after the SDK's retries, timed out, or no answer: the append may or may not have landed.
+                Err(e @ EventStoreError::Transient(_)) => {
+                    tracing::warn!(stream = %request.stream_id, attempt, error = %e, "append outcome unknown; checking the stream");
+                    last_failure = Some(e);
                 }
                 Err(e) => return Err(CommandError::Store(e)),
             }
         }
-        Err(CommandError::Conflict {
-            attempts: self.retry.max_attempts,
-        })
+        unreachable!("the attempts loop only ends by returning")
     }
 }
 
-/// If the stream holds events of a request with this idempotency key, the outcome to return again (or the error
-/// when the key was used for a different request).
+/// The events this very command appended (an earlier attempt whose success was not reported), as its outcome.
+fn own_commit(history: &[StoredEvent], command_id: Uuid) -> Option<CommandOutcome> {
+    let events: Vec<StoredEvent> = history
+        .iter()
+        .filter(|e| e.metadata.command_id == command_id)
+        .cloned()
+        .collect();
+    let version = events.last()?.version;
+    Some(CommandOutcome::Committed { version, events })
+}
+
+/// If the stream holds events of a request with this caller's idempotency key, the outcome to return again (or the
+/// error when the key was used for a different request). Keys are the caller's own: another caller's use of the same
+/// key is another request.
 fn previous_outcome<R: std::error::Error>(
     history: &[StoredEvent],
+    actor: &str,
     idempotency: &Idempotency,
 ) -> Result<Option<CommandOutcome>, CommandError<R>> {
     let key = idempotency.key.as_str();
     let mut previous = history
         .iter()
-        .filter(|e| e.metadata.idempotency_key.as_deref() == Some(key))
+        .filter(|e| e.metadata.actor == actor && e.metadata.idempotency_key.as_deref() == Some(key))
         .peekable();
     let Some(first) = previous.peek() else {
         return Ok(None);

@@ -13,6 +13,10 @@ pub enum EventStoreError {
         /// The version that was found occupied: the stream is at least this long.
         actual_at_least: u64,
     },
+    /// A multi-event append collided with another transaction on the same items (`TransactionConflict`): nothing
+    /// was written. Reload and try again, like a lost race.
+    #[error("stream {0}: the transaction collided with another one; nothing was written")]
+    TransactionConflict(String),
     /// An event (with its metadata) does not fit in one DynamoDB item.
     #[error("event {version} of stream {stream_id} is about {bytes} bytes; DynamoDB items hold at most {limit}")]
     ItemTooLarge {

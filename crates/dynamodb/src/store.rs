@@ -125,12 +125,14 @@ impl EventStore {
                                 .collect();
                             if codes.contains(&"ConditionalCheckFailed") {
                                 Err(conflict())
+                            } else if codes.contains(&"TransactionConflict") {
+                                Err(EventStoreError::TransactionConflict(stream_id.to_owned()))
                             } else if codes.iter().any(|c| c.contains("Validation")) {
                                 Err(EventStoreError::Rejected(format!(
                                     "transaction cancelled: {codes:?}"
                                 )))
                             } else {
-                                // TransactionConflict, throttling: nothing was written; trying again may succeed.
+                                // Throttling: nothing was written; trying again may succeed.
                                 Err(EventStoreError::Transient(format!(
                                     "transaction cancelled: {codes:?}"
                                 )))

@@ -4,11 +4,13 @@
 //! * [`JsonBody`]: a JSON body extractor that answers 400/413/415 as problems.
 //! * [`Caller`]: who is calling (from the API Gateway authorizer), for event metadata.
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
-//! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration.
+//! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration (timeouts, retries).
+//! * [`metrics`]: counters in CloudWatch Embedded Metric Format.
 
 pub mod caller;
 pub mod config;
 pub mod json_body;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod serve;

@@ -1,8 +1,8 @@
 //! Command function entry point: configuration, clients (once per container), then serve.
 
-use command_function::{router, CommandConfig, CommandService, PublishFaults};
+use command_function::{router, CommandConfig, CommandService};
 use std::time::Duration;
-use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_kafka::KafkaConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -10,9 +10,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = CommandConfig::from_env()?;
     // On the request path: wait at most 2 s (by default) for Kafka; the relay covers anything slower.
     let kafka = KafkaConfig::from_env(Duration::from_secs(2))?;
-    let aws = tributary_http::config::aws_config().await;
-    let publisher = Publisher::connect(&kafka, &aws).await?;
-    let service = CommandService::new(aws_sdk_dynamodb::Client::new(&aws), &config.events_table)
-        .with_publisher(publisher, PublishFaults::default());
+    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
+        tributary_http::config::SdkPolicy::REQUEST_PATH,
+    )?)
+    .await;
+    // Kafka connects in the background: a cold start never waits on (or fails with) MSK discovery.
+    let service = CommandService::connect(
+        aws_sdk_dynamodb::Client::new(&aws),
+        &config.events_table,
+        kafka,
+        aws,
+    );
     tributary_http::serve(router(service), config.local_addr).await
 }

@@ -33,7 +33,14 @@ pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
         .retry_after(1),
         CommandError::Store(EventStoreError::Transient(cause)) => {
             tracing::warn!(%cause, "event store unavailable");
-            Problem::unavailable()
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the event store is busy or did not answer in time; the command may or may not have been applied: \
+                 retry with the same Idempotency-Key to find out without applying it twice",
+            )
+            .retry_after(1)
         }
         CommandError::Store(error) => {
             tracing::error!(%error, "event store failure");

@@ -1,9 +1,10 @@
 //! The command service: runs a command through the account aggregate, then publishes what it committed (or the
 //! rejection) to Kafka before the response goes out.
 //!
-//! Publishing after the commit is the fast path. If it fails — or the process dies first — the event is already in
-//! the store, and the relay (DynamoDB Streams -> Kafka) publishes it anyway; so a publish failure is logged, never
-//! reported to the caller as a failure of a command that did commit.
+//! Publishing after the commit is the fast path. If it fails — or the process dies first, or the publisher is not
+//! connected yet because MSK discovery has not answered — the event is already in the store, and the relay
+//! (DynamoDB Streams -> Kafka) publishes it anyway; so a publish failure is logged, never reported to the caller as
+//! a failure of a command that did commit, and a cold start never waits for Kafka.
 
 use crate::problems::for_rejection;
 use crate::routes::RequestDescription;
@@ -12,7 +13,7 @@ use tributary_aggregate::{
     CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy,
 };
 use tributary_dynamodb::EventStore;
-use tributary_kafka::{Publisher, RejectionEnvelope, ENVELOPE_VERSION};
+use tributary_kafka::{KafkaConfig, LazyPublisher, RejectionEnvelope, ENVELOPE_VERSION};
 use uuid::Uuid;
 
 /// Chaos switch for demos and tests: drop this fraction (0..=1) of the command path's publishes after the commit,
@@ -32,7 +33,7 @@ impl PublishFaults {
 #[derive(Clone)]
 pub struct CommandService {
     accounts: CommandHandler<Account>,
-    publisher: Option<Publisher>,
+    publisher: Option<LazyPublisher>,
     faults: PublishFaults,
 }
 
@@ -54,11 +55,31 @@ impl CommandService {
         }
     }
 
-    /// Publish committed events and rejections with `publisher`.
-    pub fn with_publisher(mut self, publisher: Publisher, faults: PublishFaults) -> Self {
+    /// The service as deployed: the events table through `dynamodb`, and a Kafka publisher that connects in the
+    /// background (MSK discovery through `aws`), so the function serves commands from its first request even when
+    /// the MSK control plane does not answer.
+    pub fn connect(
+        dynamodb: aws_sdk_dynamodb::Client,
+        events_table: &str,
+        kafka: KafkaConfig,
+        aws: aws_types::SdkConfig,
+    ) -> Self {
+        Self::new(dynamodb, events_table).with_publisher(
+            LazyPublisher::connect_in_background(kafka, aws),
+            PublishFaults::default(),
+        )
+    }
+
+    /// Publish committed events and rejections with `publisher` (once it is connected).
+    pub fn with_publisher(mut self, publisher: LazyPublisher, faults: PublishFaults) -> Self {
         self.publisher = Some(publisher);
         self.faults = faults;
         self
+    }
+
+    /// Whether the publisher is connected (false when there is none, or MSK discovery has not answered yet).
+    pub fn publisher_connected(&self) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.get().is_some())
     }
 
     /// Run a command, then publish its outcome.
@@ -69,6 +90,12 @@ impl CommandService {
     ) -> Result<CommandOutcome, CommandError<AccountRejection>> {
         let result = self.accounts.handle(request).await;
         let Some(publisher) = &self.publisher else {
+            return result;
+        };
+        let Some(publisher) = publisher.get() else {
+            if matches!(result, Ok(CommandOutcome::Committed { .. })) {
+                tracing::info!(stream = %request.stream_id, "the Kafka publisher is not connected yet; the relay will publish");
+            }
             return result;
         };
         match &result {
