@@ -1,17 +1,23 @@
 //! Applying events to a projection: skip what it has, catch up from the event store across gaps, collapse an
 //! account's events into one guarded write, retry if another writer moved the projection meanwhile.
+//!
+//! Each attempt reads the projection once and writes what it folded from exactly that read, guarded on the version
+//! it read. If another writer (a rebuild, a second delivery of the batch) moved the projection in between, the
+//! guarded write fails and the attempt starts over from a fresh read: success is only ever reported for a write that
+//! happened.
 
 use crate::store::{ProjectionStore, StoreError};
 use crate::{account_id, Projection};
-use bank_account::views::{statement_step, AccountSummary};
+use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint};
 use bank_account::AccountEvent;
+use std::time::Duration;
 use tributary_core::RecordedEvent;
 use tributary_dynamodb::{EventStore, EventStoreError};
 
 /// Attempts when another writer keeps moving the projection of the same account.
-const MAX_ATTEMPTS: u32 = 5;
+const MAX_ATTEMPTS: u32 = 8;
 
-/// Applying failed; the batch must be retried.
+/// Applying failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error(transparent)]
@@ -22,6 +28,21 @@ pub enum ProjectionError {
     Contention { stream: String },
     #[error("{stream}: not an account stream")]
     NotAnAccount { stream: String },
+    #[error("{stream}: events from version {from} do not fold into an account (the stream does not start with an opening)")]
+    Unfoldable { stream: String, from: u64 },
+}
+
+impl ProjectionError {
+    /// Whether the events can never be applied as they are (the data is wrong, not the environment): retrying
+    /// cannot help, so the records go to the dead-letter topic. Everything else is worth retrying.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::NotAnAccount { .. } | Self::Unfoldable { .. } => true,
+            Self::Store(StoreError::Corrupt(_)) => true,
+            Self::EventStore(e) => matches!(e, EventStoreError::Corrupt { .. }),
+            Self::Store(StoreError::Unavailable(_)) | Self::Contention { .. } => false,
+        }
+    }
 }
 
 /// What applying did.
@@ -32,6 +53,22 @@ pub struct Applied {
     pub to: u64,
     /// Whether events had to be read from the event store (a gap, or events this batch did not carry).
     pub caught_up: bool,
+}
+
+/// A projection's stored state for one account, as read at the start of an attempt.
+enum Current {
+    /// The summary, or the owner-listing entry.
+    Summary(Option<AccountSummary>),
+    Statement(StatementCheckpoint),
+}
+
+impl Current {
+    fn version(&self) -> u64 {
+        match self {
+            Self::Summary(summary) => summary.as_ref().map_or(0, |s| s.version),
+            Self::Statement(checkpoint) => checkpoint.version,
+        }
+    }
 }
 
 /// Apply `events` (one account's, in any order, duplicates allowed) to `projection`.
@@ -48,8 +85,12 @@ pub async fn apply(
     let mut batch: Vec<&RecordedEvent<AccountEvent>> = events.iter().collect();
     batch.sort_by_key(|e| e.version);
     batch.dedup_by_key(|e| e.version);
-    for _ in 0..MAX_ATTEMPTS {
-        let applied = applied_version(projection, projections, account).await?;
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+        }
+        let current = read(projection, projections, account).await?;
+        let applied = current.version();
         let new: Vec<&RecordedEvent<AccountEvent>> = batch
             .iter()
             .copied()
@@ -85,64 +126,53 @@ pub async fn apply(
                 caught_up,
             });
         };
-        if write(projection, projections, account, applied, &to_apply).await? {
+        if write(projection, projections, stream, account, current, &to_apply).await? {
             return Ok(Applied {
                 from: applied,
                 to: last,
                 caught_up,
             });
         }
-        tracing::debug!(%stream, projection = projection.name(), "projection moved meanwhile; retrying");
+        tracing::debug!(%stream, projection = projection.name(), attempt, "projection moved meanwhile; retrying");
     }
     Err(ProjectionError::Contention {
         stream: stream.to_owned(),
     })
 }
 
-/// The version the projection has applied for `account`.
-async fn applied_version(
+/// The projection's state for `account`, in one consistent read (two for the owner listing: the pointer to the
+/// owner, then the entry).
+async fn read(
     projection: Projection,
     projections: &ProjectionStore,
     account: &str,
-) -> Result<u64, ProjectionError> {
+) -> Result<Current, ProjectionError> {
     Ok(match projection {
-        Projection::Summary => projections.summary(account).await?.map_or(0, |s| s.version),
-        Projection::Statement => projections.statement_checkpoint(account).await?.version,
-        Projection::Owners => match owner_entry(projections, account).await? {
-            Some(entry) => entry.version,
-            None => 0,
-        },
+        Projection::Summary => Current::Summary(projections.summary(account).await?),
+        Projection::Statement => {
+            Current::Statement(projections.statement_checkpoint(account).await?)
+        }
+        Projection::Owners => Current::Summary(match projections.owner_of(account).await? {
+            Some(owner) => projections.owner_entry(&owner, account).await?,
+            None => None,
+        }),
     })
 }
 
-/// The owner-listing entry of an account. Entries are keyed by owner, so the projection keeps a pointer from the
-/// account to its owner (written once, with the account's first event).
-async fn owner_entry(
-    projections: &ProjectionStore,
-    account: &str,
-) -> Result<Option<AccountSummary>, ProjectionError> {
-    match projections.owner_of(account).await? {
-        Some(owner) => Ok(projections.owner_entry(&owner, account).await?),
-        None => Ok(None),
-    }
-}
-
-/// Fold `events` (contiguous, starting at `applied + 1`) into the projection and write it, guarded on `applied`.
+/// Fold `events` (contiguous, right after `current`) into the projection and write it, guarded on `current`'s
+/// version. `false`: another writer moved the projection since `current` was read; nothing was written.
 async fn write(
     projection: Projection,
     projections: &ProjectionStore,
+    stream: &str,
     account: &str,
-    applied: u64,
+    current: Current,
     events: &[&RecordedEvent<AccountEvent>],
 ) -> Result<bool, ProjectionError> {
-    match projection {
-        Projection::Summary | Projection::Owners => {
-            let current = match projection {
-                Projection::Summary => projections.summary(account).await?,
-                _ => owner_entry(projections, account).await?,
-            };
-            let current = current.filter(|s| s.version == applied);
-            let next = events.iter().fold(current, |state, e| {
+    let applied = current.version();
+    match current {
+        Current::Summary(state) => {
+            let next = events.iter().fold(state, |state, e| {
                 AccountSummary::evolve(
                     state,
                     account,
@@ -151,22 +181,23 @@ async fn write(
                     &e.event,
                 )
             });
-            let Some(next) = next else { return Ok(true) };
+            let Some(next) = next else {
+                return Err(ProjectionError::Unfoldable {
+                    stream: stream.to_owned(),
+                    from: applied + 1,
+                });
+            };
             Ok(match projection {
-                Projection::Summary => projections.put_summary(&next, applied).await?,
-                _ => {
+                Projection::Owners => {
                     if applied == 0 {
                         projections.record_owner(account, &next.owner).await?;
                     }
                     projections.put_owner_entry(&next, applied).await?
                 }
+                _ => projections.put_summary(&next, applied).await?,
             })
         }
-        Projection::Statement => {
-            let start = projections.statement_checkpoint(account).await?;
-            if start.version != applied {
-                return Ok(false);
-            }
+        Current::Statement(start) => {
             let mut checkpoint = start;
             let mut lines = Vec::new();
             for e in events {

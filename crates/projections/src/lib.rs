@@ -14,7 +14,7 @@ pub mod rebuild;
 mod store;
 
 pub use apply::{apply, Applied, ProjectionError};
-pub use rebuild::{rebuild, RebuildOptions, RebuildOutcome, RebuildProgress};
+pub use rebuild::{rebuild, rebuild_account, RebuildOptions, RebuildOutcome, RebuildProgress};
 pub use store::{Page, ProjectionStore};
 
 /// The projections this service maintains.

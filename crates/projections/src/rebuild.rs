@@ -88,7 +88,7 @@ pub async fn rebuild(
                 continue;
             };
             progress.events +=
-                rebuild_stream(projection, projections, events, &stream, account).await?;
+                rebuild_account(projection, projections, events, &stream, account).await?;
             progress.streams += 1;
             on_progress(&progress);
         }
@@ -105,8 +105,9 @@ pub async fn rebuild(
     }
 }
 
-/// Recompute one account's projection from all its events and write it. Returns the number of events read.
-async fn rebuild_stream(
+/// Recompute one account's projection from all its events and write it, unless the stored one is newer (so it can
+/// run beside the live denormaliser). Returns the number of events read. Re-driving dead letters uses it too.
+pub async fn rebuild_account(
     projection: Projection,
     projections: &ProjectionStore,
     events: &EventStore,

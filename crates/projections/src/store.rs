@@ -9,7 +9,7 @@
 //! | owner of an account | `owner-of#<id>` | `owner` |
 //! | rebuild progress | `rebuild#<projection>` | `progress` |
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -23,13 +23,24 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// A failed projection-store call (all are retried by failing the batch).
+/// A failed projection-store call.
 #[derive(Debug, thiserror::Error)]
-#[error("projection store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// Throttling, a timeout, a server error or a lost connection (after the SDK's retries), or a refusal that
+    /// fixing the environment cures (a missing table, denied access): trying again later may succeed.
+    #[error("projection store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored read-model item that does not decode: no retry will change it.
+    #[error("projection store item is corrupt: {0}")]
+    Corrupt(String),
+}
 
-fn sdk<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+fn sdk<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
 /// One page of a listing and the key to continue after it.
@@ -155,7 +166,7 @@ impl ProjectionStore {
                     break;
                 }
                 if attempt >= 8 {
-                    return Err(StoreError(
+                    return Err(StoreError::Unavailable(
                         "statement lines stayed unprocessed after 8 retries".into(),
                     ));
                 }
@@ -269,14 +280,17 @@ impl ProjectionStore {
                         e.err()
                     {
                         let reasons = cancelled.cancellation_reasons();
-                        if reasons
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                        {
+                        // The checkpoint moved, or another transaction was writing it: re-read and try again.
+                        if reasons.iter().any(|r| {
+                            matches!(
+                                r.code(),
+                                Some("ConditionalCheckFailed" | "TransactionConflict")
+                            )
+                        }) {
                             return Ok(false);
                         }
                     }
-                    return Err(StoreError(format!(
+                    return Err(StoreError::Unavailable(format!(
                         "statement transaction failed: {:?}",
                         e.err()
                     )));
@@ -287,7 +301,8 @@ impl ProjectionStore {
         Ok(true)
     }
 
-    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given.
+    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given. Read
+    /// consistently, like the checkpoint: a reader that waited for version N (`min_version`) gets line N.
     pub async fn statement_page(
         &self,
         account_id: &str,
@@ -302,7 +317,8 @@ impl ProjectionStore {
             &format!("statement#{account_id}"),
             "line#",
             &upper,
-            false,
+            Direction::NewestFirst,
+            Consistency::Strong,
             limit,
         )
         .await
@@ -316,8 +332,15 @@ impl ProjectionStore {
         after: Option<&str>,
     ) -> Result<Page<AccountSummary>, StoreError> {
         let lower = after.map_or_else(|| "account#".to_owned(), |a| format!("account#{a}"));
-        self.page(&format!("owner#{owner}"), &lower, "account$", true, limit)
-            .await
+        self.page(
+            &format!("owner#{owner}"),
+            &lower,
+            "account$",
+            Direction::OldestFirst,
+            Consistency::Eventual,
+            limit,
+        )
+        .await
     }
 
     /// The owner of an account, as recorded by the owner listing.
@@ -465,7 +488,8 @@ impl ProjectionStore {
         pk: &str,
         lower: &str,
         upper: &str,
-        forward: bool,
+        direction: Direction,
+        consistency: Consistency,
         limit: i32,
     ) -> Result<Page<T>, StoreError> {
         // `lower` is exclusive (nudged past with \u{1}), `upper` inclusive: BETWEEN includes both.
@@ -479,7 +503,8 @@ impl ProjectionStore {
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":lower", AttributeValue::S(format!("{lower}\u{1}")))
             .expression_attribute_values(":upper", AttributeValue::S(upper.to_owned()))
-            .scan_index_forward(forward)
+            .scan_index_forward(direction == Direction::OldestFirst)
+            .consistent_read(consistency == Consistency::Strong)
             .limit(limit + 1)
             .send()
             .await
@@ -521,6 +546,20 @@ fn owner_entry_key(owner: &str, account_id: &str) -> (String, String) {
     (format!("owner#{owner}"), format!("account#{account_id}"))
 }
 
+/// Which end of a partition a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// Whether a read must see every write acknowledged before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consistency {
+    Strong,
+    Eventual,
+}
+
 enum Guard {
     /// The stored version must be exactly this (0: no item yet).
     Exactly(u64),
@@ -545,7 +584,7 @@ fn data<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let text = item
         .get("data")
         .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError("projection item without data".into()))?;
+        .ok_or_else(|| StoreError::Corrupt("projection item without data".into()))?;
     serde_json::from_str(text)
-        .map_err(|e| StoreError(format!("projection item does not decode: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("projection item does not decode: {e}")))
 }

@@ -18,7 +18,10 @@ async fn main() -> Result<(), lambda_http::Error> {
                 .into(),
         );
     }
-    let aws = tributary_http::config::aws_config().await;
+    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
+        tributary_http::config::SdkPolicy::REQUEST_PATH,
+    )?)
+    .await;
     let projections = ProjectionStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         env_or("PROJECTIONS_TABLE", "tributary-projections"),
