@@ -5,6 +5,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use std::error::Error;
 
@@ -89,6 +90,9 @@ impl ClientContext for KafkaContext {
             .token()
     }
 }
+
+/// Our consumers (dead-letter re-drives, tools) use the same logging and MSK IAM tokens.
+impl ConsumerContext for KafkaContext {}
 
 #[cfg(test)]
 mod tests {

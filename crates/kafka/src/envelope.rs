@@ -1,5 +1,6 @@
 //! The records on the topics: versioned JSON envelopes that carry an event (or a rejection) with its metadata.
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,18 +74,106 @@ pub struct RejectionEnvelope {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// A record a consumer could not process, on the dead-letter topic: the original bytes and where they came from.
+/// A record that can never be processed, on the dead-letter topic: where it came from, its original bytes, who
+/// gave up on it and why. One letter per failed record and consumer; if a letter is published twice (its batch was
+/// retried after a failure to publish), both carry the same [`DeadLetter::id`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub envelope_version: u32,
-    /// Who gave up on it (e.g. the projection's consumer group).
+    /// `<consumer>/<where the record was>`: the same for every letter about the same record and consumer.
+    pub id: String,
+    /// Who gave up on it: a projection's consumer group (`tributary-statement`), or the relay (`tributary-relay`).
     pub consumer: String,
-    pub topic: String,
-    pub partition: i64,
-    pub offset: i64,
-    /// The original key and value, base64 (as the MSK event source mapping delivers them).
-    pub key_base64: Option<String>,
-    pub value_base64: Option<String>,
+    pub source: DeadLetterSource,
     pub error: String,
     pub failed_at: DateTime<Utc>,
+}
+
+/// Where a dead letter's record was, with its original content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadLetterSource {
+    /// A Kafka record (as the MSK event source mapping delivered it: key and value base64).
+    KafkaRecord {
+        topic: String,
+        partition: i64,
+        offset: i64,
+        key_base64: Option<String>,
+        value_base64: Option<String>,
+    },
+    /// A DynamoDB stream record of the events table (its new image in DynamoDB JSON).
+    StreamRecord {
+        event_source_arn: Option<String>,
+        sequence_number: Option<String>,
+        new_image: Value,
+    },
+}
+
+impl DeadLetter {
+    /// A letter about a Kafka record.
+    pub fn kafka_record(
+        consumer: &str,
+        topic: &str,
+        partition: i64,
+        offset: i64,
+        key_base64: Option<String>,
+        value_base64: Option<String>,
+        error: String,
+    ) -> Self {
+        Self {
+            envelope_version: ENVELOPE_VERSION,
+            id: format!("{consumer}/{topic}/{partition}/{offset}"),
+            consumer: consumer.to_owned(),
+            source: DeadLetterSource::KafkaRecord {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                key_base64,
+                value_base64,
+            },
+            error,
+            failed_at: Utc::now(),
+        }
+    }
+
+    /// A letter about a DynamoDB stream record.
+    pub fn stream_record(
+        consumer: &str,
+        event_source_arn: Option<String>,
+        sequence_number: Option<String>,
+        new_image: Value,
+        error: String,
+    ) -> Self {
+        Self {
+            envelope_version: ENVELOPE_VERSION,
+            id: format!(
+                "{consumer}/{}/{}",
+                event_source_arn.as_deref().unwrap_or("stream"),
+                sequence_number.as_deref().unwrap_or("unknown")
+            ),
+            consumer: consumer.to_owned(),
+            source: DeadLetterSource::StreamRecord {
+                event_source_arn,
+                sequence_number,
+                new_image,
+            },
+            error,
+            failed_at: Utc::now(),
+        }
+    }
+
+    /// The aggregate the failed record was about, when it can be told: the Kafka key, or the stream id in the
+    /// item. Letters are keyed by it (so one aggregate's letters stay in order), and a re-drive rebuilds it.
+    pub fn aggregate_id(&self) -> Option<String> {
+        match &self.source {
+            DeadLetterSource::KafkaRecord { key_base64, .. } => key_base64
+                .as_deref()
+                .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+                .and_then(|k| String::from_utf8(k).ok())
+                .filter(|k| !k.is_empty()),
+            DeadLetterSource::StreamRecord { new_image, .. } => {
+                new_image["stream_id"]["S"].as_str().map(str::to_owned)
+            }
+        }
+    }
 }

@@ -5,18 +5,26 @@
 //! * [`EventEnvelope`] / [`RejectionEnvelope`]: the versioned JSON records consumers read.
 //! * [`Publisher`]: one idempotent producer per container (`acks=all`), key = aggregate id, headers with the event
 //!   type, version, correlation id and W3C `traceparent`.
+//! * [`LazyPublisher`]: a publisher connected in the background, so a cold start never waits on MSK discovery.
 //! * [`KafkaContext`]: librdkafka callbacks: logs to `tracing`, and SigV4 OAUTHBEARER tokens for MSK IAM auth.
 //! * [`local`]: the embedded Kafka (librdkafka's mock cluster) and topic creation, for local stacks and tests.
 
 pub mod config;
 mod context;
 mod envelope;
+mod lazy;
 pub mod local;
 mod msk;
 mod publisher;
 
 pub use config::{Brokers, Compression, KafkaConfig};
 pub use context::{KafkaContext, MskIamAuth};
-pub use envelope::{DeadLetter, EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION};
+pub use envelope::{
+    DeadLetter, DeadLetterSource, EventEnvelope, RejectionEnvelope, ENVELOPE_VERSION,
+};
+pub use lazy::LazyPublisher;
 pub use msk::{discover_bootstrap_brokers, MskError};
-pub use publisher::{client_config, resolve_brokers, PartialPublish, PublishError, Publisher};
+pub use publisher::{
+    client_config, resolve_brokers, trust_the_system_store, Outgoing, PartialPublish, PublishError,
+    Publisher,
+};

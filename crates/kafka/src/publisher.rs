@@ -20,7 +20,9 @@ pub enum PublishError {
     Discovery(#[from] MskError),
     #[error("MSK IAM auth needs {0} in the AWS configuration")]
     MissingAws(&'static str),
-    #[error("event {aggregate_id} v{version} cannot be encoded: {source}")]
+    #[error(
+        "event {aggregate_id} v{version} cannot be encoded (its payload is not JSON): {source}"
+    )]
     Encode {
         aggregate_id: String,
         version: u64,
@@ -34,7 +36,34 @@ pub enum PublishError {
     Cancelled,
 }
 
-/// Some events of a batch were not acknowledged: every event before `first_unacknowledged` was.
+/// One record to publish, in an ordered batch: a committed event, or a dead letter.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Event {
+        envelope: EventEnvelope,
+        /// W3C `traceparent` of the command that produced it, sent as a header.
+        traceparent: Option<String>,
+    },
+    DeadLetter(DeadLetter),
+}
+
+impl Outgoing {
+    /// The record of a stored event; an event whose payload is not JSON cannot be published.
+    pub fn event(event: &StoredEvent) -> Result<Self, PublishError> {
+        let envelope =
+            EventEnvelope::from_stored(event).map_err(|source| PublishError::Encode {
+                aggregate_id: event.stream_id.clone(),
+                version: event.version,
+                source,
+            })?;
+        Ok(Self::Event {
+            envelope,
+            traceparent: event.metadata.traceparent.clone(),
+        })
+    }
+}
+
+/// Some records of a batch were not acknowledged: every record before `first_unacknowledged` was.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "event {first_unacknowledged} of the batch and possibly later ones were not published: {error}"
@@ -84,54 +113,72 @@ impl Publisher {
 
     /// Publish committed events (in order) and wait until the broker has acknowledged all of them.
     pub async fn publish_events(&self, events: &[StoredEvent]) -> Result<(), PublishError> {
-        self.publish_events_in_order(events)
+        let records = events
+            .iter()
+            .map(Outgoing::event)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.publish_in_order(&records)
             .await
             .map_err(|failure| failure.error)
     }
 
-    /// Publish committed events in order; on failure, say which was the first not acknowledged (every event before
-    /// it was). Records of one aggregate go to one partition in this order (idempotent producer).
-    pub async fn publish_events_in_order(
-        &self,
-        events: &[StoredEvent],
-    ) -> Result<(), PartialPublish> {
-        let mut deliveries = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            let at = |error| PartialPublish {
-                first_unacknowledged: index,
-                error,
-            };
-            let envelope = EventEnvelope::from_stored(event).map_err(|source| {
-                at(PublishError::Encode {
-                    aggregate_id: event.stream_id.clone(),
-                    version: event.version,
-                    source,
-                })
-            })?;
-            let value = serde_json::to_vec(&envelope).expect("envelopes always serialise");
-            let version = event.version.to_string();
-            let schema = event.schema_version.to_string();
-            let mut headers = OwnedHeaders::new_with_capacity(5)
-                .insert(header("event_type", &event.event_type))
-                .insert(header("schema_version", &schema))
-                .insert(header("version", &version))
-                .insert(header("correlation_id", &event.metadata.correlation_id));
-            if let Some(traceparent) = &event.metadata.traceparent {
-                headers = headers.insert(header("traceparent", traceparent));
-            }
-            let delivery = self.enqueue(&self.events_topic, &event.stream_id, &value, headers);
-            // Wait for what is already queued before reporting a failure to queue: the prefix may still succeed.
-            match delivery {
+    /// Publish records in order and wait for every acknowledgement; on failure, say which was the first not
+    /// acknowledged (every record before it was). Records with one key go to one partition in this order
+    /// (idempotent producer). Every record queued is awaited before this returns, whatever fails.
+    pub async fn publish_in_order(&self, records: &[Outgoing]) -> Result<(), PartialPublish> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            match self.enqueue_outgoing(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err(error) => {
-                    return match await_all(deliveries).await {
-                        Ok(()) => Err(at(error)),
-                        Err(failure) => Err(failure),
-                    };
+                    // Nothing after a record that could not be queued may go out (order); what is already queued
+                    // may still be acknowledged.
+                    return Err(await_all(deliveries).await.err().unwrap_or(PartialPublish {
+                        first_unacknowledged: index,
+                        error,
+                    }));
                 }
             }
         }
         await_all(deliveries).await
+    }
+
+    /// Publish dead letters and wait for every acknowledgement.
+    pub async fn publish_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), PublishError> {
+        let records: Vec<Outgoing> = letters.iter().cloned().map(Outgoing::DeadLetter).collect();
+        self.publish_in_order(&records)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    fn enqueue_outgoing(&self, record: &Outgoing) -> Result<DeliveryFuture, PublishError> {
+        match record {
+            Outgoing::Event {
+                envelope,
+                traceparent,
+            } => {
+                let value = serde_json::to_vec(envelope).expect("envelopes always serialise");
+                let version = envelope.version.to_string();
+                let schema = envelope.schema_version.to_string();
+                let mut headers = OwnedHeaders::new_with_capacity(5)
+                    .insert(header("event_type", &envelope.event_type))
+                    .insert(header("schema_version", &schema))
+                    .insert(header("version", &version))
+                    .insert(header("correlation_id", &envelope.correlation_id));
+                if let Some(traceparent) = traceparent {
+                    headers = headers.insert(header("traceparent", traceparent));
+                }
+                self.enqueue(&self.events_topic, &envelope.aggregate_id, &value, headers)
+            }
+            Outgoing::DeadLetter(letter) => {
+                let value = serde_json::to_vec(letter).expect("dead letters always serialise");
+                let key = letter.aggregate_id().unwrap_or_else(|| letter.id.clone());
+                let headers = OwnedHeaders::new_with_capacity(2)
+                    .insert(header("consumer", &letter.consumer))
+                    .insert(header("dead_letter_id", &letter.id));
+                self.enqueue(&self.dead_letter_topic, &key, &value, headers)
+            }
+        }
     }
 
     /// Publish a rejection (keyed by the aggregate it addressed) and wait for the acknowledgement.
@@ -149,18 +196,6 @@ impl Publisher {
             &value,
             headers,
         )?;
-        await_all(vec![delivery])
-            .await
-            .map_err(|failure| failure.error)
-    }
-
-    /// Publish a dead letter (keyed by where it came from) and wait for the acknowledgement.
-    pub async fn publish_dead_letter(&self, letter: &DeadLetter) -> Result<(), PublishError> {
-        let value = serde_json::to_vec(letter).expect("envelopes always serialise");
-        let key = format!("{}-{}", letter.topic, letter.partition);
-        let headers =
-            OwnedHeaders::new_with_capacity(1).insert(header("consumer", &letter.consumer));
-        let delivery = self.enqueue(&self.dead_letter_topic, &key, &value, headers)?;
         await_all(vec![delivery])
             .await
             .map_err(|failure| failure.error)
@@ -207,7 +242,6 @@ async fn await_all(deliveries: Vec<DeliveryFuture>) -> Result<(), PartialPublish
     first_failure.map_or(Ok(()), Err)
 }
 
-/// The producer settings: idempotent, all in-sync replicas, small linger, bounded delivery time.
 /// The bootstrap list and client context for `config`: plaintext brokers as given; an MSK cluster's IAM brokers
 /// discovered with `GetBootstrapBrokers`, with OAUTHBEARER tokens signed by `aws`'s credentials.
 pub async fn resolve_brokers(
@@ -241,10 +275,20 @@ pub fn client_config(bootstrap: &str, iam: bool) -> ClientConfig {
     if iam {
         c.set("security.protocol", "SASL_SSL")
             .set("sasl.mechanism", "OAUTHBEARER");
+        trust_the_system_store(&mut c);
     }
     c
 }
 
+/// Verify brokers against the system's CA certificates, wherever this system keeps them. librdkafka's OpenSSL is
+/// vendored (built into the binary), so its built-in default (`/usr/local/ssl`) does not exist on Lambda's
+/// `provided.al2023`, whose bundle is `/etc/pki/tls/certs/ca-bundle.crt`; `probe` makes librdkafka look in the
+/// usual locations, that one first.
+pub fn trust_the_system_store(config: &mut ClientConfig) {
+    config.set("ssl.ca.location", "probe");
+}
+
+/// The producer settings: idempotent, all in-sync replicas, small linger, bounded delivery time.
 fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientConfig {
     let mut c = client_config(bootstrap, iam);
     c.set("enable.idempotence", "true")
@@ -278,5 +322,6 @@ mod tests {
         let msk = producer_config(&config, "b:9098", true);
         assert_eq!(msk.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(msk.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        assert_eq!(msk.get("ssl.ca.location"), Some("probe"));
     }
 }

@@ -1,32 +1,50 @@
 //! The denormaliser: folds a batch from the MSK event source mapping (`KafkaEvent`) into one projection.
 //!
-//! Records arrive grouped by topic-partition, base64 encoded, at least once. Each is decoded into an event; a
-//! record that cannot be (not base64, not an envelope, an unknown event type, an invalid payload) is a poison
-//! record: it goes to the dead-letter topic with its original bytes, the error and its topic/partition/offset, and
-//! the batch goes on. The events are grouped by account and applied concurrently, each account in order, with a
-//! version guard (see `tributary_projections::apply`). Any other failure fails the invocation, so the batch is
-//! retried — safe, because applying is idempotent.
+//! Records arrive grouped by topic-partition, base64 encoded, at least once. Each is decoded into an event and the
+//! events are grouped by account and applied concurrently, each account in order, with a version guard (see
+//! `tributary_projections::apply`). What fails is sorted by whether retrying can help:
+//! * a record that can never apply (not base64, not an envelope, an unknown event type, an invalid payload, an
+//!   aggregate that is not an account, a stream that does not fold) costs one dead letter — with its original
+//!   bytes, the error and its topic/partition/offset — and the rest of the batch goes on;
+//! * anything else (throttling, timeouts, a projection that kept moving) fails the invocation, so the batch is
+//!   retried — safe, because applying is idempotent — and the mapping retries without a cap.
+//!
+//! Dead letters are published only once the rest of the batch is applied, so a batch that fails and is retried
+//! does not publish its letters twice (they are published again only if publishing them failed; readers can drop
+//! such duplicates by the letters' `id`).
+
+pub mod cli;
+pub mod redrive;
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use bank_account::AccountEvent;
 use base64::Engine;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tributary_core::{EventMetadata, RecordedEvent};
 use tributary_dynamodb::EventStore;
-use tributary_kafka::{DeadLetter, EventEnvelope, PublishError, Publisher, ENVELOPE_VERSION};
-use tributary_projections::{apply, Projection, ProjectionError, ProjectionStore};
+use tributary_kafka::{DeadLetter, EventEnvelope, LazyPublisher, PublishError, ENVELOPE_VERSION};
+use tributary_projections::{apply, Applied, Projection, ProjectionError, ProjectionStore};
 
 /// Accounts applied at the same time within one batch.
 const CONCURRENT_ACCOUNTS: usize = 16;
+/// How long a batch with dead letters waits for a publisher that is still connecting.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The batch must be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum DenormaliserError {
-    #[error(transparent)]
-    Projection(#[from] ProjectionError),
-    #[error("cannot dead-letter a poison record: {0}")]
-    DeadLetter(#[from] PublishError),
+    #[error("{failed} account(s) could not be applied for now, e.g. {stream}: {error}")]
+    Transient {
+        failed: usize,
+        stream: String,
+        error: ProjectionError,
+    },
+    #[error("cannot publish dead letters: {0}")]
+    DeadLetters(#[from] PublishError),
+    #[error("cannot publish dead letters: the Kafka publisher is not connected yet")]
+    NoPublisher,
 }
 
 /// What a batch did.
@@ -39,74 +57,131 @@ pub struct BatchReport {
     pub caught_up: usize,
 }
 
+/// The consumer group a projection's denormaliser runs as, unless configured otherwise.
+pub fn default_consumer_group(projection: Projection) -> String {
+    format!("tributary-{}", projection.name())
+}
+
+/// A record of the batch, decoded, with its position among the batch's records (for a dead letter).
+struct Delivered {
+    event: RecordedEvent<AccountEvent>,
+    origin: usize,
+}
+
 /// One projection's denormaliser: everything it needs, built once per container.
 #[derive(Clone)]
 pub struct Denormaliser {
     pub projection: Projection,
+    /// The consumer group it runs as (named on its dead letters).
+    pub consumer_group: String,
     pub projections: ProjectionStore,
     pub events: EventStore,
-    pub dead_letters: Publisher,
+    /// Where dead letters go (connected in the background).
+    pub dead_letters: LazyPublisher,
 }
 
 impl Denormaliser {
-    /// Apply one batch.
+    /// Apply one batch: `Ok` once every record is applied or dead-lettered, `Err` when the batch must be retried.
     pub async fn handle(&self, batch: &KafkaEvent) -> Result<BatchReport, DenormaliserError> {
         let mut report = BatchReport::default();
-        let mut by_account: BTreeMap<String, Vec<RecordedEvent<AccountEvent>>> = BTreeMap::new();
+        let mut letters = Vec::new();
+        let mut by_account: BTreeMap<String, Vec<Delivered>> = BTreeMap::new();
         let mut partitions: Vec<&String> = batch.records.keys().collect();
         partitions.sort();
-        for partition in partitions {
-            for record in &batch.records[partition] {
-                report.records += 1;
-                match decode(record) {
-                    Ok(event) => by_account
-                        .entry(event.stream_id.clone())
-                        .or_default()
-                        .push(event),
-                    Err(error) => {
-                        tracing::warn!(%error, partition, offset = record.offset, "poison record to the dead-letter topic");
-                        self.dead_letters
-                            .publish_dead_letter(&self.dead_letter(record, partition, error))
-                            .await?;
-                        report.dead_lettered += 1;
-                    }
+        let origins: Vec<(&str, &KafkaRecord)> = partitions
+            .into_iter()
+            .flat_map(|p| batch.records[p].iter().map(move |r| (p.as_str(), r)))
+            .collect();
+        for (origin, &(partition, record)) in origins.iter().enumerate() {
+            report.records += 1;
+            match decode(record) {
+                Ok(event) => by_account
+                    .entry(event.stream_id.clone())
+                    .or_default()
+                    .push(Delivered { event, origin }),
+                Err(error) => {
+                    tracing::warn!(%error, partition, offset = record.offset, "poison record: to the dead-letter topic");
+                    letters.push(self.dead_letter(record, partition, error));
                 }
             }
         }
         report.accounts = by_account.len();
-        let applied: Vec<_> = stream::iter(by_account)
-            .map(|(stream, events)| async move {
-                apply(
-                    self.projection,
-                    &self.projections,
-                    &self.events,
-                    &stream,
-                    &events,
-                )
-                .await
-            })
+        let outcomes: Vec<_> = stream::iter(by_account)
+            .map(|(stream, delivered)| self.apply_account(stream, delivered))
             .buffer_unordered(CONCURRENT_ACCOUNTS)
-            .try_collect()
-            .await?;
-        report.caught_up = applied.iter().filter(|a| a.caught_up).count();
+            .collect()
+            .await;
+        let mut transient = Vec::new();
+        for (stream, delivered, outcome) in outcomes {
+            match outcome {
+                Ok(applied) => report.caught_up += usize::from(applied.caught_up),
+                Err(error) if error.is_permanent() => {
+                    tracing::warn!(%error, %stream, records = delivered.len(), "events that can never apply: to the dead-letter topic");
+                    letters.extend(delivered.iter().map(|d| {
+                        let (partition, record) = origins[d.origin];
+                        self.dead_letter(record, partition, error.to_string())
+                    }));
+                }
+                Err(error) => transient.push((stream, error)),
+            }
+        }
+        let failed = transient.len();
+        if let Some((stream, error)) = transient.into_iter().next() {
+            return Err(DenormaliserError::Transient {
+                failed,
+                stream,
+                error,
+            });
+        }
+        if !letters.is_empty() {
+            let publisher = self
+                .dead_letters
+                .wait(CONNECT_PATIENCE)
+                .await
+                .ok_or(DenormaliserError::NoPublisher)?;
+            publisher.publish_dead_letters(&letters).await?;
+            report.dead_lettered = letters.len();
+            tributary_http::metrics::count(
+                "DeadLetters",
+                letters.len() as u64,
+                &[("Consumer", &self.consumer_group)],
+            );
+        }
         Ok(report)
     }
 
+    /// Apply one account's delivered events; the outcome with what it was about.
+    async fn apply_account(
+        &self,
+        stream: String,
+        delivered: Vec<Delivered>,
+    ) -> (String, Vec<Delivered>, Result<Applied, ProjectionError>) {
+        let events: Vec<RecordedEvent<AccountEvent>> =
+            delivered.iter().map(|d| d.event.clone()).collect();
+        let outcome = apply(
+            self.projection,
+            &self.projections,
+            &self.events,
+            &stream,
+            &events,
+        )
+        .await;
+        (stream, delivered, outcome)
+    }
+
     fn dead_letter(&self, record: &KafkaRecord, partition: &str, error: String) -> DeadLetter {
-        DeadLetter {
-            envelope_version: ENVELOPE_VERSION,
-            consumer: self.projection.name().to_owned(),
-            topic: record
+        DeadLetter::kafka_record(
+            &self.consumer_group,
+            record
                 .topic
-                .clone()
-                .unwrap_or_else(|| topic_of(partition).to_owned()),
-            partition: record.partition,
-            offset: record.offset,
-            key_base64: record.key.clone(),
-            value_base64: record.value.clone(),
+                .as_deref()
+                .unwrap_or_else(|| topic_of(partition)),
+            record.partition,
+            record.offset,
+            record.key.clone(),
+            record.value.clone(),
             error,
-            failed_at: chrono::Utc::now(),
-        }
+        )
     }
 }
 

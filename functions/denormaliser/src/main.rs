@@ -1,12 +1,13 @@
-//! Denormaliser function entry point: which projection, clients (once per container), then the Lambda loop.
+//! Denormaliser function entry point: which projection, clients (once per container), then the Lambda loop. An
+//! error fails the invocation: the MSK event source mapping retries the batch (without a cap).
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use denormaliser_function::Denormaliser;
+use denormaliser_function::{default_consumer_group, Denormaliser};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
 use tributary_http::config::env_or;
-use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_projections::{Projection, ProjectionStore};
 
 #[tokio::main]
@@ -17,17 +18,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let names: Vec<_> = Projection::ALL.iter().map(|p| p.name()).collect();
         format!("configuration: PROJECTION must be one of {names:?}, got {name:?}")
     })?;
-    let aws = tributary_http::config::aws_config().await;
+    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
+        tributary_http::config::SdkPolicy::BACKGROUND,
+    )?)
+    .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let kafka = KafkaConfig::from_env(Duration::from_secs(10))?;
     let denormaliser = Denormaliser {
         projection,
+        // Named on dead letters; the template sets it to the mapping's ConsumerGroupId.
+        consumer_group: env_or("KAFKA_CONSUMER_GROUP", &default_consumer_group(projection)),
         projections: ProjectionStore::new(
             dynamodb.clone(),
             env_or("PROJECTIONS_TABLE", "tributary-projections"),
         ),
         events: EventStore::new(dynamodb, env_or("EVENTS_TABLE", "tributary-events")),
-        dead_letters: Publisher::connect(&kafka, &aws).await?,
+        // Dead letters only: the projection is applied whether or not MSK discovery has answered yet.
+        dead_letters: LazyPublisher::connect_in_background(kafka, aws),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| {
         let denormaliser = denormaliser.clone();

@@ -3,58 +3,120 @@
 //! The command function publishes new events right after committing them (the fast path), but a crash, a timeout
 //! or a broker outage in between would lose them. The relay closes that hole: Lambda's DynamoDB Streams event
 //! source mapping hands it every item inserted into the events table, exactly once and in order per stream, and it
-//! publishes each one. Records it cannot publish are reported as batch item failures, so Lambda retries from the
-//! first of them, in order. Consumers see each event at least once (usually twice: fast path and relay) and skip
+//! publishes each one. Consumers see each event at least once (usually twice: fast path and relay) and skip
 //! duplicates by version.
+//!
+//! What the relay does with each record of a batch, in order:
+//! * an inserted event: publish it to the events topic;
+//! * an inserted item that can never be published (not an event, or a payload that is not JSON): publish a dead
+//!   letter with the item and the error, and go on — one bad item must not block its shard until the stream
+//!   trims everything behind it;
+//! * anything else (an event is never modified; removals are housekeeping): nothing.
+//!
+//! Every record queued is awaited. Records that Kafka did not acknowledge are reported as batch item failures
+//! (from the first of them), so Lambda retries from there, in order, until Kafka takes them.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
-use tributary_dynamodb::{from_item, StoredEvent};
-use tributary_kafka::Publisher;
+use tributary_dynamodb::from_item;
+use tributary_kafka::{DeadLetter, LazyPublisher, Outgoing, Publisher};
 
-/// Publish the inserted events of one stream batch. On failure, the response names the first record that was not
-/// published; Lambda retries the batch from there.
+/// The `consumer` named on the relay's dead letters.
+pub const CONSUMER: &str = "tributary-relay";
+
+/// Publish the inserted events of one stream batch (dead letters for items that can never be published). On
+/// failure, the response names the first record that was not published; Lambda retries the batch from there.
 pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
-    let mut pending: Vec<(StoredEvent, Option<String>)> = Vec::new();
-    for record in batch.records {
-        if let Some(event) = inserted_event(&record) {
-            pending.push((event, record.change.sequence_number.clone()));
+    let mut outgoing: Vec<(Outgoing, Option<String>)> = Vec::new();
+    for record in &batch.records {
+        if let Some(out) = outgoing_for(record) {
+            outgoing.push((out, record.change.sequence_number.clone()));
         }
     }
-    let events: Vec<StoredEvent> = pending.iter().map(|(e, _)| e.clone()).collect();
-    if let Err(failure) = publisher.publish_events_in_order(&events).await {
-        let (event, sequence_number) = &pending[failure.first_unacknowledged];
-        tracing::warn!(
-            error = %failure.error,
-            stream = %event.stream_id,
-            version = event.version,
-            "relay could not publish; Lambda will retry from this record"
-        );
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = sequence_number.clone();
-        response.batch_item_failures.push(failure);
-    } else if !events.is_empty() {
-        tracing::debug!(count = events.len(), "relayed");
+    let (records, sequence_numbers): (Vec<Outgoing>, Vec<Option<String>>) =
+        outgoing.into_iter().unzip();
+    let mut response = DynamoDbEventResponse::default();
+    let letters = records
+        .iter()
+        .filter(|r| matches!(r, Outgoing::DeadLetter(_)))
+        .count();
+    match publisher.publish_in_order(&records).await {
+        Ok(()) => {
+            if !records.is_empty() {
+                tracing::debug!(count = records.len(), "relayed");
+            }
+            if letters > 0 {
+                tributary_http::metrics::count(
+                    "DeadLetters",
+                    letters as u64,
+                    &[("Consumer", CONSUMER)],
+                );
+            }
+        }
+        Err(failure) => {
+            tracing::warn!(
+                error = %failure.error,
+                sequence = ?sequence_numbers[failure.first_unacknowledged],
+                "relay could not publish; Lambda will retry from this record"
+            );
+            response.batch_item_failures.push(item_failure(
+                &sequence_numbers[failure.first_unacknowledged],
+            ));
+        }
     }
     response
 }
 
-/// The event an INSERT record carries. Other records (an event is never modified; removals are housekeeping) and
-/// items that are not events are skipped with a log line: they cannot be published, and blocking the shard on
-/// them would stop every later event.
-fn inserted_event(record: &EventRecord) -> Option<StoredEvent> {
+/// How long a batch waits for a publisher that is still connecting (a cold start's MSK discovery).
+pub const CONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Like [`relay`], with a publisher that may still be connecting: it waits up to [`CONNECT_PATIENCE`]; then the
+/// whole batch is reported failed (from its first record), so Lambda retries it.
+pub async fn relay_when_connected(
+    publisher: &LazyPublisher,
+    batch: Event,
+) -> DynamoDbEventResponse {
+    match publisher.wait(CONNECT_PATIENCE).await {
+        Some(publisher) => relay(publisher, batch).await,
+        None => {
+            tracing::warn!("the Kafka publisher is not connected yet; the batch will be retried");
+            let mut response = DynamoDbEventResponse::default();
+            if let Some(first) = batch.records.first() {
+                response
+                    .batch_item_failures
+                    .push(item_failure(&first.change.sequence_number));
+            }
+            response
+        }
+    }
+}
+
+fn item_failure(sequence_number: &Option<String>) -> DynamoDbBatchItemFailure {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = sequence_number.clone();
+    failure
+}
+
+/// What to publish for a stream record: its event, a dead letter, or nothing.
+fn outgoing_for(record: &EventRecord) -> Option<Outgoing> {
     if record.event_name != "INSERT" {
         return None;
     }
     let item: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
-    match from_item(&item) {
-        Ok(event) => Some(event),
-        Err(error) => {
-            tracing::error!(%error, sequence = ?record.change.sequence_number, "skipping a stream record that is not an event");
-            None
-        }
-    }
+    let dead_letter = |error: String| {
+        tracing::error!(%error, sequence = ?record.change.sequence_number, "an inserted item cannot be published; dead-lettering it");
+        Outgoing::DeadLetter(DeadLetter::stream_record(
+            CONSUMER,
+            record.event_source_arn.clone(),
+            record.change.sequence_number.clone(),
+            serde_json::to_value(&record.change.new_image).unwrap_or_default(),
+            error,
+        ))
+    };
+    Some(match from_item(&item) {
+        Ok(event) => Outgoing::event(&event).unwrap_or_else(|error| dead_letter(error.to_string())),
+        Err(error) => dead_letter(format!("not an event: {error}")),
+    })
 }

@@ -1,22 +1,26 @@
-//! Relay function entry point: configuration and the Kafka producer (once per container), then the Lambda loop.
+//! Relay function entry point: configuration and the Kafka producer (once per container, connected in the
+//! background so a slow MSK control plane delays batches rather than failing the container), then the Lambda loop.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
-use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_kafka::{KafkaConfig, LazyPublisher};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tributary_http::init_tracing();
     // Off the request path, the relay can wait longer for acknowledgements than the command function.
     let kafka = KafkaConfig::from_env(Duration::from_secs(30))?;
-    let aws = tributary_http::config::aws_config().await;
-    let publisher = Publisher::connect(&kafka, &aws).await?;
+    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
+        tributary_http::config::SdkPolicy::BACKGROUND,
+    )?)
+    .await;
+    let publisher = LazyPublisher::connect_in_background(kafka, aws);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
             let publisher = publisher.clone();
             async move {
                 Ok::<_, lambda_runtime::Error>(
-                    relay_function::relay(&publisher, event.payload).await,
+                    relay_function::relay_when_connected(&publisher, event.payload).await,
                 )
             }
         },

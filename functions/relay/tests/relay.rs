@@ -44,7 +44,7 @@ fn batch(records: Vec<Value>) -> Event {
 }
 
 #[tokio::test]
-async fn publishes_inserted_events_in_order_and_skips_the_rest() {
+async fn publishes_inserted_events_in_order_and_skips_modifications() {
     let k = kafka();
     let topic = k.topic("relay-events", 3).await;
     let publisher = Publisher::connect(
@@ -53,18 +53,12 @@ async fn publishes_inserted_events_in_order_and_skips_the_rest() {
     )
     .await
     .unwrap();
-    let mut modified = record("MODIFY", "300", "account-a", 9);
-    modified["eventName"] = json!("MODIFY");
-    let mut not_an_event = record("INSERT", "400", "account-a", 10);
-    not_an_event["dynamodb"]["NewImage"] =
-        json!({"stream_id": {"S": "account-a"}, "version": {"N": "10"}});
     let response = relay_function::relay(
         &publisher,
         batch(vec![
             record("INSERT", "100", "account-a", 1),
             record("INSERT", "200", "account-a", 2),
-            modified,
-            not_an_event,
+            record("MODIFY", "300", "account-a", 9),
         ]),
     )
     .await;
@@ -106,4 +100,73 @@ async fn reports_the_first_unpublished_record_so_lambda_retries_from_it() {
         .map(|f| f.item_identifier.clone())
         .collect();
     assert_eq!(failed, [Some("100".to_owned())]);
+}
+
+/// One item that can never be published (its payload is not JSON) must not block the shard: it goes to the
+/// dead-letter topic with the item and the error, and the records after it are published.
+#[tokio::test]
+async fn an_item_that_cannot_be_published_is_dead_lettered_and_the_rest_goes_on() {
+    let k = kafka();
+    let topic = k.topic("relay-events", 3).await;
+    let dead_letters = k.topic("relay-dead-letters", 1).await;
+    let config = KafkaConfig {
+        dead_letter_topic: dead_letters.clone(),
+        ..KafkaConfig::plaintext(&k.bootstrap, &topic, "unused")
+    };
+    let publisher = Publisher::connect(&config, &aws_types::SdkConfig::builder().build())
+        .await
+        .unwrap();
+    let mut broken = record("INSERT", "200", "account-c", 2);
+    broken["dynamodb"]["NewImage"]["payload"] = json!({"S": "{not json"});
+    let mut not_an_event = record("INSERT", "400", "account-c", 9);
+    not_an_event["dynamodb"]["NewImage"] =
+        json!({"stream_id": {"S": "account-c"}, "version": {"N": "9"}});
+    let response = relay_function::relay(
+        &publisher,
+        batch(vec![
+            record("INSERT", "100", "account-c", 1),
+            broken,
+            record("INSERT", "300", "account-c", 3),
+            not_an_event,
+        ]),
+    )
+    .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "nothing is retried: {:?}",
+        response.batch_item_failures
+    );
+    let published = read_topic(&k.bootstrap, &topic, Duration::from_secs(20), |r| {
+        r.len() >= 2
+    })
+    .await;
+    let versions: Vec<u64> = published
+        .iter()
+        .map(|r| r.value["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 3]);
+    let letters = read_topic(&k.bootstrap, &dead_letters, Duration::from_secs(20), |r| {
+        r.len() >= 2
+    })
+    .await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let text = serde_json::to_string(&letters[0].value).unwrap();
+    assert!(
+        text.contains("\"200\""),
+        "the letter names the stream record: {text}"
+    );
+    assert!(
+        text.contains("{not json"),
+        "the letter carries the item: {text}"
+    );
+    assert!(
+        letters[0].value["error"]
+            .as_str()
+            .unwrap()
+            .contains("payload"),
+        "{text}"
+    );
+    assert!(serde_json::to_string(&letters[1].value)
+        .unwrap()
+        .contains("\"400\""));
 }

@@ -6,9 +6,9 @@
 //! configuration.
 
 use clap::Parser;
+use denormaliser_function::cli;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
-use tributary_dynamodb::local::local_client;
 use tributary_dynamodb::EventStore;
 use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions, RebuildOutcome};
 
@@ -17,7 +17,7 @@ use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions
 #[command(version, about)]
 struct Args {
     /// account-summary, statement or accounts-by-owner.
-    #[arg(value_parser = projection)]
+    #[arg(value_parser = cli::projection)]
     projection: Projection,
     /// Ignore saved progress and start from the beginning.
     #[arg(long)]
@@ -38,20 +38,10 @@ struct Args {
     projections_table: String,
 }
 
-fn projection(raw: &str) -> Result<Projection, String> {
-    Projection::parse(raw).ok_or_else(|| {
-        let names: Vec<_> = Projection::ALL.iter().map(|p| p.name()).collect();
-        format!("expected one of {names:?}")
-    })
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let client = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(endpoint) if !endpoint.is_empty() => local_client(&endpoint),
-        _ => aws_sdk_dynamodb::Client::new(&tributary_http::config::aws_config().await),
-    };
+    let client = cli::dynamodb_client(&cli::aws_config().await);
     let projections = ProjectionStore::new(client.clone(), &args.projections_table);
     let events = EventStore::new(client, &args.events_table);
     let bar = ProgressBar::new_spinner();

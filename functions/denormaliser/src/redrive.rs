@@ -1,0 +1,193 @@
+//! Re-driving dead letters once their cause is fixed (a new deployment that understands an event type, a repaired
+//! read-model item).
+//!
+//! A projection is a function of the event store, so a dead letter is re-driven by recomputing the projection of the
+//! account it was about from the store (`tributary_projections::rebuild_account`), not by trusting the letter's
+//! bytes: whatever the record was, the account ends up as the store says. That is idempotent — re-driving twice,
+//! or a letter published twice, changes nothing — and never moves a projection backwards.
+//!
+//! [`redrive_topic`] reads the dead-letter topic as its own consumer group (`<consumer group>-redrive`), from where
+//! the last run stopped to the end of the topic as it was when it started, re-drives the letters of one consumer
+//! group, and commits, so the next run re-drives only newer letters.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tributary_dynamodb::EventStore;
+use tributary_kafka::{client_config, DeadLetter, KafkaConfig, KafkaContext, PublishError};
+use tributary_projections::{rebuild_account, Projection, ProjectionError, ProjectionStore};
+
+/// What a re-drive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveReport {
+    /// Letters read from the topic.
+    pub read: usize,
+    /// Letters of this consumer group.
+    pub ours: usize,
+    /// Accounts recomputed from the event store.
+    pub accounts: BTreeSet<String>,
+    /// Letters of this group about something that is not an account (nothing to re-drive; kept for inspection).
+    pub not_accounts: usize,
+    /// Records on the topic that are not dead letters.
+    pub unreadable: usize,
+}
+
+/// Why a re-drive stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("reading the dead-letter topic: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Brokers(#[from] PublishError),
+    #[error("recomputing an account: {0}")]
+    Projection(#[from] ProjectionError),
+    #[error("the dead-letter topic could not be read to its end within two minutes (read {read} records)")]
+    Incomplete { read: usize },
+}
+
+/// Re-drive the `letters` of `consumer_group` into `projection`: recompute each account they name from the store.
+pub async fn redrive_letters(
+    projection: Projection,
+    consumer_group: &str,
+    letters: &[DeadLetter],
+    projections: &ProjectionStore,
+    events: &EventStore,
+    report: &mut RedriveReport,
+) -> Result<(), RedriveError> {
+    let mut accounts = BTreeSet::new();
+    for letter in letters.iter().filter(|l| l.consumer == consumer_group) {
+        report.ours += 1;
+        match letter.aggregate_id() {
+            Some(stream) if tributary_projections::account_id(&stream).is_some() => {
+                accounts.insert(stream);
+            }
+            _ => report.not_accounts += 1,
+        }
+    }
+    for stream in accounts {
+        let account = tributary_projections::account_id(&stream)
+            .expect("filtered above")
+            .to_owned();
+        rebuild_account(projection, projections, events, &stream, &account).await?;
+        report.accounts.insert(account);
+    }
+    Ok(())
+}
+
+/// Read the dead-letter topic (as `<consumer_group>-redrive`) up to its current end, re-drive the letters of
+/// `consumer_group` into `projection`, then commit. `progress` hears about every letter read.
+pub async fn redrive_topic(
+    kafka: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+    projection: Projection,
+    consumer_group: &str,
+    projections: &ProjectionStore,
+    events: &EventStore,
+    mut progress: impl FnMut(&RedriveReport),
+) -> Result<RedriveReport, RedriveError> {
+    let (bootstrap, context) = tributary_kafka::resolve_brokers(kafka, aws).await?;
+    let iam = context.iam.is_some();
+    let consumer: BaseConsumer<KafkaContext> = client_config(&bootstrap, iam)
+        .set("group.id", format!("{consumer_group}-redrive"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(context)?;
+    let topic = kafka.dead_letter_topic.clone();
+    let (consumer, letters, read_to, unreadable) =
+        tokio::task::spawn_blocking(move || read_to_end(consumer, &topic))
+            .await
+            .expect("the dead-letter reader did not panic")?
+            .ok_or(RedriveError::Incomplete { read: 0 })?;
+    let mut report = RedriveReport {
+        read: letters.len() + unreadable,
+        unreadable,
+        ..RedriveReport::default()
+    };
+    progress(&report);
+    redrive_letters(
+        projection,
+        consumer_group,
+        &letters,
+        projections,
+        events,
+        &mut report,
+    )
+    .await?;
+    progress(&report);
+    if read_to.count() > 0 {
+        consumer.commit(&read_to, rdkafka::consumer::CommitMode::Sync)?;
+    }
+    Ok(report)
+}
+
+/// Every dead letter from the group's committed position to the end of `topic` as it is now; the offsets to commit
+/// after them, and how many records were not dead letters.
+/// `None` when the end was not reached in time.
+#[allow(clippy::type_complexity)]
+fn read_to_end(
+    consumer: BaseConsumer<KafkaContext>,
+    topic: &str,
+) -> Result<
+    Option<(
+        BaseConsumer<KafkaContext>,
+        Vec<DeadLetter>,
+        TopicPartitionList,
+        usize,
+    )>,
+    rdkafka::error::KafkaError,
+> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    // Where each partition ends now, and where this group stopped last time.
+    let mut end: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut wanted = TopicPartitionList::new();
+    for partition in &partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, *partition, timeout)?;
+        end.insert(*partition, high);
+        wanted.add_partition(topic, *partition);
+    }
+    let committed = consumer.committed_offsets(wanted, timeout)?;
+    let mut assignment = TopicPartitionList::new();
+    let mut position: BTreeMap<i32, i64> = BTreeMap::new();
+    for element in committed.elements() {
+        let start = match element.offset() {
+            Offset::Offset(offset) => offset,
+            _ => 0,
+        };
+        position.insert(element.partition(), start);
+        assignment.add_partition_offset(topic, element.partition(), Offset::Offset(start))?;
+    }
+    consumer.assign(&assignment)?;
+    let (mut letters, mut unreadable) = (Vec::new(), 0);
+    let done = |position: &BTreeMap<i32, i64>| {
+        end.iter()
+            .all(|(p, high)| position.get(p).is_some_and(|at| at >= high))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !done(&position) && std::time::Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message?;
+        position.insert(message.partition(), message.offset() + 1);
+        match serde_json::from_slice::<DeadLetter>(message.payload().unwrap_or_default()) {
+            Ok(letter) => letters.push(letter),
+            Err(_) => unreadable += 1,
+        }
+    }
+    if !done(&position) {
+        return Ok(None);
+    }
+    let mut read_to = TopicPartitionList::new();
+    for (partition, at) in &position {
+        read_to.add_partition_offset(topic, *partition, Offset::Offset(*at))?;
+    }
+    Ok(Some((consumer, letters, read_to, unreadable)))
+}
