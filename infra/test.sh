@@ -37,7 +37,9 @@ if ! $quick; then
   infra/dynamodb-local.sh start "$ddb_port"
   infra/tansu.sh start "$kafka_port"
   step "tests against DynamoDB Local on 127.0.0.1:$ddb_port and tansu on 127.0.0.1:$kafka_port"
+  # TANSU_PID_FILE: the fault-injection suite pauses the broker (SIGSTOP/SIGCONT) for its outage scenario.
   AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" \
+    TANSU_PID_FILE="${TRIBUTARY_CACHE:-$HOME/.cache/tributary}/run/tansu.pid" \
     cargo test --workspace --locked
   infra/dynamodb-local.sh stop
   infra/tansu.sh stop

@@ -7,14 +7,14 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use axum::body::Body;
 use command_function::{CommandService, PublishFaults};
-use denormaliser_function::Denormaliser;
+use denormaliser_function::{default_consumer_group, Denormaliser};
 use http_body_util::BodyExt;
 use query_function::QueryService;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tower::ServiceExt;
 use tributary_dynamodb::EventStore;
-use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{Projection, ProjectionStore};
 use tributary_testkit::{dynamo, kafka};
 
@@ -54,15 +54,18 @@ async fn every_fixture_runs_through_its_handler() {
     let no_aws = aws_types::SdkConfig::builder().build();
     let publisher = Publisher::connect(&kafka_config, &no_aws).await.unwrap();
     let projections = ProjectionStore::new(d.client(), &d.projections_table);
-    let commands = CommandService::new(d.client(), &d.events_table)
-        .with_publisher(publisher.clone(), PublishFaults::default());
+    let commands = CommandService::new(d.client(), &d.events_table).with_publisher(
+        LazyPublisher::ready(publisher.clone()),
+        PublishFaults::default(),
+    );
     let queries = QueryService::new(projections.clone(), b"fixture-secret");
     let api = command_function::routes(commands).merge(query_function::routes(queries));
     let denormaliser = |projection| Denormaliser {
         projection,
+        consumer_group: default_consumer_group(projection),
         projections: projections.clone(),
         events: EventStore::new(d.client(), &d.events_table),
-        dead_letters: publisher.clone(),
+        dead_letters: LazyPublisher::ready(publisher.clone()),
     };
     let mut exercised = BTreeSet::new();
 

@@ -4,18 +4,16 @@
 mod common;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint, StatementLine};
-use bank_account::AccountEvent;
 use base64::Engine;
 use common::{post, stack, test_config};
-use denormaliser_function::Denormaliser;
+use denormaliser_function::{default_consumer_group, Denormaliser};
 use devstack::{Devstack, DevstackConfig};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tributary_dynamodb::{tables, EventStore, StoredEvent};
-use tributary_kafka::{EventEnvelope, KafkaConfig, Publisher};
+use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions, RebuildOutcome};
-use tributary_testkit::{dynamo, kafka, read_topic};
+use tributary_testkit::{dynamo, kafka, kafka_batch_json, read_topic, RawRecord};
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = http.get(url).send().await.unwrap();
@@ -191,84 +189,18 @@ async fn read_your_writes_statements_and_owner_listings() {
     assert_eq!(listed, expected);
 }
 
-/// The projections a pure fold of the store's events gives, for comparison with what the denormaliser wrote.
-fn expected_views(account: &str, events: &[StoredEvent]) -> (AccountSummary, Vec<StatementLine>) {
-    let mut summary = None;
-    let mut checkpoint = StatementCheckpoint::default();
-    let mut lines = Vec::new();
-    for e in events {
-        let event: AccountEvent = e.decode().unwrap().event;
-        let at = e.metadata.occurred_at.to_rfc3339();
-        summary = AccountSummary::evolve(summary, account, e.version, &at, &event);
-        let (line, next) = statement_step(checkpoint, e.version, &at, &event);
-        lines.extend(line);
-        checkpoint = next;
-    }
-    lines.reverse();
-    (summary.unwrap(), lines)
-}
-
 /// Assert every projection in `projections` equals the fold of the event store, for every account.
 async fn assert_projections_match_the_store(projections: &ProjectionStore, accounts: &[String]) {
     let d = dynamo();
     let store = EventStore::new(d.client(), &d.events_table);
-    for account in accounts {
-        let events = store.load(&format!("account-{account}")).await.unwrap();
-        let (summary, lines) = expected_views(account, &events);
-        assert_eq!(
-            projections.summary(account).await.unwrap().as_ref(),
-            Some(&summary),
-            "summary of {account}"
-        );
-        assert_eq!(
-            projections
-                .owner_entry(&summary.owner, account)
-                .await
-                .unwrap()
-                .as_ref(),
-            Some(&summary),
-            "owner entry of {account}"
-        );
-        let statement = projections
-            .statement_page(account, 100, None)
-            .await
-            .unwrap()
-            .items;
-        assert_eq!(statement, lines, "statement of {account}");
-        assert_eq!(
-            projections
-                .statement_checkpoint(account)
-                .await
-                .unwrap()
-                .version,
-            summary.version
-        );
-    }
+    tributary_tests::projection::assert_projections_match_the_store(projections, &store, accounts)
+        .await;
 }
 
 /// A Lambda-shaped batch carrying `events` (each a record on partition 0 of `topic`, offsets from `first_offset`).
 fn kafka_batch(topic: &str, events: &[&StoredEvent], first_offset: i64) -> KafkaEvent {
-    let records: Vec<Value> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let value = serde_json::to_vec(&EventEnvelope::from_stored(e).unwrap()).unwrap();
-            json!({
-                "topic": topic, "partition": 0, "offset": first_offset + i as i64, "timestamp": 1_795_000_000_000i64,
-                "timestampType": "CREATE_TIME",
-                "key": base64::engine::general_purpose::STANDARD.encode(&e.stream_id),
-                "value": base64::engine::general_purpose::STANDARD.encode(value),
-                "headers": [],
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/test/1",
-        "bootstrapServers": "b:9092",
-        "records": { format!("{topic}-0"): records },
-    }))
-    .unwrap()
+    let records: Vec<RawRecord> = events.iter().map(|e| RawRecord::of(e)).collect();
+    serde_json::from_value(kafka_batch_json(topic, &records, first_offset)).unwrap()
 }
 
 /// A denormaliser per projection, writing into a fresh projections table of its own.
@@ -291,9 +223,10 @@ async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, Pro
         .into_iter()
         .map(|projection| Denormaliser {
             projection,
+            consumer_group: default_consumer_group(projection),
             projections: projections.clone(),
             events: EventStore::new(d.client(), &d.events_table),
-            dead_letters: publisher.clone(),
+            dead_letters: LazyPublisher::ready(publisher.clone()),
         })
         .collect();
     (denormalisers, projections)
@@ -417,11 +350,16 @@ async fn poison_records_are_dead_lettered_and_the_rest_is_applied() {
     .await;
     let offsets: Vec<i64> = letters
         .iter()
-        .map(|l| l.value["offset"].as_i64().unwrap())
+        .map(|l| l.value["source"]["offset"].as_i64().unwrap())
         .collect();
     assert_eq!(offsets, [100, 101]);
-    assert_eq!(letters[0].value["value_base64"], "not base64!");
-    assert_eq!(letters[0].value["topic"], "events");
+    assert_eq!(letters[0].value["source"]["kind"], "kafka_record");
+    assert_eq!(letters[0].value["source"]["value_base64"], "not base64!");
+    assert_eq!(letters[0].value["source"]["topic"], "events");
+    assert_eq!(
+        letters[0].value["id"],
+        "tributary-account-summary/events/0/100"
+    );
     assert!(letters[0].value["error"]
         .as_str()
         .unwrap()
@@ -430,7 +368,11 @@ async fn poison_records_are_dead_lettered_and_the_rest_is_applied() {
         .as_str()
         .unwrap()
         .contains("AccountFrozen"));
-    assert_eq!(letters[1].value["consumer"], "account-summary");
+    assert_eq!(letters[1].value["consumer"], "tributary-account-summary");
+    assert_eq!(
+        letters[1].header("consumer"),
+        Some("tributary-account-summary")
+    );
 }
 
 /// The rows of a projections table that concern `accounts` (rebuild progress aside).

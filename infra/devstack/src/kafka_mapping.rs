@@ -1,8 +1,10 @@
 //! The local stand-in for Lambda's MSK event source mapping: one consumer group per projection, batches shaped
 //! exactly as Lambda sends them (`KafkaEvent`: eventSource `aws:kafka`, records grouped by "topic-partition",
 //! base64 key and value, headers as byte arrays), offsets committed only after the handler succeeds, a failed
-//! batch retried a bounded number of times and then sent to the dead-letter topic (like `MaximumRetryAttempts`
-//! with an on-failure destination).
+//! batch retried until it succeeds, with backoff (the deployed mappings have no `MaximumRetryAttempts`: a batch
+//! is never skipped; records that can never apply are dead-lettered by the handler itself, one letter each).
+//! On shutdown the batch in hand is finished and committed; a batch still failing is left uncommitted, to be
+//! delivered again after a restart.
 
 use aws_lambda_events::event::kafka::KafkaEvent;
 use base64::Engine;
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tributary_kafka::{DeadLetter, ENVELOPE_VERSION};
+use tokio_util::sync::CancellationToken;
 
 /// How batches are formed and retried.
 #[derive(Debug, Clone)]
@@ -28,8 +30,8 @@ pub struct MappingSettings {
     /// How long to wait for more records once one arrived (Lambda: `MaximumBatchingWindowInSeconds`); zero takes
     /// what is already there, for the lowest latency.
     pub batching_window: Duration,
-    /// Retries of a failed batch before it goes to the dead-letter topic (Lambda: `MaximumRetryAttempts`).
-    pub max_retries: u32,
+    /// Longest pause between retries of a failing batch.
+    pub max_backoff: Duration,
     /// Consumer groups are `<prefix>-<projection>`.
     pub group_prefix: String,
 }
@@ -39,7 +41,7 @@ impl Default for MappingSettings {
         Self {
             batch_size: 100,
             batching_window: Duration::ZERO,
-            max_retries: 3,
+            max_backoff: Duration::from_secs(5),
             group_prefix: "tributary".to_owned(),
         }
     }
@@ -67,7 +69,7 @@ impl ConsumerContext for MappingContext {
     }
 }
 
-/// Consume `topic` as the projection's consumer group and feed `denormaliser`, until the task is aborted.
+/// Consume `topic` as the projection's consumer group and feed `denormaliser`, until `shutdown` is cancelled.
 /// `ready` fires once the group has been assigned its partitions.
 pub async fn run(
     bootstrap: String,
@@ -75,6 +77,7 @@ pub async fn run(
     denormaliser: Denormaliser,
     settings: MappingSettings,
     ready: oneshot::Sender<()>,
+    shutdown: CancellationToken,
 ) {
     let group = group_id(&settings.group_prefix, denormaliser.projection.name());
     let context = MappingContext {
@@ -104,7 +107,11 @@ pub async fn run(
         return;
     }
     loop {
-        let batch = match next_batch(&consumer, &settings).await {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => break,
+            batch = next_batch(&consumer, &settings) => batch,
+        };
+        let batch = match batch {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(%e, %group, "consumer error");
@@ -114,36 +121,40 @@ pub async fn run(
         };
         let event: KafkaEvent = serde_json::from_value(lambda_event(&bootstrap, &batch))
             .expect("records shape into a Lambda Kafka event");
-        let mut outcome = denormaliser.handle(&event).await;
-        let mut attempt = 0;
-        while let Err(error) = &outcome {
-            if attempt >= settings.max_retries {
-                break;
-            }
-            attempt += 1;
-            let backoff = Duration::from_millis(100 << attempt.min(5));
-            tracing::warn!(%error, %group, attempt, ?backoff, "batch failed; retrying");
-            tokio::time::sleep(backoff).await;
-            outcome = denormaliser.handle(&event).await;
-        }
-        if let Err(error) = outcome {
-            tracing::error!(%error, %group, records = batch.len(), "batch failed after every retry; to the dead-letter topic");
-            for message in &batch {
-                let letter = dead_letter(
-                    &group,
-                    message,
-                    &format!(
-                        "batch failed after {} retries: {error}",
-                        settings.max_retries
-                    ),
-                );
-                if let Err(e) = denormaliser.dead_letters.publish_dead_letter(&letter).await {
-                    tracing::error!(%e, "cannot dead-letter; the batch will be consumed again after a restart");
-                }
-            }
+        if !handle_until_done(&denormaliser, &event, &group, &settings, &shutdown).await {
+            tracing::info!(%group, records = batch.len(), "stopping with a failing batch uncommitted; it is delivered again after a restart");
+            break;
         }
         if let Err(e) = consumer.commit(&offsets_after(&batch), CommitMode::Sync) {
             tracing::warn!(%e, %group, "commit failed; the batch may be delivered again (harmless: applying is idempotent)");
+        }
+    }
+    consumer.unsubscribe();
+}
+
+/// Hand `event` to the denormaliser until it succeeds, backing off between attempts. `false` when shutdown came
+/// first.
+async fn handle_until_done(
+    denormaliser: &Denormaliser,
+    event: &KafkaEvent,
+    group: &str,
+    settings: &MappingSettings,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut attempt: u32 = 0;
+    loop {
+        match denormaliser.handle(event).await {
+            Ok(_) => return true,
+            Err(error) => {
+                attempt += 1;
+                let backoff =
+                    Duration::from_millis(100u64 << attempt.min(10)).min(settings.max_backoff);
+                tracing::warn!(%error, %group, attempt, ?backoff, "batch failed; retrying it");
+                tokio::select! {
+                    () = shutdown.cancelled() => return false,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
         }
     }
 }
@@ -226,18 +237,4 @@ fn lambda_event(bootstrap: &str, batch: &[OwnedMessage]) -> Value {
         "bootstrapServers": bootstrap,
         "records": records,
     })
-}
-
-fn dead_letter(consumer: &str, m: &OwnedMessage, error: &str) -> DeadLetter {
-    DeadLetter {
-        envelope_version: ENVELOPE_VERSION,
-        consumer: consumer.to_owned(),
-        topic: m.topic().to_owned(),
-        partition: i64::from(m.partition()),
-        offset: m.offset(),
-        key_base64: b64(m.key()),
-        value_base64: b64(m.payload()),
-        error: error.to_owned(),
-        failed_at: chrono::Utc::now(),
-    }
 }

@@ -26,11 +26,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tributary_dynamodb::local::local_client;
+use tokio_util::sync::CancellationToken;
+use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
 use tributary_dynamodb::EventStore;
+use tributary_http::config::SdkPolicy;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
-use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{Projection, ProjectionStore};
 
 /// Partitions of the topics devstack creates.
@@ -81,10 +83,15 @@ pub struct DevstackConfig {
     pub fail_publish_rate: f64,
     /// Run the relay (off only in tests that simulate a crash before it could run).
     pub relay: bool,
+    /// Timeouts and retries of the DynamoDB clients of the command and query APIs (deployed: 10 s functions).
+    pub request_path_policy: SdkPolicy,
+    /// Timeouts and retries of the relay's and the denormalisers' DynamoDB clients (deployed: 60 s functions).
+    pub background_policy: SdkPolicy,
 }
 
 impl DevstackConfig {
-    /// Defaults: HTTP on `http_addr`, everything embedded, default names, no chaos, relay on.
+    /// Defaults: HTTP on `http_addr`, everything embedded, default names, no chaos, relay on, the deployed
+    /// functions' timeouts.
     pub fn embedded(http_addr: SocketAddr) -> Self {
         Self {
             http_addr,
@@ -102,11 +109,13 @@ impl DevstackConfig {
             denormalisers: true,
             fail_publish_rate: 0.0,
             relay: true,
+            request_path_policy: SdkPolicy::REQUEST_PATH,
+            background_policy: SdkPolicy::BACKGROUND,
         }
     }
 }
 
-/// A running stack. Dropping it stops everything it started.
+/// A running stack. [`Devstack::stop`] drains it; dropping it aborts everything it started.
 pub struct Devstack {
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
@@ -122,12 +131,20 @@ pub struct Devstack {
     pub rejections_topic: String,
     pub dead_letter_topic: String,
     embedded_kafka: Option<EmbeddedKafka>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The servers the rest depends on (the embedded DynamoDB API): stopped last.
+    infrastructure: Vec<JoinHandle<()>>,
+    /// The HTTP API, the relay and the denormalisers: drained on stop.
+    workers: Vec<JoinHandle<()>>,
+    shutdown: CancellationToken,
 }
+
+/// How long [`Devstack::stop`] lets in-flight requests and batches finish before aborting them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Drop for Devstack {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        self.shutdown.cancel();
+        for task in self.workers.iter().chain(&self.infrastructure) {
             task.abort();
         }
     }
@@ -136,10 +153,15 @@ impl Drop for Devstack {
 impl Devstack {
     /// Start every part, create tables and topics, and return once the HTTP API accepts connections.
     pub async fn start(config: DevstackConfig) -> anyhow::Result<Self> {
-        let mut tasks = Vec::new();
+        let mut infrastructure = Vec::new();
+        let mut workers = Vec::new();
+        let shutdown = CancellationToken::new();
         let (dynamo_endpoint, dynamo_description) =
-            start_dynamo(&config.dynamo, &mut tasks).await?;
+            start_dynamo(&config.dynamo, &mut infrastructure).await?;
         let client = local_client(&dynamo_endpoint);
+        // The functions' clients, with the timeouts and retries each has when deployed.
+        let request_path = dynamodb_client(&dynamo_endpoint, config.request_path_policy);
+        let background = dynamodb_client(&dynamo_endpoint, config.background_policy);
         for (spec, name) in [
             (tables::EVENTS, &config.events_table),
             (tables::PROJECTIONS, &config.projections_table),
@@ -194,12 +216,13 @@ impl Devstack {
             &aws_types::SdkConfig::builder().build(),
         )
         .await?;
-        let service = CommandService::new(client.clone(), &config.events_table).with_publisher(
-            command_publisher,
-            PublishFaults {
-                fail_rate: config.fail_publish_rate,
-            },
-        );
+        let service = CommandService::new(request_path.clone(), &config.events_table)
+            .with_publisher(
+                LazyPublisher::ready(command_publisher),
+                PublishFaults {
+                    fail_rate: config.fail_publish_rate,
+                },
+            );
         let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
             format!(
                 "cannot listen on {} for the HTTP API (set DEVSTACK_ADDR)",
@@ -207,13 +230,21 @@ impl Devstack {
             )
         })?;
         let http_addr = listener.local_addr()?;
-        let projections = ProjectionStore::new(client.clone(), &config.projections_table);
-        let query = QueryService::new(projections.clone(), LOCAL_CURSOR_SECRET);
+        let query = QueryService::new(
+            ProjectionStore::new(request_path, &config.projections_table),
+            LOCAL_CURSOR_SECRET,
+        );
+        let projections = ProjectionStore::new(background.clone(), &config.projections_table);
         let router = tributary_http::with_problem_fallbacks(
             command_function::routes(service).merge(query_function::routes(query)),
         );
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+        let stopping = shutdown.clone();
+        workers.push(tokio::spawn(async move {
+            // On stop: no new connections; requests in flight are answered.
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopping.cancelled().await })
+                .await
+            {
                 tracing::error!(%e, "HTTP API stopped");
             }
         }));
@@ -228,11 +259,12 @@ impl Devstack {
                 &aws_types::SdkConfig::builder().build(),
             )
             .await?;
-            tasks.push(tokio::spawn(stream_mapping::run(
+            workers.push(tokio::spawn(stream_mapping::run(
                 streams_client(&dynamo_endpoint),
                 client.clone(),
                 config.events_table.clone(),
                 relay_publisher,
+                shutdown.clone(),
             )));
         }
 
@@ -242,22 +274,26 @@ impl Devstack {
             for projection in Projection::ALL {
                 let denormaliser = Denormaliser {
                     projection,
+                    consumer_group: kafka_mapping::group_id(
+                        &config.mapping.group_prefix,
+                        projection.name(),
+                    ),
                     projections: projections.clone(),
-                    events: EventStore::new(client.clone(), &config.events_table),
-                    dead_letters: Publisher::connect(
-                        &kafka,
-                        &aws_types::SdkConfig::builder().build(),
-                    )
-                    .await?,
+                    events: EventStore::new(background.clone(), &config.events_table),
+                    dead_letters: LazyPublisher::ready(
+                        Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
+                            .await?,
+                    ),
                 };
                 let (assigned, when_assigned) = tokio::sync::oneshot::channel();
                 ready.push(when_assigned);
-                tasks.push(tokio::spawn(kafka_mapping::run(
+                workers.push(tokio::spawn(kafka_mapping::run(
                     kafka_bootstrap.clone(),
                     config.events_topic.clone(),
                     denormaliser,
                     config.mapping.clone(),
                     assigned,
+                    shutdown.clone(),
                 )));
             }
             // Return once every consumer group consumes, so the first command's events are not waiting on a join.
@@ -282,14 +318,28 @@ impl Devstack {
             rejections_topic: config.rejections_topic,
             dead_letter_topic: config.dead_letter_topic,
             embedded_kafka,
-            tasks,
+            infrastructure,
+            workers,
+            shutdown,
         })
     }
 
-    /// Stop in reverse start order: the relay and the API first (and their Kafka producers with them), then the
-    /// DynamoDB server, then (on drop) the embedded Kafka.
+    /// Stop gracefully: the HTTP API stops accepting and answers the requests in flight; the relay and the
+    /// denormalisers finish (and commit) the batch in hand; then the DynamoDB server stops, and (on drop) the
+    /// embedded Kafka. Whatever has not finished after 15 s is aborted.
     pub async fn stop(mut self) {
-        for task in std::mem::take(&mut self.tasks).into_iter().rev() {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        for mut task in std::mem::take(&mut self.workers) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                tracing::warn!(
+                    "the stack did not drain in {DRAIN_TIMEOUT:?}; aborting what is left"
+                );
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        for task in std::mem::take(&mut self.infrastructure) {
             task.abort();
             let _ = task.await;
         }
@@ -341,6 +391,16 @@ async fn start_dynamo(
             (format!("http://{bound}"), description)
         }
     })
+}
+
+/// A DynamoDB client for the local server with a function's timeouts and retries.
+fn dynamodb_client(endpoint: &str, policy: SdkPolicy) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        local_config(endpoint)
+            .timeout_config(policy.timeout_config())
+            .retry_config(policy.retry_config())
+            .build(),
+    )
 }
 
 /// A DynamoDB Streams client for the local server (same endpoint, dummy credentials).

@@ -47,9 +47,9 @@ struct Args {
     /// How long a denormaliser batch waits for more records, in ms (Lambda: MaximumBatchingWindowInSeconds).
     #[arg(long, env = "DEVSTACK_BATCHING_WINDOW_MS", default_value_t = 0)]
     batching_window_ms: u64,
-    /// Retries of a failed batch before it goes to the dead-letter topic (Lambda: MaximumRetryAttempts).
-    #[arg(long, env = "DEVSTACK_MAX_RETRIES", default_value_t = 3)]
-    max_retries: u32,
+    /// Consumer groups are `<prefix>-<projection>` (as deployed: tributary-account-summary, ...).
+    #[arg(long, env = "DEVSTACK_GROUP_PREFIX", default_value = "tributary")]
+    group_prefix: String,
     /// Chaos: drop this fraction (0 to 1) of the command path's publishes after the commit, as if the process
     /// died there. The relay still publishes every event.
     #[arg(long, env = "DEVSTACK_FAIL_PUBLISH_RATE", default_value_t = 0.0, value_parser = rate)]
@@ -90,12 +90,12 @@ async fn main() -> anyhow::Result<()> {
         mapping: MappingSettings {
             batch_size: args.batch_size.max(1),
             batching_window: Duration::from_millis(args.batching_window_ms),
-            max_retries: args.max_retries,
+            group_prefix: args.group_prefix.clone(),
             ..MappingSettings::default()
         },
         denormalisers: true,
         fail_publish_rate: args.fail_publish_rate,
-        relay: true,
+        ..DevstackConfig::embedded(args.addr)
     })
     .await?;
     println!("Tributary devstack is up");
@@ -116,7 +116,10 @@ async fn main() -> anyhow::Result<()> {
         "  topics        {}, {}, {}",
         stack.events_topic, stack.rejections_topic, stack.dead_letter_topic
     );
-    println!("  projections   account-summary, statement, accounts-by-owner (consumer groups tributary-<name>)");
+    println!(
+        "  projections   account-summary, statement, accounts-by-owner (consumer groups {}-<name>)",
+        args.group_prefix
+    );
     if args.fail_publish_rate > 0.0 {
         println!(
             "  chaos         {:.0}% of publishes after commit are dropped; the relay delivers them",
@@ -126,7 +129,8 @@ async fn main() -> anyhow::Result<()> {
     println!("Try: curl -s -X POST {}/accounts -H 'content-type: application/json' -d '{{\"owner\":\"alice\",\"currency\":\"EUR\"}}'", stack.base_url());
     println!("Ctrl-C to stop.");
     tributary_http::serve::shutdown_signal().await;
-    println!("stopping");
+    println!("stopping: answering requests in flight, finishing the batches in hand");
     stack.stop().await;
+    println!("stopped");
     Ok(())
 }

@@ -7,6 +7,7 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tributary_kafka::Publisher;
 
 /// Records per batch (Lambda's default for streams is 100).
@@ -17,12 +18,13 @@ const IDLE_POLL: Duration = Duration::from_millis(25);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Run the mapping until the task is aborted.
+/// Run the mapping until `shutdown` is cancelled.
 pub async fn run(
     streams: aws_sdk_dynamodbstreams::Client,
     tables: aws_sdk_dynamodb::Client,
     table: String,
     publisher: Publisher,
+    shutdown: CancellationToken,
 ) {
     let stream_arn = loop {
         match tables.describe_table().table_name(&table).send().await {
@@ -35,14 +37,17 @@ pub async fn run(
             },
             Err(e) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "waiting for the events table");
-                tokio::time::sleep(MAX_BACKOFF).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(MAX_BACKOFF) => {}
+                }
             }
         }
     };
     let mut iterators: HashMap<String, String> = HashMap::new();
     let mut finished: HashSet<String> = HashSet::new();
     let mut last_discovery = None::<tokio::time::Instant>;
-    loop {
+    while !shutdown.is_cancelled() {
         if last_discovery.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
             discover_shards(&streams, &stream_arn, &mut iterators, &finished).await;
             last_discovery = Some(tokio::time::Instant::now());
@@ -60,7 +65,9 @@ pub async fn run(
                 Ok(out) => {
                     if !out.records().is_empty() {
                         delivered_any = true;
-                        deliver(&publisher, &stream_arn, out.records()).await;
+                        if !deliver(&publisher, &stream_arn, out.records(), &shutdown).await {
+                            return;
+                        }
                     }
                     match out.next_shard_iterator() {
                         Some(next) => {
@@ -80,7 +87,10 @@ pub async fn run(
             }
         }
         if !delivered_any {
-            tokio::time::sleep(IDLE_POLL).await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(IDLE_POLL) => {}
+            }
         }
     }
 }
@@ -135,8 +145,14 @@ async fn discover_shards(
     }
 }
 
-/// Hand `records` to the relay, retrying from the first failed record until all are delivered.
-async fn deliver(publisher: &Publisher, stream_arn: &str, records: &[Record]) {
+/// Hand `records` to the relay, retrying from the first failed record until all are delivered. `false` when
+/// shutdown came first.
+async fn deliver(
+    publisher: &Publisher,
+    stream_arn: &str,
+    records: &[Record],
+    shutdown: &CancellationToken,
+) -> bool {
     let mut from = 0;
     let mut backoff = FIRST_BACKOFF;
     while from < records.len() {
@@ -146,7 +162,7 @@ async fn deliver(publisher: &Publisher, stream_arn: &str, records: &[Record]) {
                 .expect("stream records shape into a Lambda event");
         let response = relay_function::relay(publisher, event).await;
         let Some(failed) = response.batch_item_failures.first() else {
-            return;
+            return true;
         };
         let position = batch
             .iter()
@@ -156,9 +172,13 @@ async fn deliver(publisher: &Publisher, stream_arn: &str, records: &[Record]) {
             .unwrap_or(0);
         from += position;
         tracing::warn!(retry_in = ?backoff, remaining = records.len() - from, "relay batch failed; retrying from the failed record");
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(backoff) => {}
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    true
 }
 
 /// The JSON Lambda sends for a batch of DynamoDB stream records.

@@ -5,6 +5,7 @@
 use devstack::kafka_mapping::MappingSettings;
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource, TOPIC_PARTITIONS};
 use serde_json::Value;
+use tributary_http::config::SdkPolicy;
 use tributary_testkit::{dynamo, kafka};
 
 /// A stack configuration over the test binary's DynamoDB API and tables and its Kafka, with fresh topics, HTTP on
@@ -25,6 +26,10 @@ pub async fn test_config() -> DevstackConfig {
             group_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
             ..MappingSettings::default()
         },
+        // The deployed timeouts assume DynamoDB's latency; the tests share two cores and a debug build of the
+        // embedded server between many stacks, so calls get the background functions' patience. (The
+        // fault-injection suite, infra/devstack/tests/reliability.rs, runs with the deployed ones.)
+        request_path_policy: SdkPolicy::BACKGROUND,
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }
