@@ -1,7 +1,8 @@
 //! Runs commands against event-sourced aggregates: the application loop around a pure [`Decider`].
 //!
-//! For each command: load the stream (one consistent read), recognise a retried request by its idempotency key,
-//! check the caller's expected version, fold, decide, append (one conditional write). When another writer wins the
+//! For each command: load the stream (one consistent read), fold it, check that the caller may command the
+//! aggregate, recognise a retried request by its idempotency key, check the caller's expected version, decide,
+//! append (one conditional write). When another writer wins the
 //! race, reload and decide again (bounded in attempts and time, with jittered backoff): `decide` is pure, so
 //! retrying is safe.
 //!
@@ -73,6 +74,9 @@ impl CommandOutcome {
 /// Why a command was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError<R: std::error::Error + 'static> {
+    /// The caller may not command this aggregate ([`Decider::may_command`]); tell them it does not exist.
+    #[error("the caller may not command this aggregate")]
+    AccessDenied,
     /// The aggregate refused it (a business rule). `version` is the stream version it was decided at.
     #[error("rejected: {rejection}")]
     Rejected { rejection: R, version: u64 },
@@ -166,6 +170,13 @@ impl<D: Decider> CommandHandler<D> {
         for attempt in 1.. {
             if let Some(failure) = &last_failure {
                 if attempt > self.retry.max_attempts || started.elapsed() >= self.retry.budget {
+                    // Out of attempts or time: one last look for this command's own events (an SDK retry may have
+                    // met its own write), then the answer.
+                    if let Ok(history) = self.store.load(&request.stream_id).await {
+                        if let Some(committed) = own_commit(&history, request.context.command_id) {
+                            return Ok(committed);
+                        }
+                    }
                     return Err(match last_failure {
                         Some(EventStoreError::Transient(cause)) => {
                             CommandError::Store(EventStoreError::Transient(cause))
@@ -191,6 +202,20 @@ impl<D: Decider> CommandHandler<D> {
                     return Ok(committed);
                 }
             }
+            let mut state = D::initial();
+            for stored in &history {
+                state = D::evolve(
+                    state,
+                    &stored
+                        .decode::<D::Event>()
+                        .map_err(CommandError::Store)?
+                        .event,
+                );
+            }
+            // Before anything that could tell a stranger about the aggregate (a replay, its version).
+            if !D::may_command(&state, &request.context.actor) {
+                return Err(CommandError::AccessDenied);
+            }
             if let Some(idempotency) = &request.idempotency {
                 if let Some(replayed) =
                     previous_outcome(&history, &request.context.actor, idempotency)?
@@ -207,16 +232,6 @@ impl<D: Decider> CommandHandler<D> {
                 }
             }
 
-            let mut state = D::initial();
-            for stored in &history {
-                state = D::evolve(
-                    state,
-                    &stored
-                        .decode::<D::Event>()
-                        .map_err(CommandError::Store)?
-                        .event,
-                );
-            }
             let events = D::decide(&state, &request.command)
                 .map_err(|rejection| CommandError::Rejected { rejection, version })?;
             let new_events: Vec<NewEvent> = events

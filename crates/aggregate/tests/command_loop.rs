@@ -226,3 +226,26 @@ async fn a_transaction_conflict_is_retried() {
     assert_eq!(outcome.version(), 3);
     assert_eq!(stream_of(&request.stream_id).await.len(), 3);
 }
+
+/// The retry budget runs out right after an append whose response was lost (the SDK's retry met the command's own
+/// write): the answer is still the commit, not a 409 that would make a keyless client send it again.
+#[tokio::test]
+async fn a_lost_response_at_the_end_of_the_budget_is_still_found() {
+    let d = dynamo();
+    let faults = LoseResponses::new("PutItem", 1);
+    let handler: CommandHandler<Tally> = CommandHandler::new(
+        EventStore::new(d.client_with(faults.clone()), &d.events_table),
+        RetryPolicy {
+            budget: std::time::Duration::ZERO,
+            ..RetryPolicy::default()
+        },
+    );
+    let request = request(1, "alice", None);
+    let outcome = handler.handle(&request).await.unwrap();
+    assert_eq!(faults.lost(), 1);
+    assert!(matches!(
+        outcome,
+        CommandOutcome::Committed { version: 1, .. }
+    ));
+    assert_eq!(stream_of(&request.stream_id).await.len(), 1);
+}
