@@ -140,6 +140,7 @@ impl Ledger {
 async fn send(
     http: &reqwest::Client,
     target: &Target,
+    caller: &str,
     path: &str,
     key: Option<&str>,
     body: &str,
@@ -147,6 +148,7 @@ async fn send(
     let mut request = http
         .post(format!("{}{path}", target.get()))
         .header("content-type", "application/json")
+        .header("authorization", tributary_testkit::bearer(caller))
         .body(body.to_owned());
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
@@ -196,11 +198,13 @@ async fn run_account(
     let mut record = AccountRecord::default();
     let pause = |attempt: usize| Duration::from_millis(50 * (1 + attempt.min(10) as u64));
 
+    // Each account has its own owner (a bearer token's `sub`), who sends all its commands.
+    let owner = format!("{tag}-owner-{a}");
     let open_key = format!("{tag}-open-{a}");
-    let body = format!(r#"{{"owner":"{tag}-{a}","currency":"EUR"}}"#);
+    let body = r#"{"currency":"EUR"}"#;
     let mut attempt = 0;
     let id = loop {
-        let answer = send(http, target, "/accounts", Some(&open_key), &body).await;
+        let answer = send(http, target, &owner, "/accounts", Some(&open_key), body).await;
         match &answer {
             Some((201, body)) => {
                 target.definite.fetch_add(1, Ordering::SeqCst);
@@ -235,7 +239,7 @@ async fn run_account(
         let body = format!(r#"{{"amount":{amount}}}"#);
         let mut attempt = 0;
         loop {
-            let answer = send(http, target, &path, key.as_deref(), &body).await;
+            let answer = send(http, target, &owner, &path, key.as_deref(), &body).await;
             if !uncertain(&answer) || keyless {
                 target.definite.fetch_add(1, Ordering::SeqCst);
             }

@@ -22,7 +22,7 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
         &http,
         &format!("{base}/accounts"),
         &[],
-        Some(r#"{"owner":"redrive","currency":"EUR"}"#),
+        Some(r#"{"currency":"EUR"}"#),
     )
     .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();

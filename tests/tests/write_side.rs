@@ -2,24 +2,24 @@
 
 mod common;
 
-use common::{post, stack};
+use common::{client_as, post, stack};
 use devstack::{Devstack, DevstackConfig, DynamoSource};
 use serde_json::json;
 use std::collections::HashMap;
 use tributary_dynamodb::EventStore;
 use tributary_testkit::dynamo;
 
-/// The README walkthrough, step by step.
+/// The README walkthrough, step by step (alice and bob as the README's bearer tokens name them).
 #[tokio::test]
 async fn the_readme_walkthrough() {
     let stack = stack().await;
-    let http = reqwest::Client::new();
+    let http = client_as("alice");
     let base = stack.base_url();
     let opened = post(
         &http,
         &format!("{base}/accounts"),
         &[],
-        Some(r#"{"owner":"alice","currency":"EUR"}"#),
+        Some(r#"{"currency":"EUR"}"#),
     )
     .await;
     assert_eq!(opened.status, 201);
@@ -89,6 +89,18 @@ async fn the_readme_walkthrough() {
         "the replay must not deposit again"
     );
 
+    let bobs = post(
+        &client_as("bob"),
+        &format!("{account}/withdrawals"),
+        &[],
+        Some(r#"{"amount":1}"#),
+    )
+    .await;
+    assert_eq!(
+        (bobs.status, bobs.body["type"].clone()),
+        (404, json!("urn:tributary:problem:account-not-found"))
+    );
+
     let stale = post(
         &http,
         &format!("{account}/deposits"),
@@ -124,7 +136,7 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
         &http,
         &format!("{base}/accounts"),
         &[],
-        Some(r#"{"owner":"carol","currency":"EUR"}"#),
+        Some(r#"{"currency":"EUR"}"#),
     )
     .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();
@@ -215,7 +227,7 @@ async fn devstack_keeps_data_in_a_file_across_restarts() {
         &http,
         &format!("{}/accounts", stack.base_url()),
         &[],
-        Some(r#"{"owner":"dan","currency":"USD"}"#),
+        Some(r#"{"currency":"USD"}"#),
     )
     .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();

@@ -1,15 +1,23 @@
 //! The account aggregate: its commands, events, state, rules and the Decider that ties them together.
 
-use crate::values::{Amount, Currency, OwnerId, MAX_BALANCE};
+use crate::values::{Amount, Currency, Principal, MAX_BALANCE};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, DomainEvent};
 
 /// What a caller may ask of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountCommand {
-    Open { owner: OwnerId, currency: Currency },
-    Deposit { amount: Amount },
-    Withdraw { amount: Amount },
+    /// Open an account owned by `owner`: the authenticated caller, never a value from the request body.
+    Open {
+        owner: Principal,
+        currency: Currency,
+    },
+    Deposit {
+        amount: Amount,
+    },
+    Withdraw {
+        amount: Amount,
+    },
     Close,
 }
 
@@ -17,9 +25,17 @@ pub enum AccountCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum AccountEvent {
-    AccountOpened { owner: OwnerId, currency: Currency },
-    MoneyDeposited { amount: Amount },
-    MoneyWithdrawn { amount: Amount },
+    /// `owner` is the principal the account belongs to (only they may command it).
+    AccountOpened {
+        owner: Principal,
+        currency: Currency,
+    },
+    MoneyDeposited {
+        amount: Amount,
+    },
+    MoneyWithdrawn {
+        amount: Amount,
+    },
     AccountClosed,
 }
 
@@ -41,13 +57,13 @@ pub enum AccountState {
     #[default]
     Unopened,
     Open {
-        owner: OwnerId,
+        owner: Principal,
         currency: Currency,
         /// Minor units, never above [`MAX_BALANCE`].
         balance: u64,
     },
     Closed {
-        owner: OwnerId,
+        owner: Principal,
         currency: Currency,
     },
 }
@@ -90,6 +106,16 @@ impl Decider for Account {
 
     fn initial() -> AccountState {
         AccountState::Unopened
+    }
+
+    /// Anyone may open an account; only its owner may command it after that. Others are told it does not exist.
+    fn may_command(state: &AccountState, actor: &str) -> bool {
+        match state {
+            AccountState::Unopened => true,
+            AccountState::Open { owner, .. } | AccountState::Closed { owner, .. } => {
+                owner.as_str() == actor
+            }
+        }
     }
 
     fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
@@ -195,7 +221,7 @@ mod tests {
 
     fn open() -> AccountCommand {
         AccountCommand::Open {
-            owner: OwnerId::parse("alice").unwrap(),
+            owner: Principal::parse("alice").unwrap(),
             currency: Currency::parse("EUR").unwrap(),
         }
     }
@@ -266,6 +292,18 @@ mod tests {
         let (_, o) = run(&[open(), AccountCommand::Close, deposit(1), open()]);
         assert_eq!(o[2], Err(AccountRejection::Closed));
         assert_eq!(o[3], Err(AccountRejection::AlreadyOpened));
+    }
+
+    #[test]
+    fn only_the_owner_may_command_an_account() {
+        let (events, _) = run(&[open(), deposit(10)]);
+        let state = fold::<Account>(&events);
+        assert!(Account::may_command(&state, "alice"));
+        assert!(!Account::may_command(&state, "bob"));
+        assert!(!Account::may_command(&state, ""));
+        let (events, _) = run(&[open(), AccountCommand::Close]);
+        assert!(!Account::may_command(&fold::<Account>(&events), "bob"));
+        assert!(Account::may_command(&Account::initial(), "bob"));
     }
 
     #[test]

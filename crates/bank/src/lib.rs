@@ -9,4 +9,4 @@ pub mod values;
 pub mod views;
 
 pub use account::{Account, AccountCommand, AccountEvent, AccountRejection, AccountState};
-pub use values::{AccountId, Amount, Currency, InvalidValue, OwnerId, MAX_AMOUNT, MAX_BALANCE};
+pub use values::{AccountId, Amount, Currency, InvalidValue, Principal, MAX_AMOUNT, MAX_BALANCE};

@@ -1,4 +1,4 @@
-//! Validated value types of the bank domain: account ids, owners, currencies, amounts.
+//! Validated value types of the bank domain: account ids, principals (owners), currencies, amounts.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -11,16 +11,16 @@ pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
 pub const MAX_BALANCE: u64 = 9_007_199_254_740_991;
 /// Prefix of account streams in the event store (`account-<uuid>`).
 pub const STREAM_PREFIX: &str = "account-";
-/// Longest owner id.
-pub const MAX_OWNER_LEN: usize = 64;
+/// Longest principal, in bytes.
+pub const MAX_PRINCIPAL_LEN: usize = 256;
 
 /// Why a value was refused; the message is safe to show to a caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidValue {
     #[error("amount must be a whole number of minor units from 1 to {MAX_AMOUNT}")]
     Amount,
-    #[error("owner must be 1 to {MAX_OWNER_LEN} characters of A-Z a-z 0-9 . _ @ + -")]
-    Owner,
+    #[error("a principal must be 1 to {MAX_PRINCIPAL_LEN} bytes without control characters")]
+    Principal,
     #[error("currency must be an ISO 4217 code such as EUR")]
     Currency,
     #[error("account id must be a lowercase hyphenated UUID")]
@@ -71,15 +71,15 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// The customer who owns an account: an identifier, safe in URLs and keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OwnerId(String);
+/// Who an account belongs to: the authenticated principal that opened it, as API Gateway authenticated it (an
+/// IAM principal's ARN, or a JWT's `sub`). Never taken from a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Principal(String);
 
-impl OwnerId {
+impl Principal {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+-".contains(c);
-        if raw.is_empty() || raw.len() > MAX_OWNER_LEN || !raw.chars().all(allowed) {
-            return Err(InvalidValue::Owner);
+        if raw.is_empty() || raw.len() > MAX_PRINCIPAL_LEN || raw.chars().any(char::is_control) {
+            return Err(InvalidValue::Principal);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -149,9 +149,12 @@ serde_via!(
     |v: &AccountId| v.to_string(),
     |r: String| AccountId::parse(&r)
 );
-serde_via!(OwnerId, String, |v: &OwnerId| v.0.clone(), |r: String| {
-    OwnerId::parse(&r)
-});
+serde_via!(
+    Principal,
+    String,
+    |v: &Principal| v.0.clone(),
+    |r: String| { Principal::parse(&r) }
+);
 serde_via!(Currency, String, |v: &Currency| v.code(), |r: String| {
     Currency::parse(&r)
 });
@@ -184,13 +187,13 @@ mod tests {
     }
 
     #[test]
-    fn owners_are_url_safe_identifiers() {
-        assert!(OwnerId::parse("alice").is_ok());
-        assert!(OwnerId::parse("alice.smith+eu@example.com").is_ok());
-        assert!(OwnerId::parse("").is_err());
-        assert!(OwnerId::parse("a/b").is_err());
-        assert!(OwnerId::parse("a b").is_err());
-        assert!(OwnerId::parse(&"a".repeat(65)).is_err());
+    fn principals_are_bounded_printable_identities() {
+        assert!(Principal::parse("alice").is_ok());
+        assert!(Principal::parse("arn:aws:iam::123456789012:user/alice").is_ok());
+        assert!(Principal::parse("f2c1e0a4-0000-4000-8000-00000000beef").is_ok());
+        assert!(Principal::parse("").is_err());
+        assert!(Principal::parse("a\nb").is_err());
+        assert!(Principal::parse(&"a".repeat(257)).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSummary {
     pub account_id: String,
+    /// The principal the account belongs to (the query side answers others 404).
     pub owner: String,
     pub currency: String,
     /// Minor units.
@@ -73,11 +74,14 @@ pub struct StatementLine {
     pub occurred_at: String,
 }
 
-/// The statement's running state: the last applied version and the balance then.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The statement's running state: the last applied version, the balance then, and whose account it is (so the
+/// query side can check ownership from the statement alone).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StatementCheckpoint {
     pub version: u64,
     pub balance: u64,
+    #[serde(default)]
+    pub owner: String,
 }
 
 /// The lines the event at `version` adds (none for opening or closing), and the checkpoint after it.
@@ -98,7 +102,17 @@ pub fn statement_step(
             amount.minor_units(),
             checkpoint.balance.saturating_sub(amount.minor_units()),
         ),
-        AccountEvent::AccountOpened { .. } | AccountEvent::AccountClosed => {
+        AccountEvent::AccountOpened { owner, .. } => {
+            return (
+                None,
+                StatementCheckpoint {
+                    version,
+                    owner: owner.as_str().to_owned(),
+                    ..checkpoint
+                },
+            );
+        }
+        AccountEvent::AccountClosed => {
             return (
                 None,
                 StatementCheckpoint {
@@ -115,18 +129,25 @@ pub fn statement_step(
         balance_after: balance,
         occurred_at: occurred_at.to_owned(),
     };
-    (Some(line), StatementCheckpoint { version, balance })
+    (
+        Some(line),
+        StatementCheckpoint {
+            version,
+            balance,
+            ..checkpoint
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::{Amount, Currency, OwnerId};
+    use crate::values::{Amount, Currency, Principal};
 
     fn events() -> Vec<AccountEvent> {
         vec![
             AccountEvent::AccountOpened {
-                owner: OwnerId::parse("ann").unwrap(),
+                owner: Principal::parse("ann").unwrap(),
                 currency: Currency::parse("EUR").unwrap(),
             },
             AccountEvent::MoneyDeposited {
@@ -179,7 +200,8 @@ mod tests {
             checkpoint,
             StatementCheckpoint {
                 version: 5,
-                balance: 0
+                balance: 0,
+                owner: "ann".into()
             }
         );
     }

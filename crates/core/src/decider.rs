@@ -25,6 +25,11 @@ pub trait Decider {
 
     /// The state before any event.
     fn initial() -> Self::State;
+    /// Whether `actor` (the authenticated caller) may send commands to an aggregate in `state`. The command loop
+    /// asks before anything else, and answers a refused actor as if the aggregate did not exist. Default: anyone.
+    fn may_command(_state: &Self::State, _actor: &str) -> bool {
+        true
+    }
     /// Apply one event. Must be total: every event that `decide` can emit applies to the state it was decided on.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
     /// Decide which events a command produces in a state, or why it is refused.

@@ -1,5 +1,6 @@
 //! A JSON request body extractor whose every failure is a problem: 415 wrong media type, 413 too large,
-//! 400 malformed JSON or invalid/unknown fields.
+//! 400 malformed JSON (syntax first, whatever the type), invalid or unknown fields, or a body that ended before its
+//! `Content-Length`.
 
 use crate::problem::Problem;
 use axum::body::Body;
@@ -42,7 +43,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
         let bytes = axum::body::to_bytes(Body::new(request.into_body()), MAX_BODY_BYTES)
             .await
-            .map_err(|_| too_large())?;
+            .map_err(|e| {
+                if is_over_limit(&e) {
+                    too_large()
+                } else {
+                    Problem::bad_request(
+                        "incomplete-body",
+                        "Incomplete body",
+                        "the request body could not be read to its end (shorter than its Content-Length?)",
+                    )
+                }
+            })?;
         if bytes.is_empty() {
             return parse(b"{}").map(JsonBody);
         }
@@ -61,6 +72,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Whether reading a body failed because it is longer than the limit (as opposed to a body that broke off).
+fn is_over_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// `application/json`, optionally with parameters such as `charset=utf-8`.
 fn is_json(content_type: &str) -> bool {
     content_type
@@ -69,7 +92,11 @@ fn is_json(content_type: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Syntax first (so that truncated JSON is `malformed-json` whatever the type would have said about what came before),
+/// then the type.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| Problem::bad_request("malformed-json", "Malformed JSON", e.to_string()))?;
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         Category::Data => Problem::bad_request("invalid-request", "Invalid request", e.to_string()),
         Category::Syntax | Category::Eof | Category::Io => {
@@ -130,6 +157,37 @@ mod tests {
         assert_eq!(
             extract(json, &big).await.unwrap_err().status,
             StatusCode::PAYLOAD_TOO_LARGE
+        );
+        // Truncated after an unknown field: the syntax is what is wrong.
+        assert_eq!(
+            extract(json, r#"{"memo":"#).await.unwrap_err().slug,
+            "malformed-json"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_off_is_incomplete_not_too_large() {
+        use futures::stream;
+        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+            Ok(axum::body::Bytes::from_static(b"{\"amount\":")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the client closed the connection before its Content-Length",
+            )),
+        ];
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, "100")
+            .body(Body::from_stream(stream::iter(chunks)))
+            .unwrap();
+        let problem = JsonBody::<Deposit>::from_request(request, &())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (problem.status, problem.slug),
+            (StatusCode::BAD_REQUEST, "incomplete-body")
         );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! * [`Problem`]: RFC 9457 `application/problem+json` errors with stable types.
 //! * [`JsonBody`]: a JSON body extractor that answers 400/413/415 as problems.
-//! * [`Caller`]: who is calling (from the API Gateway authorizer), for event metadata.
+//! * [`Caller`]: who is calling (API Gateway's authorizer in Lambda, an unverified bearer token locally), and
+//!   whether they are an operator.
+//! * [`ProblemListener`]: the local server's listener, whose connections answer malformed HTTP as problems too.
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
 //! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration (timeouts, retries).
 //! * [`metrics`]: counters in CloudWatch Embedded Metric Format.
@@ -10,14 +12,16 @@
 pub mod caller;
 pub mod config;
 pub mod json_body;
+pub mod listener;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod serve;
 
-pub use caller::Caller;
+pub use caller::{with_operators, Caller, OperatorRule};
 pub use config::ConfigError;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
+pub use listener::ProblemListener;
 pub use problem::{with_problem_fallbacks, Problem};
 pub use routes::{router_from, Route};
 pub use serve::{init_tracing, serve};

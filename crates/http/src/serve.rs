@@ -75,7 +75,7 @@ pub async fn serve(router: Router, local_addr: SocketAddr) -> Result<(), lambda_
     } else {
         let listener = tokio::net::TcpListener::bind(local_addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, router)
+        axum::serve(crate::listener::ProblemListener(listener), router)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         Ok(())

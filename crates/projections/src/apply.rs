@@ -1,5 +1,8 @@
-//! Applying events to a projection: skip what it has, catch up from the event store across gaps, collapse an
-//! account's events into one guarded write, retry if another writer moved the projection meanwhile.
+//! Applying events to a projection: a projection is a function of the event store, so what is applied is read
+//! from the store, never taken from a Kafka record. A batch only says "account X has changed, up to version N":
+//! events the projection has are skipped, the rest are read from the store (one consistent query), collapsed into one
+//! guarded write, and retried if another writer moved the projection meanwhile. A record whose version the store
+//! does not hold (forged, or from another system) changes nothing; the caller hears about it.
 //!
 //! Each attempt reads the projection once and writes what it folded from exactly that read, guarded on the version
 //! it read. If another writer (a rebuild, a second delivery of the batch) moved the projection in between, the
@@ -51,8 +54,8 @@ pub struct Applied {
     /// The projection's version of the account before and after.
     pub from: u64,
     pub to: u64,
-    /// Whether events had to be read from the event store (a gap, or events this batch did not carry).
-    pub caught_up: bool,
+    /// The highest version the event store held for the account when it was read (`None`: not read, nothing new).
+    pub store_head: Option<u64>,
 }
 
 /// A projection's stored state for one account, as read at the start of an attempt.
@@ -71,66 +74,51 @@ impl Current {
     }
 }
 
-/// Apply `events` (one account's, in any order, duplicates allowed) to `projection`.
+/// Bring `projection` of the account in `stream` up to date with the event store, for a batch whose records of
+/// this account reach version `up_to`.
 pub async fn apply(
     projection: Projection,
     projections: &ProjectionStore,
     events_store: &EventStore,
     stream: &str,
-    events: &[RecordedEvent<AccountEvent>],
+    up_to: u64,
 ) -> Result<Applied, ProjectionError> {
     let account = account_id(stream).ok_or_else(|| ProjectionError::NotAnAccount {
         stream: stream.to_owned(),
     })?;
-    let mut batch: Vec<&RecordedEvent<AccountEvent>> = events.iter().collect();
-    batch.sort_by_key(|e| e.version);
-    batch.dedup_by_key(|e| e.version);
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
         }
         let current = read(projection, projections, account).await?;
         let applied = current.version();
-        let new: Vec<&RecordedEvent<AccountEvent>> = batch
-            .iter()
-            .copied()
-            .filter(|e| e.version > applied)
-            .collect();
-        if new.is_empty() {
+        if up_to <= applied {
+            // Duplicates: everything the batch mentions is applied already.
             return Ok(Applied {
                 from: applied,
                 to: applied,
-                caught_up: false,
+                store_head: None,
             });
         }
-        let contiguous = new
+        let new = events_store
+            .load_after(stream, applied)
+            .await?
             .iter()
-            .enumerate()
-            .all(|(i, e)| e.version == applied + 1 + i as u64);
-        let loaded;
-        let (to_apply, caught_up): (Vec<&RecordedEvent<AccountEvent>>, bool) = if contiguous {
-            (new, false)
-        } else {
-            loaded = events_store
-                .load_after(stream, applied)
-                .await?
-                .iter()
-                .map(|e| e.decode::<AccountEvent>())
-                .collect::<Result<Vec<_>, _>>()?;
-            (loaded.iter().collect(), true)
-        };
-        let Some(last) = to_apply.last().map(|e| e.version) else {
+            .map(|e| e.decode::<AccountEvent>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(head) = new.last().map(|e| e.version) else {
             return Ok(Applied {
                 from: applied,
                 to: applied,
-                caught_up,
+                store_head: Some(applied),
             });
         };
-        if write(projection, projections, stream, account, current, &to_apply).await? {
+        let new: Vec<&RecordedEvent<AccountEvent>> = new.iter().collect();
+        if write(projection, projections, stream, account, current, &new).await? {
             return Ok(Applied {
                 from: applied,
-                to: last,
-                caught_up,
+                to: head,
+                store_head: Some(head),
             });
         }
         tracing::debug!(%stream, projection = projection.name(), attempt, "projection moved meanwhile; retrying");
@@ -198,7 +186,7 @@ async fn write(
             })
         }
         Current::Statement(start) => {
-            let mut checkpoint = start;
+            let mut checkpoint = start.clone();
             let mut lines = Vec::new();
             for e in events {
                 let (line, next) = statement_step(

@@ -215,6 +215,7 @@ impl ProjectionStore {
                     StatementCheckpoint {
                         version: last.version,
                         balance: last.balance_after,
+                        owner: next.owner.clone(),
                     },
                 )
             })

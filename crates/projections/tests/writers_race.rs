@@ -5,7 +5,7 @@
 //! applied unless it wrote them: it retries against the new state instead.
 
 use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint};
-use bank_account::{AccountEvent, Amount, Currency, OwnerId};
+use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::{EventMetadata, RecordedEvent};
 use tributary_dynamodb::{tables, EventStore, NewEvent};
 use tributary_projections::{apply, Projection, ProjectionStore};
@@ -34,7 +34,7 @@ async fn account(deposits: u64) -> (String, Vec<RecordedEvent<AccountEvent>>) {
     let id = Uuid::new_v4().to_string();
     let stream = format!("account-{id}");
     let mut domain = vec![AccountEvent::AccountOpened {
-        owner: OwnerId::parse("racer").unwrap(),
+        owner: Principal::parse("racer").unwrap(),
         currency: Currency::parse("EUR").unwrap(),
     }];
     domain.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
@@ -125,9 +125,8 @@ async fn a_rebuild_writing_between_read_and_write(projection: Projection, item_m
     let plain = ProjectionStore::new(d.client(), &table);
     let store = EventStore::new(d.client(), &d.events_table);
     let stream = format!("account-{id}");
-    apply(projection, &plain, &store, &stream, &events[..2])
-        .await
-        .unwrap();
+    // The projection has applied v1-v2 (as far as the first records reached).
+    write_as_a_rebuild(plain.clone(), projection, id.clone(), events[..2].to_vec()).await;
 
     let marker = item_marker.replace("{id}", &id);
     let rebuild = {
@@ -143,7 +142,7 @@ async fn a_rebuild_writing_between_read_and_write(projection: Projection, item_m
         .matching(marker)
     };
     let racing = ProjectionStore::new(d.client_with(rebuild.clone()), &table);
-    let applied = apply(projection, &racing, &store, &stream, &events[2..4])
+    let applied = apply(projection, &racing, &store, &stream, 4)
         .await
         .unwrap();
     assert!(

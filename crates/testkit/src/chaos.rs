@@ -94,6 +94,8 @@ struct Counters {
 }
 
 struct Shared {
+    /// Stalls per operation.
+    stalled_by_operation: Mutex<std::collections::HashMap<String, u64>>,
     upstream: String,
     http: reqwest::Client,
     faults: Mutex<Faults>,
@@ -136,6 +138,7 @@ impl ChaosProxy {
     /// `seed`. Runs on the caller's tokio runtime.
     pub async fn start(upstream: &str, seed: u64) -> Self {
         let shared = Arc::new(Shared {
+            stalled_by_operation: Mutex::default(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             faults: Mutex::new(Faults::none()),
@@ -157,6 +160,17 @@ impl ChaosProxy {
     pub fn set(&self, faults: Faults) {
         *self.shared.faults.lock().expect("faults lock") = faults;
         self.shared.counts.injected.store(0, Ordering::SeqCst);
+    }
+
+    /// How many requests of `operation` (`"PutItem"`, ...) were stalled so far.
+    pub fn stalled(&self, operation: &str) -> u64 {
+        self.shared
+            .stalled_by_operation
+            .lock()
+            .expect("stall counts lock")
+            .get(operation)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Counts so far.
@@ -240,6 +254,12 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         }
         if shared.roll(faults.stall, faults.limit) {
             shared.counts.stalled.fetch_add(1, Ordering::SeqCst);
+            *shared
+                .stalled_by_operation
+                .lock()
+                .expect("stall counts lock")
+                .entry(operation.clone())
+                .or_default() += 1;
             stall = Some(faults.stall_for);
         }
         lose = WRITES.contains(&operation.as_str())

@@ -134,3 +134,21 @@ fn start() -> TestDynamo {
     std::mem::forget(runtime);
     dynamo
 }
+
+/// An `Authorization` header value for the local stack: `Bearer` and an unsigned JWT with these claims (the local
+/// API reads the caller from it without checking a signature, as the README explains).
+pub fn bearer_with(claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    format!(
+        "Bearer {}.{}.{}",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes()),
+        b64(b"unsigned")
+    )
+}
+
+/// An `Authorization` header value naming the caller `sub` (see [`bearer_with`]).
+pub fn bearer(sub: &str) -> String {
+    bearer_with(serde_json::json!({ "sub": sub }))
+}

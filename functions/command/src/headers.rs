@@ -9,9 +9,37 @@ pub const CORRELATION_ID: &str = "x-correlation-id";
 /// Set on a response that repeats an earlier one for the same `Idempotency-Key`.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
+/// The value of a header that may appear at most once; two of them is a 400 (`slug`), not a silent choice.
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: impl axum::http::header::AsHeaderName + Copy,
+    slug: &'static str,
+    title: &'static str,
+) -> Result<Option<&'a axum::http::HeaderValue>, Problem> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Problem::bad_request(
+            slug,
+            title,
+            format!(
+                "send at most one {title} header",
+                title = title.trim_start_matches("Invalid ")
+            ),
+        ));
+    }
+    Ok(first)
+}
+
 /// The optional `Idempotency-Key` (1-255 printable ASCII).
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Problem> {
-    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+    let Some(raw) = single(
+        headers,
+        IDEMPOTENCY_KEY,
+        "invalid-idempotency-key",
+        "Invalid Idempotency-Key",
+    )?
+    else {
         return Ok(None);
     };
     raw.to_str()
@@ -29,7 +57,13 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Pr
 
 /// The optional `If-Match: "<version>"` (an ETag from an earlier response). `*` means "any version".
 pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else {
+    let Some(raw) = single(
+        headers,
+        &axum::http::header::IF_MATCH,
+        "invalid-if-match",
+        "Invalid If-Match",
+    )?
+    else {
         return Ok(None);
     };
     let text = raw.to_str().unwrap_or_default().trim();
@@ -51,7 +85,13 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
 
 /// The optional `X-Correlation-Id` (1-128 printable ASCII); `None` means "start a new conversation".
 pub fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(raw) = headers.get(CORRELATION_ID) else {
+    let Some(raw) = single(
+        headers,
+        CORRELATION_ID,
+        "invalid-correlation-id",
+        "Invalid X-Correlation-Id",
+    )?
+    else {
         return Ok(None);
     };
     match raw.to_str() {
@@ -95,6 +135,22 @@ mod tests {
         assert!(if_match(&headers("if-match", "3")).is_err());
         assert!(if_match(&headers("if-match", "\"x\"")).is_err());
         assert_eq!(if_match(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn single_valued_headers_refuse_a_second_value() {
+        let mut h = headers(IDEMPOTENCY_KEY, "a");
+        h.append(IDEMPOTENCY_KEY, "b".parse().unwrap());
+        assert_eq!(
+            idempotency_key(&h).unwrap_err().slug,
+            "invalid-idempotency-key"
+        );
+        let mut h = headers("if-match", "\"1\"");
+        h.append("if-match", "\"2\"".parse().unwrap());
+        assert_eq!(if_match(&h).unwrap_err().slug, "invalid-if-match");
+        let mut h = headers(CORRELATION_ID, "c");
+        h.append(CORRELATION_ID, "d".parse().unwrap());
+        assert!(correlation_id(&h).is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use tributary_http::Problem;
 pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
     match error {
         CommandError::Rejected { rejection, .. } => for_rejection(&rejection),
+        // Someone else's account: exactly what a missing one answers.
+        CommandError::AccessDenied => for_rejection(&AccountRejection::NotOpened),
         CommandError::PreconditionFailed { expected, actual } => Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "version-mismatch",

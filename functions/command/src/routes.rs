@@ -2,12 +2,13 @@
 //!
 //! | route | body | success |
 //! |---|---|---|
-//! | `POST /accounts` | `{"owner","currency"}` | 201 `{"account_id","version"}` + `Location` |
+//! | `POST /accounts` | `{"currency"}` | 201 `{"account_id","version"}` + `Location` |
 //! | `POST /accounts/{id}/deposits` | `{"amount"}` | 200 `{"account_id","version"}` |
 //! | `POST /accounts/{id}/withdrawals` | `{"amount"}` | 200 |
 //! | `POST /accounts/{id}/close` | none or `{}` | 200 |
 //!
-//! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command.
+//! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command. An account belongs to the
+//! caller who opened it; anyone else is told it does not exist (404 `account-not-found`), and nothing is published.
 
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problems::for_command_error;
@@ -17,7 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bank_account::{AccountCommand, AccountId, Amount, Currency, OwnerId};
+use bank_account::{AccountCommand, AccountId, Amount, Currency, Principal};
 use bank_api::AccountPath;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -46,11 +47,10 @@ pub fn route_table() -> Vec<Route<CommandService>> {
     ]
 }
 
-/// Body of `POST /accounts`.
+/// Body of `POST /accounts`. The owner is the caller, never a field of the body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountRequest {
-    pub owner: OwnerId,
     pub currency: Currency,
 }
 
@@ -82,6 +82,9 @@ pub(crate) enum RequestDescription<'a> {
         /// Not part of the request: derived from the idempotency key, or random.
         #[serde(skip)]
         account_id: AccountId,
+        /// The caller, who will own the account.
+        #[serde(skip)]
+        owner: Principal,
         body: &'a OpenAccountRequest,
     },
     Deposit {
@@ -109,8 +112,8 @@ impl RequestDescription<'_> {
 
     fn command(&self) -> AccountCommand {
         match self {
-            Self::Open { body, .. } => AccountCommand::Open {
-                owner: body.owner.clone(),
+            Self::Open { body, owner, .. } => AccountCommand::Open {
+                owner: owner.clone(),
                 currency: body.currency,
             },
             Self::Deposit { body, .. } => AccountCommand::Deposit {
@@ -133,11 +136,20 @@ pub async fn open_account(
     JsonBody(body): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, Problem> {
     let account_id = match headers::idempotency_key(&headers)? {
-        Some(key) => AccountId::derived_from(&format!("{}\n{}", caller.0, key)),
+        Some(key) => AccountId::derived_from(&format!("{}\n{}", caller.principal, key)),
         None => AccountId::random(),
     };
+    let owner = Principal::parse(&caller.principal).map_err(|e| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            e.to_string(),
+        )
+    })?;
     let request = RequestDescription::Open {
         account_id,
+        owner,
         body: &body,
     };
     execute(&service, &request, caller, &headers, StatusCode::CREATED).await
@@ -209,7 +221,7 @@ async fn execute(
             command_id,
             causation_id: command_id.to_string(),
             correlation_id,
-            actor: caller.0,
+            actor: caller.principal,
             now: chrono::Utc::now(),
             traceparent: Some(headers::trace_context(headers).to_string()),
         },

@@ -95,7 +95,7 @@ async fn commands_are_served_while_msk_discovery_fails() {
     let app = router(service.clone());
 
     // The container serves at once, although discovery keeps failing.
-    let (status, opened) = post(&app, "/accounts", r#"{"owner":"cold","currency":"EUR"}"#).await;
+    let (status, opened) = post(&app, "/accounts", r#"{"currency":"EUR"}"#).await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let id = opened["account_id"].as_str().unwrap();
     let (status, deposited) = post(

@@ -1,11 +1,13 @@
 //! The denormaliser: folds a batch from the MSK event source mapping (`KafkaEvent`) into one projection.
 //!
-//! Records arrive grouped by topic-partition, base64 encoded, at least once. Each is decoded into an event and the
-//! events are grouped by account and applied concurrently, each account in order, with a version guard (see
-//! `tributary_projections::apply`). What fails is sorted by whether retrying can help:
-//! * a record that can never apply (not base64, not an envelope, an unknown event type, an invalid payload, an
-//!   aggregate that is not an account, a stream that does not fold) costs one dead letter — with its original
-//!   bytes, the error and its topic/partition/offset — and the rest of the batch goes on;
+//! Records arrive grouped by topic-partition, base64 encoded, at least once. Each is decoded and checked (its key
+//! must be its aggregate id), then the batch's accounts are brought up to date concurrently, each from the event
+//! store (see `tributary_projections::apply`): Kafka says which accounts changed and how far; the store says what
+//! happened. A record naming a version the store does not hold is logged with its coordinates and counted, and
+//! changes nothing. What fails is sorted by whether retrying can help:
+//! * a record that can never apply (not base64, not an envelope, an unknown event type, an invalid payload, a key
+//!   that is not its aggregate id, an aggregate that is not an account, a stream that does not fold) costs one dead
+//!   letter — with its original bytes, the error and its topic/partition/offset — and the rest of the batch goes on;
 //! * anything else (throttling, timeouts, a projection that kept moving) fails the invocation, so the batch is
 //!   retried — safe, because applying is idempotent — and the mapping retries without a cap.
 //!
@@ -20,7 +22,7 @@ use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use bank_account::AccountEvent;
 use base64::Engine;
 use futures::stream::{self, StreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tributary_core::{EventMetadata, RecordedEvent};
 use tributary_dynamodb::EventStore;
@@ -53,8 +55,11 @@ pub struct BatchReport {
     pub records: usize,
     pub accounts: usize,
     pub dead_lettered: usize,
-    /// Accounts whose gap was filled from the event store.
+    /// Accounts for which the event store held events this batch did not carry (a gap, filled from the store).
     pub caught_up: usize,
+    /// Records whose version the event store does not hold (forged, or from another system): logged with their
+    /// coordinates, counted, never applied.
+    pub ahead_of_store: usize,
 }
 
 /// The consumer group a projection's denormaliser runs as, unless configured otherwise.
@@ -114,7 +119,25 @@ impl Denormaliser {
         let mut transient = Vec::new();
         for (stream, delivered, outcome) in outcomes {
             match outcome {
-                Ok(applied) => report.caught_up += usize::from(applied.caught_up),
+                Ok(applied) => {
+                    let carried: BTreeSet<u64> =
+                        delivered.iter().map(|d| d.event.version).collect();
+                    let filled = (applied.from + 1..=applied.to).any(|v| !carried.contains(&v));
+                    report.caught_up += usize::from(filled);
+                    let head = applied.store_head.unwrap_or(u64::MAX);
+                    for d in delivered.iter().filter(|d| d.event.version > head) {
+                        let (partition, record) = origins[d.origin];
+                        tracing::warn!(
+                            %stream,
+                            version = d.event.version,
+                            store_head = head,
+                            partition,
+                            offset = record.offset,
+                            "a record names a version the event store does not hold; nothing applied from it"
+                        );
+                        report.ahead_of_store += 1;
+                    }
+                }
                 Err(error) if error.is_permanent() => {
                     tracing::warn!(%error, %stream, records = delivered.len(), "events that can never apply: to the dead-letter topic");
                     letters.extend(delivered.iter().map(|d| {
@@ -147,23 +170,30 @@ impl Denormaliser {
                 &[("Consumer", &self.consumer_group)],
             );
         }
+        if report.ahead_of_store > 0 {
+            tributary_http::metrics::count(
+                "RecordsAheadOfStore",
+                report.ahead_of_store as u64,
+                &[("Consumer", &self.consumer_group)],
+            );
+        }
         Ok(report)
     }
 
-    /// Apply one account's delivered events; the outcome with what it was about.
+    /// Bring one account's projection up to what the store holds, as far as its delivered records reach; the
+    /// outcome with what it was about.
     async fn apply_account(
         &self,
         stream: String,
         delivered: Vec<Delivered>,
     ) -> (String, Vec<Delivered>, Result<Applied, ProjectionError>) {
-        let events: Vec<RecordedEvent<AccountEvent>> =
-            delivered.iter().map(|d| d.event.clone()).collect();
+        let up_to = delivered.iter().map(|d| d.event.version).max().unwrap_or(0);
         let outcome = apply(
             self.projection,
             &self.projections,
             &self.events,
             &stream,
-            &events,
+            up_to,
         )
         .await;
         (stream, delivered, outcome)
@@ -221,6 +251,16 @@ pub fn decode(record: &KafkaRecord) -> Result<RecordedEvent<AccountEvent>, Strin
     }
     if envelope.version == 0 {
         return Err("version 0 is not a valid stream position".into());
+    }
+    let key = record
+        .key
+        .as_deref()
+        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok());
+    if key.as_deref() != Some(envelope.aggregate_id.as_bytes()) {
+        return Err(format!(
+            "the record's key is not its aggregate id {} (a record on the wrong key is never applied)",
+            envelope.aggregate_id
+        ));
     }
     Ok(RecordedEvent {
         stream_id: envelope.aggregate_id,

@@ -6,7 +6,7 @@
 //! twice.
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use bank_account::{AccountEvent, Amount, Currency, OwnerId};
+use bank_account::{AccountEvent, Amount, Currency, Principal};
 use denormaliser_function::{default_consumer_group, Denormaliser};
 use std::time::Duration;
 use tributary_core::EventMetadata;
@@ -39,7 +39,7 @@ async fn account(deposits: u64) -> Vec<StoredEvent> {
     let store = EventStore::new(d.client(), &d.events_table);
     let stream = format!("account-{}", Uuid::new_v4());
     let mut domain = vec![AccountEvent::AccountOpened {
-        owner: OwnerId::parse("batcher").unwrap(),
+        owner: Principal::parse("batcher").unwrap(),
         currency: Currency::parse("EUR").unwrap(),
     }];
     domain.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {

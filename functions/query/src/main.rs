@@ -2,6 +2,7 @@
 
 use query_function::{router, QueryService};
 use tributary_http::config::{env_or, socket_addr};
+use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
 
 /// The cursor secret used when `CURSOR_SECRET` is unset: fine locally, never in production.
@@ -26,8 +27,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         aws_sdk_dynamodb::Client::new(&aws),
         env_or("PROJECTIONS_TABLE", "tributary-projections"),
     );
+    let operators = if tributary_http::serve::in_lambda() {
+        OperatorRule::from_env()
+    } else {
+        OperatorRule::local_default()
+    };
     tributary_http::serve(
-        router(QueryService::new(projections, secret.as_bytes())),
+        with_operators(
+            router(QueryService::new(projections, secret.as_bytes())),
+            operators,
+        ),
         local_addr,
     )
     .await

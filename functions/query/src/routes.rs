@@ -7,18 +7,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bank_account::views::{AccountSummary, StatementLine};
-use bank_api::{AccountPath, OwnerPath};
+use bank_api::AccountPath;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
-use tributary_http::{Problem, Route};
+use tributary_http::{Caller, Problem, Route};
 use tributary_projections::{Page, ProjectionStore};
 
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: i32 = 20;
 const MAX_LIMIT: i32 = 100;
-/// Pause between reads while waiting for `min_version`.
-const POLL: Duration = Duration::from_millis(10);
+/// First pause between reads while waiting for `min_version`; it doubles up to [`LONGEST_POLL`], so a wait of
+/// a second costs about eight reads, not a hundred.
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const LONGEST_POLL: Duration = Duration::from_millis(250);
 
 /// Everything the handlers need, built once per container.
 #[derive(Clone)]
@@ -101,7 +103,7 @@ pub fn route_table() -> Vec<Route<QueryService>> {
     vec![
         Route::new("GET", "/accounts/{account_id}", get(account)),
         Route::new("GET", "/accounts/{account_id}/statement", get(statement)),
-        Route::new("GET", "/owners/{owner}/accounts", get(owner_accounts)),
+        Route::new("GET", "/accounts", get(my_accounts)),
         Route::new("GET", "/openapi.json", get(openapi)),
     ]
 }
@@ -122,6 +124,8 @@ pub struct Params {
     pub min_version: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    /// `GET /accounts` only: whose accounts (operators only; default: the caller's).
+    pub owner: Option<String>,
 }
 
 impl Params {
@@ -165,20 +169,24 @@ pub struct Listing<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /accounts/{id}`: the account summary.
+/// `GET /accounts/{id}`: the account summary (its owner's, or an operator's; anyone else gets 404).
 pub async fn account(
     State(service): State<QueryService>,
     AccountPath(id): AccountPath,
+    caller: Caller,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let params = query_params(params)?;
+    no_owner_parameter(&params)?;
     let id = id.to_string();
     let summary = wait_for(service.wait, params.min_version()?, || async {
         let summary = service.projections.summary(&id).await.map_err(internal)?;
         Ok((summary.as_ref().map_or(0, |s| s.version), summary))
     })
     .await?;
-    let summary: AccountSummary = summary.ok_or_else(not_found)?;
+    let summary: AccountSummary = summary
+        .filter(|s| caller.may_read(&s.owner))
+        .ok_or_else(not_found)?;
     let mut response = Json(&summary).into_response();
     response.headers_mut().insert(
         header::ETAG,
@@ -188,13 +196,15 @@ pub async fn account(
     Ok(response)
 }
 
-/// `GET /accounts/{id}/statement`: lines newest first.
+/// `GET /accounts/{id}/statement`: lines newest first (its owner's, or an operator's; anyone else gets 404).
 pub async fn statement(
     State(service): State<QueryService>,
     AccountPath(id): AccountPath,
+    caller: Caller,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Listing<StatementLine>>, Problem> {
     let params = query_params(params)?;
+    no_owner_parameter(&params)?;
     let id = id.to_string();
     let limit = params.limit()?;
     let before = service
@@ -210,14 +220,8 @@ pub async fn statement(
         Ok((checkpoint.version, checkpoint))
     })
     .await?;
-    if checkpoint.version == 0
-        && service
-            .projections
-            .summary(&id)
-            .await
-            .map_err(internal)?
-            .is_none()
-    {
+    // The checkpoint names the owner from the account's opening on: no checkpoint, no statement to show.
+    if checkpoint.version == 0 || !caller.may_read(&checkpoint.owner) {
         return Err(not_found());
     }
     let page: Page<StatementLine> = service
@@ -228,10 +232,10 @@ pub async fn statement(
     Ok(service.listing(page, "statement", &id, |line| line.version.to_string()))
 }
 
-/// `GET /owners/{owner}/accounts`: the owner's accounts, by account id.
-pub async fn owner_accounts(
+/// `GET /accounts`: the caller's accounts, by account id; an operator may name another owner (`?owner=`).
+pub async fn my_accounts(
     State(service): State<QueryService>,
-    OwnerPath(owner): OwnerPath,
+    caller: Caller,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Listing<AccountSummary>>, Problem> {
     let params = query_params(params)?;
@@ -242,7 +246,18 @@ pub async fn owner_accounts(
             "min_version applies to one account, not to a listing",
         ));
     }
-    let owner = owner.as_str().to_owned();
+    let owner = match params.owner.as_deref() {
+        None => caller.principal.clone(),
+        Some(owner) if caller.may_read(owner) => owner.to_owned(),
+        Some(_) => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "only operators may list another principal's accounts",
+            ))
+        }
+    };
     let limit = params.limit()?;
     let after = service.cursor_after(&params, "owner", &owner)?;
     let page = service
@@ -251,6 +266,18 @@ pub async fn owner_accounts(
         .await
         .map_err(internal)?;
     Ok(service.listing(page, "owner", &owner, |account| account.account_id.clone()))
+}
+
+/// `owner` is a listing parameter only.
+fn no_owner_parameter(params: &Params) -> Result<(), Problem> {
+    match params.owner {
+        Some(_) => Err(Problem::bad_request(
+            "invalid-parameter",
+            "Invalid parameter",
+            "owner applies to the account listing (GET /accounts) only",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Read with `read` until its version reaches `min_version` (or at once without one); 503 after `wait`.
@@ -264,6 +291,7 @@ where
     Fut: Future<Output = Result<(u64, T), Problem>>,
 {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = FIRST_POLL;
     loop {
         let (version, value) = read().await?;
         match min_version {
@@ -279,7 +307,9 @@ where
                     .with("current_version", version)
                     .retry_after(1));
                 }
-                tokio::time::sleep(POLL).await;
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(LONGEST_POLL);
             }
             _ => return Ok(value),
         }

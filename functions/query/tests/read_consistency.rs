@@ -8,6 +8,7 @@ use bank_account::views::{StatementCheckpoint, StatementLine};
 use http_body_util::BodyExt;
 use query_function::{router, QueryService};
 use tower::ServiceExt;
+use tributary_http::caller::ANONYMOUS;
 use tributary_projections::ProjectionStore;
 use tributary_testkit::{dynamo, RequestLog};
 
@@ -26,6 +27,7 @@ async fn statement_lines_are_read_consistently() {
     let checkpoint = StatementCheckpoint {
         version: 2,
         balance: 500,
+        owner: ANONYMOUS.to_owned(),
     };
     assert!(writer
         .append_statement(

@@ -31,6 +31,7 @@ use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
 use tributary_dynamodb::EventStore;
 use tributary_http::config::SdkPolicy;
+use tributary_http::OperatorRule;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{Projection, ProjectionStore};
@@ -83,6 +84,8 @@ pub struct DevstackConfig {
     pub fail_publish_rate: f64,
     /// Run the relay (off only in tests that simulate a crash before it could run).
     pub relay: bool,
+    /// Who may read every account (bearer tokens with a scope or group; see `OperatorRule::local_default`).
+    pub operators: OperatorRule,
     /// Timeouts and retries of the DynamoDB clients of the command and query APIs (deployed: 10 s functions).
     pub request_path_policy: SdkPolicy,
     /// Timeouts and retries of the relay's and the denormalisers' DynamoDB clients (deployed: 60 s functions).
@@ -109,6 +112,7 @@ impl DevstackConfig {
             denormalisers: true,
             fail_publish_rate: 0.0,
             relay: true,
+            operators: OperatorRule::local_default(),
             request_path_policy: SdkPolicy::REQUEST_PATH,
             background_policy: SdkPolicy::BACKGROUND,
         }
@@ -235,13 +239,16 @@ impl Devstack {
             LOCAL_CURSOR_SECRET,
         );
         let projections = ProjectionStore::new(background.clone(), &config.projections_table);
-        let router = tributary_http::with_problem_fallbacks(
-            command_function::routes(service).merge(query_function::routes(query)),
+        let router = tributary_http::with_operators(
+            tributary_http::with_problem_fallbacks(
+                command_function::routes(service).merge(query_function::routes(query)),
+            ),
+            config.operators.clone(),
         );
         let stopping = shutdown.clone();
         workers.push(tokio::spawn(async move {
             // On stop: no new connections; requests in flight are answered.
-            if let Err(e) = axum::serve(listener, router)
+            if let Err(e) = axum::serve(tributary_http::ProblemListener(listener), router)
                 .with_graceful_shutdown(async move { stopping.cancelled().await })
                 .await
             {

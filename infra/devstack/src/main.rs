@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             args.fail_publish_rate * 100.0
         );
     }
-    println!("Try: curl -s -X POST {}/accounts -H 'content-type: application/json' -d '{{\"owner\":\"alice\",\"currency\":\"EUR\"}}'", stack.base_url());
+    println!("Try: curl -s -X POST {}/accounts -H 'content-type: application/json' -d '{{\"currency\":\"EUR\"}}'", stack.base_url());
     println!("Ctrl-C to stop.");
     tributary_http::serve::shutdown_signal().await;
     println!("stopping: answering requests in flight, finishing the batches in hand");

@@ -41,6 +41,19 @@ pub async fn stack() -> Devstack {
         .expect("devstack starts")
 }
 
+/// An HTTP client that calls the local stack as `principal` (an unsigned bearer token naming it).
+pub fn client_as(principal: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        tributary_testkit::bearer(principal).parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// A reply: status, selected headers, JSON body.
 #[derive(Debug)]
 pub struct Reply {
