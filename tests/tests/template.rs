@@ -171,3 +171,90 @@ fn the_relay_never_gives_up_on_a_committed_event() {
         Some("ReportBatchItemFailures")
     );
 }
+
+const DENORMALISERS: [&str; 3] = [
+    "SummaryDenormaliserFunction",
+    "StatementDenormaliserFunction",
+    "OwnersDenormaliserFunction",
+];
+
+#[test]
+fn a_denormaliser_batch_is_retried_until_it_applies_never_skipped() {
+    let template = template();
+    for function in DENORMALISERS {
+        let mapping = &template["Resources"][function]["Properties"]["Events"]["Events"];
+        assert_eq!(mapping["Type"].as_str(), Some("MSK"), "{function}");
+        let properties = &mapping["Properties"];
+        // No cap (Lambda's default for Kafka is -1, infinite) and no on-failure destination that would skip the
+        // batch after the retries.
+        assert!(
+            properties.get("MaximumRetryAttempts").is_none()
+                || properties["MaximumRetryAttempts"].as_i64() == Some(-1),
+            "{function}"
+        );
+        assert!(properties.get("DestinationConfig").is_none(), "{function}");
+        assert!(
+            properties.get("MaximumRecordAgeInSeconds").is_none(),
+            "{function}"
+        );
+    }
+}
+
+/// Every statement of a role (the template's inline policies), as (actions, resource texts).
+fn role_statements(template: &Value, role: &str) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    for policy in template["Resources"][role]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{role} has inline policies"))
+    {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            let actions = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
+                other => panic!("{role}: action {other:?}"),
+            };
+            out.push((actions, format!("{:?}", statement["Resource"])));
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_command_function_and_the_relay_may_write_the_events_topic() {
+    let template = template();
+    let writers: BTreeSet<&str> = [
+        "CommandRole",
+        "RelayRole",
+        "SummaryDenormaliserRole",
+        "StatementDenormaliserRole",
+        "OwnersDenormaliserRole",
+        "QueryRole",
+    ]
+    .into_iter()
+    .filter(|role| {
+        role_statements(&template, role)
+            .iter()
+            .any(|(actions, resource)| {
+                actions.iter().any(|a| a == "kafka-cluster:WriteData")
+                    && resource.contains("${EventsTopic}")
+            })
+    })
+    .collect();
+    assert_eq!(writers, BTreeSet::from(["CommandRole", "RelayRole"]));
+    // Each function runs with its own role, so no SAM-generated role (with AWS managed policies) exists.
+    for function in
+        DENORMALISERS
+            .iter()
+            .chain(&["CommandFunction", "RelayFunction", "QueryFunction"])
+    {
+        let role = &template["Resources"][*function]["Properties"]["Role"];
+        assert_eq!(
+            tagged_text(role, "!GetAtt"),
+            format!("{}.Arn", function.replace("Function", "Role")),
+            "{function}"
+        );
+    }
+}
