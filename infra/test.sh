@@ -5,7 +5,10 @@
 # release binaries through cargo-lambda and zig, cached after the first build).
 #
 #   infra/test.sh            everything (what CI runs)
-#   infra/test.sh --quick    fmt, clippy, deployment checks and the embedded run only
+#   infra/test.sh --quick    fmt, clippy, deployment checks, the embedded run and Schemathesis only
+#
+# The fuzz targets (fuzz_* tests: HTTP edge, Kafka record, DynamoDB item and stream-record decoders) run with proptest's
+# default 256 cases here; PROPTEST_CASES=1000000 makes them long runs (see RELIABILITY.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +27,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "deployment checks (sam validate --lint, cfn-lint, no wildcard IAM)"
 infra/deploy-checks.sh
 
-step "tests against the embedded servers (dynoxide, librdkafka mock cluster)"
+step "tests against the embedded servers (dynoxide, librdkafka mock cluster; fuzz targets bounded: PROPTEST_CASES=${PROPTEST_CASES:-256})"
 env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS cargo test --workspace --locked
+
+step "Schemathesis: the OpenAPI document against the running local stack (every check, bounded)"
+infra/schemathesis.sh "${SCHEMATHESIS_EXAMPLES:-25}"
 
 if ! $quick; then
   ddb_port="${DYNAMODB_LOCAL_PORT:-8000}"

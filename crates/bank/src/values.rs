@@ -158,7 +158,41 @@ serde_via!(
 serde_via!(Currency, String, |v: &Currency| v.code(), |r: String| {
     Currency::parse(&r)
 });
-serde_via!(Amount, u64, |v: &Amount| v.0, Amount::new);
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// An amount is a whole number: `2598` and `2598.0` are the same JSON number (as JSON Schema's `integer` says), a
+/// fraction or a negative number is refused.
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Whole;
+        impl serde::de::Visitor<'_> for Whole {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of minor units")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+                Ok(v)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+                u64::try_from(v).map_err(|_| E::custom(InvalidValue::Amount))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+                // Integral and exactly representable (every amount up to MAX_AMOUNT is).
+                if v.fract() == 0.0 && (0.0..=MAX_AMOUNT as f64).contains(&v) {
+                    Ok(v as u64)
+                } else {
+                    Err(E::custom(InvalidValue::Amount))
+                }
+            }
+        }
+        let raw = d.deserialize_any(Whole)?;
+        Amount::new(raw).map_err(serde::de::Error::custom)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -172,6 +206,15 @@ mod tests {
         assert!(Amount::new(MAX_AMOUNT + 1).is_err());
         assert!(serde_json::from_str::<Amount>("-5").is_err());
         assert!(serde_json::from_str::<Amount>("10.5").is_err());
+        assert!(serde_json::from_str::<Amount>("\"10\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Amount>("2598.0")
+                .unwrap()
+                .minor_units(),
+            2598
+        );
+        assert!(serde_json::from_str::<Amount>("1e300").is_err());
+        assert!(serde_json::from_str::<Amount>("-0.0").is_err());
         assert_eq!(
             serde_json::from_str::<Amount>("250").unwrap().minor_units(),
             250

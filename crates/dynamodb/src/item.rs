@@ -166,6 +166,10 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent, 
     let occurred_at = DateTime::parse_from_rfc3339(required(OCCURRED_AT)?)
         .map_err(|e| corrupt(format!("attribute {OCCURRED_AT} is not RFC 3339: {e}")))?
         .with_timezone(&Utc);
+    let stream_id = required(STREAM_ID)?.to_owned();
+    if stream_id.is_empty() {
+        return Err(corrupt("empty stream_id".to_owned()));
+    }
     Ok(StoredEvent {
         version: number(VERSION)?,
         event_type: required(EVENT_TYPE)?.to_owned(),
@@ -183,7 +187,7 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent, 
             request_fingerprint: get_s(item, REQUEST_FINGERPRINT).map(str::to_owned),
             traceparent: get_s(item, TRACEPARENT).map(str::to_owned),
         },
-        stream_id: stream_id.clone(),
+        stream_id,
     })
 }
 
@@ -262,6 +266,28 @@ mod tests {
         assert!(matches!(
             to_item("s", 1, &event),
             Err(EventStoreError::ItemTooLarge { version: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn an_item_without_a_stream_is_not_an_event() {
+        // Found by fuzzing the relay: a missing stream_id decoded as "" and was published on an empty key.
+        let event = NewEvent {
+            event_type: "T".into(),
+            schema_version: 1,
+            payload: "{}".into(),
+            metadata: metadata(),
+        };
+        let mut item = to_item("s", 1, &event).unwrap();
+        item.remove("stream_id");
+        assert!(matches!(
+            from_item(&item),
+            Err(EventStoreError::Corrupt { .. })
+        ));
+        item.insert("stream_id".into(), AttributeValue::S(String::new()));
+        assert!(matches!(
+            from_item(&item),
+            Err(EventStoreError::Corrupt { .. })
         ));
     }
 

@@ -99,6 +99,16 @@ impl OperatorRule {
     }
 }
 
+/// Locally, refuse requests without a bearer token (401 `unauthenticated`) instead of calling them `anonymous`: what
+/// API Gateway does in AWS, for a local stack that must behave exactly so (the Schemathesis run).
+#[derive(Debug, Clone, Copy)]
+pub struct RequireAuthentication;
+
+/// Refuse unauthenticated local requests on every route of `router` (see [`RequireAuthentication`]).
+pub fn with_required_authentication(router: Router) -> Router {
+    router.layer(Extension(RequireAuthentication))
+}
+
 /// Make `rule` the operator rule of every route of `router`.
 pub fn with_operators(router: Router, rule: OperatorRule) -> Router {
     router.layer(Extension(Arc::new(rule)))
@@ -196,10 +206,14 @@ fn from_authorizer(
     })
 }
 
-/// The caller of a local request: an unverified bearer token's claims, or anonymous.
+/// The caller of a local request: an unverified bearer token's claims, or anonymous (unless authentication is
+/// required).
 fn from_bearer(parts: &Parts, rule: &OperatorRule) -> Result<Caller, Problem> {
     let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
+        if parts.extensions.get::<RequireAuthentication>().is_some() {
+            return Err(unauthenticated("send Authorization: Bearer <JWT>"));
+        }
         return Ok(Caller {
             principal: ANONYMOUS.to_owned(),
             operator: false,

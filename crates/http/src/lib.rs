@@ -18,7 +18,7 @@ pub mod problem;
 pub mod routes;
 pub mod serve;
 
-pub use caller::{with_operators, Caller, OperatorRule};
+pub use caller::{with_operators, with_required_authentication, Caller, OperatorRule};
 pub use config::ConfigError;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use listener::ProblemListener;

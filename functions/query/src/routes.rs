@@ -14,6 +14,8 @@ use std::time::Duration;
 use tributary_http::{Caller, Problem, Route};
 use tributary_projections::{Page, ProjectionStore};
 
+/// The largest `min_version` (2^53 - 1: exact in every JSON client, and more events than any stream will hold).
+const MAX_MIN_VERSION: u64 = 9_007_199_254_740_991;
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: i32 = 20;
 const MAX_LIMIT: i32 = 100;
@@ -133,13 +135,18 @@ impl Params {
         self.min_version
             .as_deref()
             .map(|raw| {
-                raw.parse::<u64>().ok().filter(|v| *v >= 1).ok_or_else(|| {
-                    Problem::bad_request(
-                        "invalid-parameter",
-                        "Invalid parameter",
-                        "min_version must be a whole number from 1",
-                    )
-                })
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|v| (1..=MAX_MIN_VERSION).contains(v))
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            "invalid-parameter",
+                            "Invalid parameter",
+                            format!(
+                                "min_version must be a whole number from 1 to {MAX_MIN_VERSION}"
+                            ),
+                        )
+                    })
             })
             .transpose()
     }

@@ -99,8 +99,8 @@ fn item_failure(sequence_number: &Option<String>) -> DynamoDbBatchItemFailure {
     failure
 }
 
-/// What to publish for a stream record: its event, a dead letter, or nothing.
-fn outgoing_for(record: &EventRecord) -> Option<Outgoing> {
+/// What to publish for a stream record: its event, a dead letter, or nothing (never a panic, whatever the record).
+pub fn outgoing_for(record: &EventRecord) -> Option<Outgoing> {
     if record.event_name != "INSERT" {
         return None;
     }

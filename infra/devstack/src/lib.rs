@@ -86,6 +86,8 @@ pub struct DevstackConfig {
     pub relay: bool,
     /// Who may read every account (bearer tokens with a scope or group; see `OperatorRule::local_default`).
     pub operators: OperatorRule,
+    /// Refuse requests without a bearer token (401), as API Gateway does, instead of serving them as `anonymous`.
+    pub require_authentication: bool,
     /// Timeouts and retries of the DynamoDB clients of the command and query APIs (deployed: 10 s functions).
     pub request_path_policy: SdkPolicy,
     /// Timeouts and retries of the relay's and the denormalisers' DynamoDB clients (deployed: 60 s functions).
@@ -113,6 +115,7 @@ impl DevstackConfig {
             fail_publish_rate: 0.0,
             relay: true,
             operators: OperatorRule::local_default(),
+            require_authentication: false,
             request_path_policy: SdkPolicy::REQUEST_PATH,
             background_policy: SdkPolicy::BACKGROUND,
         }
@@ -239,12 +242,15 @@ impl Devstack {
             LOCAL_CURSOR_SECRET,
         );
         let projections = ProjectionStore::new(background.clone(), &config.projections_table);
-        let router = tributary_http::with_operators(
+        let mut router = tributary_http::with_operators(
             tributary_http::with_problem_fallbacks(
                 command_function::routes(service).merge(query_function::routes(query)),
             ),
             config.operators.clone(),
         );
+        if config.require_authentication {
+            router = tributary_http::with_required_authentication(router);
+        }
         let stopping = shutdown.clone();
         workers.push(tokio::spawn(async move {
             // On stop: no new connections; requests in flight are answered.

@@ -50,6 +50,10 @@ struct Args {
     /// Consumer groups are `<prefix>-<projection>` (as deployed: tributary-account-summary, ...).
     #[arg(long, env = "DEVSTACK_GROUP_PREFIX", default_value = "tributary")]
     group_prefix: String,
+    /// Refuse requests without an `Authorization: Bearer <JWT>` header (401), as API Gateway does; by default they
+    /// are served as the caller `anonymous`.
+    #[arg(long, env = "DEVSTACK_REQUIRE_AUTH")]
+    require_auth: bool,
     /// Chaos: drop this fraction (0 to 1) of the command path's publishes after the commit, as if the process
     /// died there. The relay still publishes every event.
     #[arg(long, env = "DEVSTACK_FAIL_PUBLISH_RATE", default_value_t = 0.0, value_parser = rate)]
@@ -95,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         },
         denormalisers: true,
         fail_publish_rate: args.fail_publish_rate,
+        require_authentication: args.require_auth,
         ..DevstackConfig::embedded(args.addr)
     })
     .await?;

@@ -1,0 +1,105 @@
+//! What applying costs in DynamoDB calls, counted by an SDK interceptor against a real DynamoDB API (the figures
+//! BENCHMARKS.md quotes): since projections are read from the event store rather than from Kafka records, a batch
+//! that brings an account forward costs one consistent `Query` of the new events on top of the projection's own read
+//! and write; a batch of duplicates costs the read alone.
+
+use bank_account::{AccountEvent, Amount, Currency, Principal};
+use tributary_core::EventMetadata;
+use tributary_dynamodb::{tables, EventStore, NewEvent};
+use tributary_projections::{apply, Projection, ProjectionStore};
+use tributary_testkit::dynamo;
+use uuid::Uuid;
+
+async fn account_with(deposits: u64) -> String {
+    let d = dynamo();
+    let store = EventStore::new(d.client(), &d.events_table);
+    let stream = format!("account-{}", Uuid::new_v4());
+    let mut events = vec![AccountEvent::AccountOpened {
+        owner: Principal::parse("counter").unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+    }];
+    events.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
+        amount: Amount::new(n).unwrap(),
+    }));
+    for (i, event) in events.iter().enumerate() {
+        let id = Uuid::new_v4();
+        let metadata = EventMetadata {
+            event_id: id,
+            command_id: id,
+            correlation_id: id.to_string(),
+            causation_id: id.to_string(),
+            occurred_at: chrono::Utc::now(),
+            actor: "counter".into(),
+            idempotency_key: None,
+            request_fingerprint: None,
+            traceparent: None,
+        };
+        store
+            .append(&stream, i as u64, &[NewEvent::from_domain(event, metadata)])
+            .await
+            .unwrap();
+    }
+    stream
+}
+
+#[tokio::test]
+async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_nothing_more() {
+    let d = dynamo();
+    let table = format!("test-cost-{}", Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let (client, calls) = d.counted_client();
+    let projections = ProjectionStore::new(client.clone(), &table);
+    let store = EventStore::new(client, &d.events_table);
+    let stream = account_with(9).await;
+
+    for (projection, first, reads) in [
+        (
+            Projection::Summary,
+            ["GetItem", "Query", "PutItem"].as_slice(),
+            ["GetItem"].as_slice(),
+        ),
+        (
+            Projection::Statement,
+            &["GetItem", "Query", "TransactWriteItems"],
+            &["GetItem"],
+        ),
+        // The owner listing reads the account's owner pointer, then (once there is one) its entry; its first write
+        // records the pointer too.
+        (
+            Projection::Owners,
+            &["GetItem", "Query", "PutItem", "PutItem"],
+            &["GetItem", "GetItem"],
+        ),
+    ] {
+        calls.clear();
+        let applied = apply(projection, &projections, &store, &stream, 10)
+            .await
+            .unwrap();
+        assert_eq!(applied.to, 10);
+        let mut expected: Vec<&str> = first.to_vec();
+        let mut got = calls.operations();
+        got.sort();
+        expected.sort();
+        assert_eq!(
+            got,
+            expected,
+            "{}: ten events in one batch",
+            projection.name()
+        );
+
+        // The same records again (a redelivery): the projection's read, nothing else.
+        calls.clear();
+        apply(projection, &projections, &store, &stream, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.operations(),
+            reads,
+            "{}: duplicates",
+            projection.name()
+        );
+    }
+}
