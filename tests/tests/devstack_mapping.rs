@@ -154,7 +154,9 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
     stack.stop().await;
 }
 
-/// A stack whose DynamoDB writes to `table` are held for 1.5 s (so work is in flight when it stops).
+/// A stack whose DynamoDB writes to `table` are held for 3 s (so work is in flight when it stops). Long enough
+/// that a denormaliser's second write cannot be held before every denormaliser's first one is, even on a busy
+/// machine (the owner listing writes twice per opening).
 async fn stack_with_slow_writes_to(
     table: impl Fn(&DevstackConfig) -> String,
 ) -> (Devstack, Arc<ChaosProxy>) {
@@ -165,7 +167,7 @@ async fn stack_with_slow_writes_to(
     };
     proxy.set(Faults {
         stall: 1.0,
-        stall_for: Duration::from_millis(1500),
+        stall_for: Duration::from_secs(3),
         operations: vec![
             "PutItem",
             "UpdateItem",

@@ -7,8 +7,10 @@
 //!   type, version, correlation id and W3C `traceparent`.
 //! * [`LazyPublisher`]: a publisher connected in the background, so a cold start never waits on MSK discovery.
 //! * [`KafkaContext`]: librdkafka callbacks: logs to `tracing`, and SigV4 OAUTHBEARER tokens for MSK IAM auth.
+//! * [`commit_offsets`]: consumer offset commits that cannot stall the async runtime (a paused broker).
 //! * [`local`]: the embedded Kafka (librdkafka's mock cluster) and topic creation, for local stacks and tests.
 
+mod commit;
 pub mod config;
 mod context;
 mod envelope;
@@ -17,6 +19,7 @@ pub mod local;
 mod msk;
 mod publisher;
 
+pub use commit::{commit_offsets, CommitError};
 pub use config::{Brokers, Compression, KafkaConfig};
 pub use context::{KafkaContext, MskIamAuth};
 pub use envelope::{

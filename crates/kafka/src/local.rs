@@ -17,6 +17,7 @@ const BROKERS: i32 = 3;
 enum Control {
     CreateTopic(String, i32, mpsc::Sender<Result<(), KafkaError>>),
     Available(bool, mpsc::Sender<Result<(), KafkaError>>),
+    RoundTrip(Duration, mpsc::Sender<Result<(), KafkaError>>),
     Stop,
 }
 
@@ -58,6 +59,11 @@ impl EmbeddedKafka {
                             });
                             let _ = reply.send(result);
                         }
+                        Control::RoundTrip(delay, reply) => {
+                            let result = (1..=BROKERS)
+                                .try_for_each(|id| cluster.broker_round_trip_time(id, delay));
+                            let _ = reply.send(result);
+                        }
                         Control::Stop => break,
                     }
                 }
@@ -88,6 +94,12 @@ impl EmbeddedKafka {
     /// Take every broker down (`false`) or bring them back (`true`): a broker outage for fault-injection tests.
     pub fn set_available(&self, up: bool) -> Result<(), KafkaError> {
         self.ask(|reply| Control::Available(up, reply))
+    }
+
+    /// Every broker answers requests only `delay` after they arrive (zero: at once again): a stalled broker —
+    /// connections are accepted, answers do not come, like a paused process — for fault-injection tests.
+    pub fn set_round_trip_time(&self, delay: Duration) -> Result<(), KafkaError> {
+        self.ask(|reply| Control::RoundTrip(delay, reply))
     }
 
     fn ask(

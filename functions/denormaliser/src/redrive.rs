@@ -14,6 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{client_config, DeadLetter, KafkaConfig, KafkaContext, PublishError};
@@ -45,6 +46,8 @@ pub enum RedriveError {
     Projection(#[from] ProjectionError),
     #[error("the dead-letter topic could not be read to its end within two minutes (read {read} records)")]
     Incomplete { read: usize },
+    #[error("the letters were re-driven but the position after them is not committed ({0}); running again re-drives them again, which is harmless")]
+    Commit(#[from] tributary_kafka::CommitError),
 }
 
 /// Re-drive the `letters` of `consumer_group` into `projection`: recompute each account they name from the store.
@@ -117,7 +120,8 @@ pub async fn redrive_topic(
     .await?;
     progress(&report);
     if read_to.count() > 0 {
-        consumer.commit(&read_to, rdkafka::consumer::CommitMode::Sync)?;
+        tributary_kafka::commit_offsets(Arc::new(consumer), read_to, Duration::from_secs(30))
+            .await?;
     }
     Ok(report)
 }

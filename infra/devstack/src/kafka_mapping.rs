@@ -10,17 +10,20 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use base64::Engine;
 use denormaliser_function::Denormaliser;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tributary_kafka::commit_offsets;
+
+/// How long a commit may hold up the next batch. A commit that has not answered by then goes on in the background
+/// (a paused broker answers when it resumes); the batch may be delivered again, which applying tolerates.
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
 
 /// How batches are formed and retried.
 #[derive(Debug, Clone)]
@@ -83,7 +86,7 @@ pub async fn run(
     let context = MappingContext {
         ready: Mutex::new(Some(ready)),
     };
-    let consumer: StreamConsumer<MappingContext> = match ClientConfig::new()
+    let consumer: Arc<StreamConsumer<MappingContext>> = match ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
@@ -96,7 +99,7 @@ pub async fn run(
         .set("fetch.wait.max.ms", "5")
         .create_with_context(context)
     {
-        Ok(consumer) => consumer,
+        Ok(consumer) => Arc::new(consumer),
         Err(e) => {
             tracing::error!(%e, %group, "cannot create the consumer; the projection will not be fed");
             return;
@@ -125,8 +128,8 @@ pub async fn run(
             tracing::info!(%group, records = batch.len(), "stopping with a failing batch uncommitted; it is delivered again after a restart");
             break;
         }
-        if let Err(e) = consumer.commit(&offsets_after(&batch), CommitMode::Sync) {
-            tracing::warn!(%e, %group, "commit failed; the batch may be delivered again (harmless: applying is idempotent)");
+        if let Err(e) = commit_offsets(consumer.clone(), offsets_after(&batch), COMMIT_WAIT).await {
+            tracing::warn!(%e, %group, "commit not confirmed; the batch may be delivered again (harmless: applying is idempotent)");
         }
     }
     consumer.unsubscribe();
