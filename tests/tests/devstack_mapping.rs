@@ -154,20 +154,24 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
     stack.stop().await;
 }
 
-/// A stack whose DynamoDB writes to `table` are held for 3 s (so work is in flight when it stops). Long enough
-/// that a denormaliser's second write cannot be held before every denormaliser's first one is, even on a busy
-/// machine (the owner listing writes twice per opening).
+/// A stack whose DynamoDB writes to `table` are held for 1.5 s (so work is in flight when it stops), on tables of
+/// its own.
 async fn stack_with_slow_writes_to(
     table: impl Fn(&DevstackConfig) -> String,
 ) -> (Devstack, Arc<ChaosProxy>) {
     let proxy = Arc::new(ChaosProxy::start(&dynamo().endpoint, 9).await);
+    // Tables of its own: the relay publishes everything in its events table's stream, and with every projection
+    // write held, other tests' events queued before this stack's own would keep its denormalisers busy for minutes.
+    let unique = uuid::Uuid::new_v4().simple().to_string();
     let config = DevstackConfig {
         dynamo: DynamoSource::External(proxy.url.clone()),
+        events_table: format!("slow-writes-events-{unique}"),
+        projections_table: format!("slow-writes-projections-{unique}"),
         ..test_config().await
     };
     proxy.set(Faults {
         stall: 1.0,
-        stall_for: Duration::from_secs(3),
+        stall_for: Duration::from_millis(1500),
         operations: vec![
             "PutItem",
             "UpdateItem",
