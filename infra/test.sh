@@ -5,7 +5,8 @@
 # release binaries through cargo-lambda and zig, cached after the first build).
 #
 #   infra/test.sh            everything (what CI runs)
-#   infra/test.sh --quick    fmt, clippy, deployment checks, the embedded run and Schemathesis only
+#   infra/test.sh --quick    fmt, clippy, deployment checks, the embedded run, the benchmark smoke run and
+#                            Schemathesis only
 #
 # The fuzz targets (fuzz_* tests: HTTP edge, Kafka record, DynamoDB item and stream-record decoders) run with proptest's
 # default 256 cases here; PROPTEST_CASES=1000000 makes them long runs (see RELIABILITY.md).
@@ -29,6 +30,9 @@ infra/deploy-checks.sh
 
 step "tests against the embedded servers (dynoxide, librdkafka mock cluster; fuzz targets bounded: PROPTEST_CASES=${PROPTEST_CASES:-256})"
 env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS cargo test --workspace --locked
+
+step "benchmark harness, smoke run (toy sizes: checks every part runs; the figures come from infra/bench.sh)"
+env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS infra/bench.sh --smoke >/dev/null
 
 step "Schemathesis: the OpenAPI document against the running local stack (every check, bounded)"
 infra/schemathesis.sh "${SCHEMATHESIS_EXAMPLES:-25}"

@@ -209,6 +209,30 @@ async fn events_are_keyed_ordered_and_published_twice_at_most() {
         records.len() as f64 / event_count(&heads) as f64,
         records.len() as f64 / event_count(&heads) as f64 - 1.0
     );
+    // Snapshots stay in the store: the items carry them, the records do not (and the copies above show that no
+    // record was published for one).
+    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    for stream in heads.keys() {
+        let tail = store
+            .load_tail(stream, common::SNAPSHOTS.every as i32 + 1)
+            .await
+            .unwrap();
+        assert!(tail.snapshot.is_some(), "{stream}: the store has snapshots");
+    }
+    for r in &records {
+        let fields: Vec<&String> = r.value.as_object().unwrap().keys().collect();
+        assert!(
+            !fields
+                .iter()
+                .any(|f| f.contains("snapshot") || f.contains("recent")),
+            "no snapshot on the topic: {fields:?}"
+        );
+        assert!(
+            !r.value["payload"].to_string().contains("recent"),
+            "no snapshot in a payload: {}",
+            r.value["payload"]
+        );
+    }
     let r = &records[0];
     for field in [
         "event_id",

@@ -176,6 +176,12 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
         statuses.iter().all(|s| *s == 200 || *s == 409),
         "no 5xx: {statuses:?}"
     );
+    let conflicts = statuses.iter().filter(|s| **s == 409).count();
+    println!(
+        "{CLIENTS} clients on one account: {conflicts} of {} requests answered 409 ({:.1}%)",
+        statuses.len(),
+        100.0 * conflicts as f64 / statuses.len() as f64
+    );
 
     let d = dynamo();
     let events = EventStore::new(d.client(), &d.events_table)

@@ -6,17 +6,25 @@
 //! race, reload and decide again (bounded in attempts and time, with jittered backoff): `decide` is pure, so
 //! retrying is safe.
 //!
+//! Loads are bounded: every so often an event's item also carries a snapshot — the aggregate's state after it, and
+//! its recent commands — and a load reads backwards only to the newest one ([`SnapshotPolicy`]). The recent
+//! commands are the idempotency window (at least the last `window` commands) and let a command recognise its own
+//! earlier attempt without reading the stream.
+//!
 //! A write can succeed even though its caller never hears so: the response is lost and the SDK retries the request,
 //! which then meets the write it made itself; or every attempt times out after the first one landed. So whenever an
 //! append did not clearly succeed, the next attempt first looks for the command's own events (its `command_id`) in
 //! the reloaded stream and, when they are there, reports the commit instead of deciding again. Every attempt
 //! appends right after the head it read, so two attempts of one command can never both land.
 
+mod recent;
+
 use chrono::{DateTime, Utc};
+use recent::RecentCommands;
 use std::marker::PhantomData;
 use std::time::Duration;
 use tributary_core::{Decider, EventMetadata, IdempotencyKey};
-use tributary_dynamodb::{EventStore, EventStoreError, NewEvent, StoredEvent};
+use tributary_dynamodb::{EventStore, EventStoreError, NewEvent, Snapshot, StoredEvent};
 use uuid::Uuid;
 
 /// Who sent a command, when, and as part of what conversation. Supplied by the shell (HTTP edge).
@@ -94,13 +102,11 @@ pub enum CommandError<R: std::error::Error + 'static> {
     Store(EventStoreError),
 }
 
-/// How often, and how patiently, to retry after losing a race for a stream (or an append whose outcome is
-/// unknown).
+/// How patiently to retry after losing a race for a stream (or an append whose outcome is unknown): for as long as
+/// the budget lasts, sleeping a decorrelated-jitter backoff between attempts (each pause random between `base_delay`
+/// and three times the previous one, at most `max_delay`), so that writers of one hot aggregate spread out.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Total attempts, the first included.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, up to `max_delay`, with full jitter.
     pub base_delay: Duration,
     pub max_delay: Duration,
     /// No new attempt starts after this much time since the command began (the function's timeout must leave
@@ -111,8 +117,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(5),
+            base_delay: Duration::from_millis(2),
             max_delay: Duration::from_millis(100),
             budget: Duration::from_secs(3),
         }
@@ -120,12 +125,31 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn delay_before(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        ceiling.mul_f64(rand::random::<f64>())
+    /// The pause after `previous` (zero before the first retry).
+    fn next_delay(&self, previous: Duration) -> Duration {
+        let low = self.base_delay.as_secs_f64();
+        let high = (previous.as_secs_f64() * 3.0).max(low);
+        let pick = low + (high - low) * rand::random::<f64>();
+        Duration::from_secs_f64(pick).min(self.max_delay)
+    }
+}
+
+/// How often an aggregate's state is stored beside its events, and how many recent commands travel with it.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotPolicy {
+    /// An event whose version is a multiple of this carries a snapshot: a load reads at most this many items
+    /// (plus the events of one multi-event command).
+    pub every: u64,
+    /// The idempotency window: a load knows at least the last `window` commands accepted on the aggregate.
+    pub window: usize,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self {
+            every: 64,
+            window: 128,
+        }
     }
 }
 
@@ -133,6 +157,7 @@ impl RetryPolicy {
 pub struct CommandHandler<D> {
     store: EventStore,
     retry: RetryPolicy,
+    snapshots: SnapshotPolicy,
     decider: PhantomData<fn() -> D>,
 }
 
@@ -141,9 +166,21 @@ impl<D> Clone for CommandHandler<D> {
         Self {
             store: self.store.clone(),
             retry: self.retry,
+            snapshots: self.snapshots,
             decider: PhantomData,
         }
     }
+}
+
+/// An aggregate as a command sees it: its state, version and recent commands, and the events it read.
+struct Loaded<S> {
+    state: S,
+    version: u64,
+    recent: RecentCommands,
+    /// The events read after the snapshot (their command ids, for a command's own earlier attempt).
+    events: Vec<StoredEvent>,
+    /// The next append should carry a snapshot (none was usable, and the stream is long).
+    needs_snapshot: bool,
 }
 
 impl<D: Decider> CommandHandler<D> {
@@ -151,12 +188,66 @@ impl<D: Decider> CommandHandler<D> {
         Self {
             store,
             retry,
+            snapshots: SnapshotPolicy::default(),
             decider: PhantomData,
         }
     }
 
+    /// Use `snapshots` instead of the default snapshot policy.
+    pub fn with_snapshots(mut self, snapshots: SnapshotPolicy) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
     pub fn store(&self) -> &EventStore {
         &self.store
+    }
+
+    /// The aggregate's current state, from the newest snapshot and the events after it (a bounded read); from all
+    /// its events when there is no usable snapshot.
+    async fn load(&self, stream_id: &str) -> Result<Loaded<D::State>, EventStoreError> {
+        let page = i32::try_from(self.snapshots.every + 1).unwrap_or(i32::MAX);
+        let tail = self.store.load_tail(stream_id, page).await?;
+        let usable = tail.snapshot.as_ref().and_then(|(version, snapshot)| {
+            if snapshot.shape != D::STATE_SHAPE {
+                return None;
+            }
+            let state = serde_json::from_str::<D::State>(&snapshot.state).ok()?;
+            let recent = RecentCommands::from_json(&snapshot.recent).ok()?;
+            Some((*version, state, recent))
+        });
+        let (mut state, mut version, mut recent, events, needs_snapshot) = match usable {
+            Some((version, state, recent)) => (state, version, recent, tail.events, false),
+            None if tail.snapshot.is_none() => {
+                // No snapshot yet: what was read is the whole stream.
+                let long = tail.events.len() as u64 > self.snapshots.every;
+                (
+                    D::initial(),
+                    0,
+                    RecentCommands::default(),
+                    tail.events,
+                    long,
+                )
+            }
+            None => {
+                // A snapshot of another state shape (or unreadable): fold everything, store a fresh one next.
+                tracing::info!(stream = %stream_id, "snapshot of another state shape; folding the whole stream");
+                let all = self.store.load(stream_id).await?;
+                (D::initial(), 0, RecentCommands::default(), all, true)
+            }
+        };
+        for stored in &events {
+            state = D::evolve(state, &stored.decode::<D::Event>()?.event);
+            version = stored.version;
+        }
+        recent.record(&events);
+        Ok(Loaded {
+            state,
+            version,
+            recent,
+            events,
+            needs_snapshot,
+        })
     }
 
     /// Run one command to completion: committed, replayed, or refused with a reason.
@@ -165,15 +256,18 @@ impl<D: Decider> CommandHandler<D> {
         request: &CommandRequest<D::Command>,
     ) -> Result<CommandOutcome, CommandError<D::Rejection>> {
         let started = tokio::time::Instant::now();
+        let command_id = request.context.command_id;
         // Why the previous attempt did not commit: lost a race, or an append whose outcome is unknown.
         let mut last_failure: Option<EventStoreError> = None;
-        for attempt in 1.. {
+        let mut pause = Duration::ZERO;
+        let mut attempts = 0u32;
+        loop {
             if let Some(failure) = &last_failure {
-                if attempt > self.retry.max_attempts || started.elapsed() >= self.retry.budget {
-                    // Out of attempts or time: one last look for this command's own events (an SDK retry may have
-                    // met its own write), then the answer.
-                    if let Ok(history) = self.store.load(&request.stream_id).await {
-                        if let Some(committed) = own_commit(&history, request.context.command_id) {
+                if started.elapsed() >= self.retry.budget {
+                    // Out of time: one last look for this command's own events (an SDK retry may have met its own
+                    // write), then the answer.
+                    if let Ok(loaded) = self.load(&request.stream_id).await {
+                        if let Some(committed) = own_commit(&loaded, command_id) {
                             return Ok(committed);
                         }
                     }
@@ -181,48 +275,42 @@ impl<D: Decider> CommandHandler<D> {
                         Some(EventStoreError::Transient(cause)) => {
                             CommandError::Store(EventStoreError::Transient(cause))
                         }
-                        _ => CommandError::Conflict {
-                            attempts: attempt - 1,
-                        },
+                        _ => CommandError::Conflict { attempts },
                     });
                 }
-                tracing::debug!(stream = %request.stream_id, attempt, %failure, "retrying the command");
-                tokio::time::sleep(self.retry.delay_before(attempt)).await;
+                pause = self.retry.next_delay(pause);
+                tracing::debug!(stream = %request.stream_id, attempts, %failure, ?pause, "retrying the command");
+                tokio::time::sleep(pause).await;
             }
-            let history = self
-                .store
+            attempts += 1;
+            let loaded = self
                 .load(&request.stream_id)
                 .await
                 .map_err(CommandError::Store)?;
-            let version = history.last().map_or(0, |e| e.version);
-
             if last_failure.is_some() {
-                if let Some(committed) = own_commit(&history, request.context.command_id) {
+                if let Some(committed) = own_commit(&loaded, command_id) {
                     tracing::info!(stream = %request.stream_id, version = committed.version(), "an earlier attempt of this command committed");
                     return Ok(committed);
                 }
             }
-            let mut state = D::initial();
-            for stored in &history {
-                state = D::evolve(
-                    state,
-                    &stored
-                        .decode::<D::Event>()
-                        .map_err(CommandError::Store)?
-                        .event,
-                );
-            }
             // Before anything that could tell a stranger about the aggregate (a replay, its version).
-            if !D::may_command(&state, &request.context.actor) {
+            if !D::may_command(&loaded.state, &request.context.actor) {
                 return Err(CommandError::AccessDenied);
             }
             if let Some(idempotency) = &request.idempotency {
-                if let Some(replayed) =
-                    previous_outcome(&history, &request.context.actor, idempotency)?
+                if let Some(seen) = loaded
+                    .recent
+                    .with_key(&request.context.actor, idempotency.key.as_str())
                 {
-                    return Ok(replayed);
+                    if !RecentCommands::same_request(&seen, &idempotency.fingerprint) {
+                        return Err(CommandError::IdempotencyKeyReused);
+                    }
+                    return Ok(CommandOutcome::Replayed {
+                        version: seen.version,
+                    });
                 }
             }
+            let version = loaded.version;
             if let Some(expected) = request.expected_version {
                 if expected != version {
                     return Err(CommandError::PreconditionFailed {
@@ -232,26 +320,27 @@ impl<D: Decider> CommandHandler<D> {
                 }
             }
 
-            let events = D::decide(&state, &request.command)
+            let events = D::decide(&loaded.state, &request.command)
                 .map_err(|rejection| CommandError::Rejected { rejection, version })?;
             let new_events: Vec<NewEvent> = events
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata(request)))
                 .collect();
+            let committed: Vec<StoredEvent> = (version + 1..)
+                .zip(new_events.iter().cloned())
+                .map(|(v, e)| StoredEvent::committed(&request.stream_id, v, e))
+                .collect();
+            let snapshot = self.snapshot_after(loaded, &events, &committed);
 
             match self
                 .store
-                .append(&request.stream_id, version, &new_events)
+                .append_with_snapshot(&request.stream_id, version, &new_events, snapshot.as_ref())
                 .await
             {
                 Ok(new_version) => {
-                    let events = (version + 1..)
-                        .zip(new_events)
-                        .map(|(v, e)| StoredEvent::committed(&request.stream_id, v, e))
-                        .collect();
                     return Ok(CommandOutcome::Committed {
                         version: new_version,
-                        events,
+                        events: committed,
                     });
                 }
                 // Another writer won, or a transaction collided: nothing of ours was written by this call (though
@@ -262,48 +351,50 @@ impl<D: Decider> CommandHandler<D> {
                 ) => last_failure = Some(e),
                 // Throttled after the SDK's retries, timed out, or no answer: the append may or may not have landed.
                 Err(e @ EventStoreError::Transient(_)) => {
-                    tracing::warn!(stream = %request.stream_id, attempt, error = %e, "append outcome unknown; checking the stream");
+                    tracing::warn!(stream = %request.stream_id, attempts, error = %e, "append outcome unknown; checking the stream");
                     last_failure = Some(e);
                 }
                 Err(e) => return Err(CommandError::Store(e)),
             }
         }
-        unreachable!("the attempts loop only ends by returning")
+    }
+
+    /// The snapshot the append of `committed` carries, if it reaches a multiple of the snapshot interval (or the
+    /// aggregate has no usable snapshot yet and a long stream): the state after the new events, and the recent
+    /// commands including this one.
+    fn snapshot_after(
+        &self,
+        loaded: Loaded<D::State>,
+        events: &[D::Event],
+        committed: &[StoredEvent],
+    ) -> Option<Snapshot> {
+        let every = self.snapshots.every.max(1);
+        let due = loaded.needs_snapshot || committed.iter().any(|e| e.version % every == 0);
+        if !due || committed.is_empty() {
+            return None;
+        }
+        let state = events.iter().fold(loaded.state, D::evolve);
+        let mut recent = loaded.recent;
+        recent.record(committed);
+        Some(Snapshot {
+            shape: D::STATE_SHAPE,
+            state: serde_json::to_string(&state).expect("aggregate states serialise"),
+            recent: recent.to_json(self.snapshots.window),
+        })
     }
 }
 
-/// The events this very command appended (an earlier attempt whose success was not reported), as its outcome.
-fn own_commit(history: &[StoredEvent], command_id: Uuid) -> Option<CommandOutcome> {
-    let events: Vec<StoredEvent> = history
+/// This very command's outcome, if an earlier attempt of it committed (its response was lost, or it timed out
+/// after landing): the version it reached, and its events if they were read.
+fn own_commit<S>(loaded: &Loaded<S>, command_id: Uuid) -> Option<CommandOutcome> {
+    let version = loaded.recent.version_of(command_id)?;
+    let events = loaded
+        .events
         .iter()
         .filter(|e| e.metadata.command_id == command_id)
         .cloned()
         .collect();
-    let version = events.last()?.version;
     Some(CommandOutcome::Committed { version, events })
-}
-
-/// If the stream holds events of a request with this caller's idempotency key, the outcome to return again (or the
-/// error when the key was used for a different request). Keys are the caller's own: another caller's use of the same
-/// key is another request.
-fn previous_outcome<R: std::error::Error>(
-    history: &[StoredEvent],
-    actor: &str,
-    idempotency: &Idempotency,
-) -> Result<Option<CommandOutcome>, CommandError<R>> {
-    let key = idempotency.key.as_str();
-    let mut previous = history
-        .iter()
-        .filter(|e| e.metadata.actor == actor && e.metadata.idempotency_key.as_deref() == Some(key))
-        .peekable();
-    let Some(first) = previous.peek() else {
-        return Ok(None);
-    };
-    if first.metadata.request_fingerprint.as_deref() != Some(idempotency.fingerprint.as_str()) {
-        return Err(CommandError::IdempotencyKeyReused);
-    }
-    let version = previous.map(|e| e.version).max().unwrap_or_default();
-    Ok(Some(CommandOutcome::Replayed { version }))
 }
 
 fn metadata<C>(request: &CommandRequest<C>) -> EventMetadata {

@@ -5,70 +5,18 @@
 //! the front end); the SDK retries the request, and the retry meets the write it made itself. Also: two callers
 //! who happen to send the same idempotency key.
 
-use serde::{Deserialize, Serialize};
+mod support;
+
+use support::{request_to, Tally};
 use tributary_aggregate::{
-    CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
-    RetryPolicy,
+    CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy,
 };
-use tributary_core::{fingerprint, Decider, DomainEvent, IdempotencyKey};
 use tributary_dynamodb::EventStore;
 use tributary_testkit::{client_at, dynamo, ChaosProxy, Faults, LoseResponses};
 use uuid::Uuid;
 
-/// A decider that records `count` events per command: enough to exercise single- and multi-event appends.
-struct Tally;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Recorded {
-    n: u64,
-}
-
-impl DomainEvent for Recorded {
-    fn event_type(&self) -> &'static str {
-        "Recorded"
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl Decider for Tally {
-    type State = u64;
-    type Command = u64;
-    type Event = Recorded;
-    type Rejection = Never;
-
-    fn initial() -> u64 {
-        0
-    }
-    fn evolve(state: u64, _: &Recorded) -> u64 {
-        state + 1
-    }
-    fn decide(state: &u64, count: &u64) -> Result<Vec<Recorded>, Never> {
-        Ok((1..=*count).map(|i| Recorded { n: state + i }).collect())
-    }
-}
-
 fn request(count: u64, actor: &str, key: Option<&str>) -> CommandRequest<u64> {
-    let command_id = Uuid::new_v4();
-    CommandRequest {
-        stream_id: format!("tally-{}", Uuid::new_v4()),
-        command: count,
-        expected_version: None,
-        idempotency: key.map(|k| Idempotency {
-            key: IdempotencyKey::parse(k).unwrap(),
-            fingerprint: fingerprint(&count),
-        }),
-        context: CommandContext {
-            command_id,
-            correlation_id: command_id.to_string(),
-            causation_id: command_id.to_string(),
-            actor: actor.to_owned(),
-            now: chrono::Utc::now(),
-            traceparent: None,
-        },
-    }
+    request_to(&format!("tally-{}", Uuid::new_v4()), count, actor, key)
 }
 
 /// A handler whose client loses the responses of the first `lose` calls of `operation`.

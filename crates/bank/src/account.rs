@@ -50,8 +50,9 @@ impl DomainEvent for AccountEvent {
     }
 }
 
-/// An account's state as far as the rules need it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// An account's state as far as the rules need it (serialised into snapshots: bump `STATE_SHAPE` when it changes).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum AccountState {
     /// No event yet: only `Open` is allowed.
     #[default]

@@ -14,8 +14,12 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 
 /// A pure aggregate: no I/O, no clock, no randomness. Everything it needs arrives in the command.
 pub trait Decider {
-    /// The aggregate's state, rebuilt by folding its events.
-    type State: Clone + Send + Sync;
+    /// The aggregate's state, rebuilt by folding its events. Serialisable: every so often an event item carries
+    /// the state after it (a snapshot), so that loading an aggregate reads a bounded number of items.
+    type State: Clone + Send + Sync + Serialize + DeserializeOwned;
+    /// Version of the state's serialised shape. Bump it when `State` changes shape: snapshots of another shape are
+    /// ignored (the aggregate is folded from its events, and the next write stores a fresh snapshot).
+    const STATE_SHAPE: u32 = 1;
     /// What callers ask for.
     type Command;
     /// What happened.

@@ -24,6 +24,54 @@ const ACTOR: &str = "actor";
 const IDEMPOTENCY_KEY: &str = "idempotency_key";
 const REQUEST_FINGERPRINT: &str = "request_fingerprint";
 const TRACEPARENT: &str = "traceparent";
+const SNAPSHOT_STATE: &str = "snapshot";
+const SNAPSHOT_SHAPE: &str = "snapshot_shape";
+const SNAPSHOT_RECENT: &str = "recent_commands";
+
+/// What an event item may carry besides its event: the aggregate's state after it (serialised by the aggregate
+/// layer, with the version of the state's shape) and the recent commands, so that a load reads back only to the
+/// newest item that has one. Never part of the event: not decoded into it, never published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub shape: u32,
+    /// The state, as the aggregate serialised it (JSON).
+    pub state: String,
+    /// The recent commands (JSON, the aggregate layer's format).
+    pub recent: String,
+}
+
+/// Add `snapshot` to `item`, unless that makes it too large for DynamoDB (the snapshot is an optimisation: the next
+/// write carries one again).
+pub(crate) fn with_snapshot(
+    mut item: HashMap<String, AttributeValue>,
+    snapshot: &Snapshot,
+) -> HashMap<String, AttributeValue> {
+    let mut candidate = item.clone();
+    candidate.insert(SNAPSHOT_STATE.to_owned(), s(&snapshot.state));
+    candidate.insert(
+        SNAPSHOT_SHAPE.to_owned(),
+        AttributeValue::N(snapshot.shape.to_string()),
+    );
+    candidate.insert(SNAPSHOT_RECENT.to_owned(), s(&snapshot.recent));
+    if approximate_size(&candidate) <= MAX_ITEM_BYTES {
+        item = candidate;
+    } else {
+        tracing::warn!("a snapshot would make the item too large; written without one");
+    }
+    item
+}
+
+/// The snapshot an item carries, if it carries a complete one.
+pub fn snapshot_of(item: &HashMap<String, AttributeValue>) -> Option<Snapshot> {
+    Some(Snapshot {
+        shape: item
+            .get(SNAPSHOT_SHAPE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())?,
+        state: get_s(item, SNAPSHOT_STATE)?.to_owned(),
+        recent: get_s(item, SNAPSHOT_RECENT)?.to_owned(),
+    })
+}
 
 /// An event ready to be appended: its type, schema version, JSON payload and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +141,7 @@ impl StoredEvent {
 }
 
 /// Build the item for `event` at `version` of `stream_id`, refusing items DynamoDB would refuse for size.
-pub(crate) fn to_item(
+pub fn to_item(
     stream_id: &str,
     version: u64,
     event: &NewEvent,

@@ -3,7 +3,9 @@
 //! One item per event: partition key `stream_id`, sort key `version` (1, 2, 3, ... contiguous per stream).
 //! * A single-event append is one `PutItem` with `attribute_not_exists(version)`: exactly one write, no transaction.
 //! * A multi-event append is one `TransactWriteItems` with the same condition on every item (atomic, up to 100).
-//! * A load is a strongly consistent `Query` that follows `LastEvaluatedKey`, so streams above 1 MB load whole.
+//! * A full load is a strongly consistent `Query` that follows `LastEvaluatedKey`, so streams above 1 MB load whole.
+//! * Every so often an event's item also carries a [`Snapshot`] (the aggregate's state after it, and its recent
+//!   commands); a command's load reads backwards to the newest one ([`EventStore::load_tail`]): a bounded read.
 //!
 //! Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
 
@@ -14,5 +16,5 @@ mod store;
 pub mod tables;
 
 pub use errors::EventStoreError;
-pub use item::{from_item, NewEvent, StoredEvent, MAX_ITEM_BYTES};
-pub use store::{EventStore, StreamCursor, MAX_EVENTS_PER_APPEND};
+pub use item::{from_item, snapshot_of, to_item, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES};
+pub use store::{EventStore, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};

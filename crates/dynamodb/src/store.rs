@@ -1,7 +1,10 @@
 //! The event store adapter: append with optimistic concurrency, load with consistent, paginated reads.
 
 use crate::errors::{classify, classify_service, EventStoreError};
-use crate::item::{from_item, to_item, NewEvent, StoredEvent, STREAM_ID, VERSION};
+use crate::item::{
+    from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, STREAM_ID,
+    VERSION,
+};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -15,6 +18,17 @@ pub const MAX_EVENTS_PER_APPEND: usize = 100;
 
 /// The condition on every appended item: its (stream, version) key must be free.
 const KEY_IS_FREE: &str = "attribute_not_exists(#version)";
+
+/// The end of a stream as [`EventStore::load_tail`] reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tail {
+    /// The newest snapshot, with the version of the event whose item carries it (the state after that event).
+    pub snapshot: Option<(u64, Snapshot)>,
+    /// The events after the snapshot (all of them without one), in version order.
+    pub events: Vec<StoredEvent>,
+    /// Items read.
+    pub items_read: usize,
+}
 
 /// Where a scan of the streams goes on (a position in the table), serialisable so a rebuild can resume.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,16 +65,33 @@ impl EventStore {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<u64, EventStoreError> {
+        self.append_with_snapshot(stream_id, expected_version, events, None)
+            .await
+    }
+
+    /// [`append`](Self::append), the last event's item also carrying `snapshot` (the state after it).
+    pub async fn append_with_snapshot(
+        &self,
+        stream_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+        snapshot: Option<&Snapshot>,
+    ) -> Result<u64, EventStoreError> {
         if events.len() > MAX_EVENTS_PER_APPEND {
             return Err(EventStoreError::TooManyEvents {
                 count: events.len(),
                 limit: MAX_EVENTS_PER_APPEND,
             });
         }
-        let items = (expected_version + 1..)
+        let mut items = (expected_version + 1..)
             .zip(events)
             .map(|(version, event)| to_item(stream_id, version, event))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(snapshot) = snapshot {
+            if let Some(last) = items.pop() {
+                items.push(with_snapshot(last, snapshot));
+            }
+        }
         let new_version = expected_version + items.len() as u64;
         let conflict = || EventStoreError::WrongExpectedVersion {
             stream_id: stream_id.to_owned(),
@@ -195,6 +226,43 @@ impl EventStore {
                 .unwrap_or_default(),
         });
         Ok((streams, next))
+    }
+
+    /// The newest events of a stream, back to the newest item that carries a snapshot (strongly consistent, newest
+    /// first, `page_size` items a page): a bounded read whatever the stream's length, once snapshots are written.
+    /// Without any snapshot it reads the whole stream.
+    pub async fn load_tail(
+        &self,
+        stream_id: &str,
+        page_size: i32,
+    ) -> Result<Tail, EventStoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(page_size.max(1))
+            .key_condition_expression("#stream = :stream")
+            .expression_attribute_names("#stream", STREAM_ID)
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
+            .into_paginator()
+            .send();
+        let mut tail = Tail::default();
+        'pages: while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e))?;
+            for item in page.items() {
+                tail.items_read += 1;
+                let event = from_item(item)?;
+                if let Some(snapshot) = snapshot_of(item) {
+                    tail.snapshot = Some((event.version, snapshot));
+                    break 'pages;
+                }
+                tail.events.push(event);
+            }
+        }
+        tail.events.reverse();
+        Ok(tail)
     }
 
     /// Every event of a stream, in version order (strongly consistent; follows `LastEvaluatedKey`).

@@ -93,21 +93,39 @@ impl SdkPolicy {
     }
 }
 
-/// A whole number of milliseconds from `name`, or `default` when unset.
-pub fn millis(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+/// A whole number from `name` that `valid` accepts (`expected` says which), or `None` when unset.
+fn whole_number(
+    name: &'static str,
+    valid: impl Fn(u64) -> bool,
+    expected: &str,
+) -> Result<Option<u64>, ConfigError> {
     let raw = env_or(name, "");
     if raw.is_empty() {
-        return Ok(default);
+        return Ok(None);
     }
     raw.trim()
         .parse::<u64>()
         .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
+        .filter(|n| valid(*n))
+        .map(Some)
         .ok_or_else(|| ConfigError {
             name,
-            problem: format!("must be a positive whole number of milliseconds (got {raw:?})"),
+            problem: format!("must be {expected} (got {raw:?})"),
         })
+}
+
+/// A whole number of milliseconds from `name`, or `default` when unset.
+pub fn millis(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    Ok(
+        whole_number(name, |ms| ms > 0, "a positive whole number of milliseconds")?
+            .map_or(default, Duration::from_millis),
+    )
+}
+
+/// A whole number in `1..=max` from `name`, or `default` when unset.
+pub fn count(name: &'static str, default: u64, max: u64) -> Result<u64, ConfigError> {
+    let expected = format!("a whole number from 1 to {max}");
+    Ok(whole_number(name, |n| (1..=max).contains(&n), &expected)?.unwrap_or(default))
 }
 
 /// The AWS SDK configuration from the usual sources (environment, profile, Lambda role), with `policy`'s timeouts

@@ -13,18 +13,7 @@ use tributary_testkit::{dynamo, run_on_own_thread, AfterCall};
 use uuid::Uuid;
 
 fn metadata() -> EventMetadata {
-    let id = Uuid::new_v4();
-    EventMetadata {
-        event_id: id,
-        command_id: id,
-        correlation_id: id.to_string(),
-        causation_id: id.to_string(),
-        occurred_at: chrono::Utc::now(),
-        actor: "tester".into(),
-        idempotency_key: None,
-        request_fingerprint: None,
-        traceparent: None,
-    }
+    tributary_testkit::event_metadata("tester")
 }
 
 /// An account with `deposits` deposits, appended to the event store; its id and events.

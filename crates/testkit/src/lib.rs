@@ -8,12 +8,14 @@ pub mod batches;
 mod calls;
 pub mod chaos;
 pub mod faults;
+mod history;
 pub mod kafka;
 
 pub use batches::{kafka_batch_json, RawRecord};
 pub use calls::CallLog;
 pub use chaos::{ChaosCounts, ChaosProxy, Faults};
 pub use faults::{run_on_own_thread, AfterCall, LoseResponses, RequestLog};
+pub use history::{event_metadata, seed_history};
 pub use kafka::{kafka, read_topic, ConsumedRecord, TestKafka};
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;

@@ -1,6 +1,7 @@
 //! Configuration of the command function, read once per container from the environment.
 
-use tributary_http::config::{env_or, socket_addr};
+use tributary_aggregate::SnapshotPolicy;
+use tributary_http::config::{count, env_or, socket_addr};
 use tributary_http::ConfigError;
 
 /// Default name of the events table (matches the local stack; `template.yaml` sets the deployed name).
@@ -12,6 +13,11 @@ pub struct CommandConfig {
     pub events_table: String,
     /// `COMMAND_ADDR`: where to listen when not in Lambda (default 127.0.0.1:3001).
     pub local_addr: std::net::SocketAddr,
+    /// `SNAPSHOT_EVERY` (default 64): every this many events an event's item also carries the aggregate's state, so
+    /// a command reads at most this many items. `IDEMPOTENCY_WINDOW` (default 128): the recent commands a snapshot
+    /// carries — a retried request is recognised while fewer than this many commands were accepted on the
+    /// aggregate since (README, "Bounded loads").
+    pub snapshots: SnapshotPolicy,
 }
 
 impl CommandConfig {
@@ -19,6 +25,17 @@ impl CommandConfig {
         Ok(Self {
             events_table: env_or("EVENTS_TABLE", DEFAULT_EVENTS_TABLE),
             local_addr: socket_addr("COMMAND_ADDR", "127.0.0.1:3001")?,
+            snapshots: snapshot_policy()?,
         })
     }
+}
+
+/// Bounds keep a snapshot item far below DynamoDB's 400 KB (about 130 bytes per remembered command) and a load's
+/// read to a few pages at most.
+fn snapshot_policy() -> Result<SnapshotPolicy, ConfigError> {
+    let default = SnapshotPolicy::default();
+    Ok(SnapshotPolicy {
+        every: count("SNAPSHOT_EVERY", default.every, 1_000)?,
+        window: count("IDEMPOTENCY_WINDOW", default.window as u64, 1_000)? as usize,
+    })
 }

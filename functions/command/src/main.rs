@@ -20,6 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         &config.events_table,
         kafka,
         aws,
-    );
+    )
+    .with_snapshots(config.snapshots);
     tributary_http::serve(router(service), config.local_addr).await
 }

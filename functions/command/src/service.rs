@@ -10,7 +10,7 @@ use crate::problems::for_rejection;
 use crate::routes::RequestDescription;
 use bank_account::{Account, AccountRejection};
 use tributary_aggregate::{
-    CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy,
+    CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy, SnapshotPolicy,
 };
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher, RejectionEnvelope, ENVELOPE_VERSION};
@@ -68,6 +68,12 @@ impl CommandService {
             LazyPublisher::connect_in_background(kafka, aws),
             PublishFaults::default(),
         )
+    }
+
+    /// Store snapshots and remember recent commands as `snapshots` says (instead of the default policy).
+    pub fn with_snapshots(mut self, snapshots: SnapshotPolicy) -> Self {
+        self.accounts = self.accounts.with_snapshots(snapshots);
+        self
     }
 
     /// Publish committed events and rejections with `publisher` (once it is connected).

@@ -30,7 +30,7 @@ use tributary_kafka::{DeadLetter, EventEnvelope, LazyPublisher, PublishError, EN
 use tributary_projections::{apply, Applied, Projection, ProjectionError, ProjectionStore};
 
 /// Accounts applied at the same time within one batch.
-const CONCURRENT_ACCOUNTS: usize = 16;
+pub const CONCURRENT_ACCOUNTS: usize = 16;
 /// How long a batch with dead letters waits for a publisher that is still connecting.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 

@@ -19,18 +19,7 @@ use tributary_testkit::{
 use uuid::Uuid;
 
 fn metadata() -> EventMetadata {
-    let id = Uuid::new_v4();
-    EventMetadata {
-        event_id: id,
-        command_id: id,
-        correlation_id: id.to_string(),
-        causation_id: id.to_string(),
-        occurred_at: chrono::Utc::now(),
-        actor: "tester".into(),
-        idempotency_key: None,
-        request_fingerprint: None,
-        traceparent: None,
-    }
+    tributary_testkit::event_metadata("tester")
 }
 
 /// An account opened with `deposits` deposits, in the event store.

@@ -13,7 +13,7 @@
 //! [`Devstack::start`] is what `cargo run --bin devstack` runs; end-to-end tests start it the same way.
 
 pub mod kafka_mapping;
-pub mod stats;
+pub mod lag;
 pub mod stream_mapping;
 
 use anyhow::Context;
@@ -92,6 +92,8 @@ pub struct DevstackConfig {
     pub request_path_policy: SdkPolicy,
     /// Timeouts and retries of the relay's and the denormalisers' DynamoDB clients (deployed: 60 s functions).
     pub background_policy: SdkPolicy,
+    /// Snapshots and the idempotency window of the command API (the deployed defaults unless a test shrinks them).
+    pub snapshots: tributary_aggregate::SnapshotPolicy,
 }
 
 impl DevstackConfig {
@@ -118,6 +120,7 @@ impl DevstackConfig {
             require_authentication: false,
             request_path_policy: SdkPolicy::REQUEST_PATH,
             background_policy: SdkPolicy::BACKGROUND,
+            snapshots: tributary_aggregate::SnapshotPolicy::default(),
         }
     }
 }
@@ -224,6 +227,7 @@ impl Devstack {
         )
         .await?;
         let service = CommandService::new(request_path.clone(), &config.events_table)
+            .with_snapshots(config.snapshots)
             .with_publisher(
                 LazyPublisher::ready(command_publisher),
                 PublishFaults {

@@ -53,6 +53,11 @@ async fn config_behind(proxy: &ChaosProxy) -> DevstackConfig {
             group_prefix: format!("reliability-{}", uuid::Uuid::new_v4().simple()),
             ..MappingSettings::default()
         },
+        // A snapshot every 4 events (21 per account in the load), so faults also hit the writes that carry one.
+        snapshots: tributary_aggregate::SnapshotPolicy {
+            every: 4,
+            ..Default::default()
+        },
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }

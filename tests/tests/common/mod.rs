@@ -5,8 +5,15 @@
 use devstack::kafka_mapping::MappingSettings;
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource, TOPIC_PARTITIONS};
 use serde_json::Value;
+use tributary_aggregate::SnapshotPolicy;
 use tributary_http::config::SdkPolicy;
 use tributary_testkit::{dynamo, kafka};
+
+/// The snapshot policy of the test stacks: a snapshot every 3 events, 16 recent commands remembered.
+pub const SNAPSHOTS: SnapshotPolicy = SnapshotPolicy {
+    every: 3,
+    window: 16,
+};
 
 /// A stack configuration over the test binary's DynamoDB API and tables and its Kafka, with fresh topics, HTTP on
 /// an ephemeral loopback port.
@@ -30,6 +37,9 @@ pub async fn test_config() -> DevstackConfig {
         // embedded server between many stacks, so calls get the background functions' patience. (The
         // fault-injection suite, infra/devstack/tests/reliability.rs, runs with the deployed ones.)
         request_path_policy: SdkPolicy::BACKGROUND,
+        // Snapshots every few events, so every end-to-end test runs over items that carry them (the relay, the
+        // denormalisers, catch-up and rebuilds must see the events and nothing else).
+        snapshots: SNAPSHOTS,
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }
