@@ -9,7 +9,9 @@ use common::{client_as, post, stack, test_config};
 use denormaliser_function::{default_consumer_group, Denormaliser};
 use devstack::{Devstack, DevstackConfig};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tributary_dynamodb::{tables, EventStore, StoredEvent};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions, RebuildOutcome};
@@ -474,8 +476,10 @@ async fn projections_converge_after_a_restart_mid_load() {
     let first = Devstack::start(config.clone()).await.unwrap();
     let base = first.base_url();
     // Load until the stack goes away; keep the ids of the accounts that were opened.
+    let opened_so_far = Arc::new(AtomicUsize::new(0));
     let load = tokio::spawn({
         let http = http.clone();
+        let opened_so_far = opened_so_far.clone();
         async move {
             let mut accounts = Vec::new();
             for _ in 0..1000 {
@@ -494,6 +498,7 @@ async fn projections_converge_after_a_restart_mid_load() {
                 };
                 let id = opened["account_id"].as_str().unwrap().to_owned();
                 accounts.push(id.clone());
+                opened_so_far.fetch_add(1, Ordering::SeqCst);
                 for n in 0..5 {
                     let sent = http
                         .post(format!("{base}/accounts/{id}/deposits"))
@@ -509,7 +514,12 @@ async fn projections_converge_after_a_restart_mid_load() {
             accounts
         }
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Stop mid-load: once a few accounts exist (how long that takes depends on the machine and the store, so wait
+    // for the load, not for a fixed time), with the next requests in flight.
+    let started = Instant::now();
+    while opened_so_far.load(Ordering::SeqCst) < 3 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     first.stop().await;
     let accounts = load.await.unwrap();
     assert!(
@@ -524,8 +534,9 @@ async fn projections_converge_after_a_restart_mid_load() {
     let projections = ProjectionStore::new(d.client(), &d.projections_table);
     for id in &accounts {
         let head = store.load(&format!("account-{id}")).await.unwrap().len() as u64;
-        let mut visible = false;
-        for _ in 0..30 {
+        // The statement and summary reads wait for `min_version`; the owner listing has no such read, so poll it.
+        let (mut last, deadline) = (String::new(), Instant::now() + Duration::from_secs(30));
+        while Instant::now() < deadline {
             let (statement, _, _) = get(
                 &http,
                 &format!("{base}/accounts/{id}/statement?min_version={head}"),
@@ -544,12 +555,17 @@ async fn projections_converge_after_a_restart_mid_load() {
                 .await
                 .unwrap()
                 .is_some_and(|e| e.version == head);
+            last =
+                format!("statement {statement}, summary {summary}, owner entry current: {listed}");
             if statement == 200 && summary == 200 && listed {
-                visible = true;
                 break;
             }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(visible, "{id} reached version {head} in every projection");
+        assert_eq!(
+            last, "statement 200, summary 200, owner entry current: true",
+            "{id} reached version {head} in every projection"
+        );
     }
     assert_projections_match_the_store(&projections, &accounts).await;
 }
