@@ -1,6 +1,6 @@
 //! Fuzzing the DynamoDB item decoder (`from_item`): whatever an events-table item holds — a real event mutated at
 //! random, or nothing like one — decoding never panics, and what it accepts is an event with every required field.
-//! Property-based (proptest): `PROPTEST_CASES` sets the number of cases (256 by default; RELIABILITY.md records the
+//! Property-based (proptest): `PROPTEST_CASES` sets the number of cases (256 by default; SECURITY.md records the
 //! long runs).
 
 use aws_sdk_dynamodb::types::AttributeValue;

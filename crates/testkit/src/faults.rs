@@ -210,6 +210,11 @@ impl RequestLog {
     pub fn bodies(&self) -> Vec<serde_json::Value> {
         self.bodies.lock().expect("request log lock").clone()
     }
+
+    /// Forget what was recorded (a long run clears between cases, so the log does not grow without bound).
+    pub fn clear(&self) {
+        self.bodies.lock().expect("request log lock").clear();
+    }
 }
 
 impl Intercept for RequestLog {
