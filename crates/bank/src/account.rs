@@ -219,6 +219,7 @@ mod tests {
     use crate::values::MAX_AMOUNT;
     use proptest::prelude::*;
     use tributary_core::fold;
+    use tributary_core::given::given;
 
     fn open() -> AccountCommand {
         AccountCommand::Open {
@@ -257,54 +258,88 @@ mod tests {
         (history, outcomes)
     }
 
+    fn opened() -> AccountEvent {
+        AccountEvent::AccountOpened {
+            owner: Principal::parse("alice").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+        }
+    }
+    fn deposited(n: u64) -> AccountEvent {
+        AccountEvent::MoneyDeposited {
+            amount: Amount::new(n).unwrap(),
+        }
+    }
+    fn withdrawn(n: u64) -> AccountEvent {
+        AccountEvent::MoneyWithdrawn {
+            amount: Amount::new(n).unwrap(),
+        }
+    }
+
     #[test]
     fn the_happy_path() {
-        let (events, outcomes) = run(&[
-            open(),
-            deposit(1000),
-            withdraw(250),
-            withdraw(750),
-            AccountCommand::Close,
-        ]);
-        assert!(outcomes.iter().all(Result::is_ok));
-        assert_eq!(events.len(), 5);
-        assert!(matches!(
-            fold::<Account>(&events),
-            AccountState::Closed { .. }
-        ));
+        given::<Account>([])
+            .when_by("alice", open())
+            .then([opened()])
+            .and_given()
+            .when(deposit(1000))
+            .then([deposited(1000)])
+            .and_given()
+            .when(withdraw(250))
+            .then([withdrawn(250)])
+            .and_given()
+            .when(withdraw(750))
+            .then([withdrawn(750)])
+            .and_given()
+            .when(AccountCommand::Close)
+            .then([AccountEvent::AccountClosed])
+            .and_state(&AccountState::Closed {
+                owner: Principal::parse("alice").unwrap(),
+                currency: Currency::parse("EUR").unwrap(),
+            });
     }
 
     #[test]
     fn rules_refuse_what_they_should() {
-        let (_, o) = run(&[deposit(1)]);
-        assert_eq!(o[0], Err(AccountRejection::NotOpened));
-        let (_, o) = run(&[open(), open()]);
-        assert_eq!(o[1], Err(AccountRejection::AlreadyOpened));
-        let (_, o) = run(&[open(), deposit(100), withdraw(101)]);
-        assert_eq!(
-            o[2],
-            Err(AccountRejection::InsufficientFunds {
+        use AccountRejection as R;
+        given::<Account>([])
+            .when(deposit(1))
+            .then_rejected(R::NotOpened);
+        given::<Account>([opened()])
+            .when(open())
+            .then_rejected(R::AlreadyOpened);
+        given::<Account>([opened(), deposited(100)])
+            .when(withdraw(101))
+            .then_rejected(R::InsufficientFunds {
                 balance: 100,
-                requested: 101
-            })
-        );
-        let (_, o) = run(&[open(), deposit(100), AccountCommand::Close]);
-        assert_eq!(o[2], Err(AccountRejection::BalanceNotZero { balance: 100 }));
-        let (_, o) = run(&[open(), AccountCommand::Close, deposit(1), open()]);
-        assert_eq!(o[2], Err(AccountRejection::Closed));
-        assert_eq!(o[3], Err(AccountRejection::AlreadyOpened));
+                requested: 101,
+            });
+        given::<Account>([opened(), deposited(100)])
+            .when(AccountCommand::Close)
+            .then_rejected(R::BalanceNotZero { balance: 100 });
+        given::<Account>([opened(), AccountEvent::AccountClosed])
+            .when(deposit(1))
+            .then_rejected(R::Closed);
+        given::<Account>([opened(), AccountEvent::AccountClosed])
+            .when(open())
+            .then_rejected(R::AlreadyOpened);
     }
 
     #[test]
     fn only_the_owner_may_command_an_account() {
-        let (events, _) = run(&[open(), deposit(10)]);
-        let state = fold::<Account>(&events);
-        assert!(Account::may_command(&state, "alice"));
-        assert!(!Account::may_command(&state, "bob"));
-        assert!(!Account::may_command(&state, ""));
-        let (events, _) = run(&[open(), AccountCommand::Close]);
-        assert!(!Account::may_command(&fold::<Account>(&events), "bob"));
-        assert!(Account::may_command(&Account::initial(), "bob"));
+        given::<Account>([opened(), deposited(10)])
+            .when_by("alice", withdraw(10))
+            .then([withdrawn(10)]);
+        given::<Account>([opened(), deposited(10)])
+            .when_by("bob", withdraw(10))
+            .then_not_allowed();
+        given::<Account>([opened()])
+            .when_by("", deposit(1))
+            .then_not_allowed();
+        given::<Account>([opened(), AccountEvent::AccountClosed])
+            .when_by("bob", deposit(1))
+            .then_not_allowed();
+        // Anyone may open an account that does not exist yet.
+        given::<Account>([]).when_by("bob", open()).then([opened()]);
     }
 
     #[test]
@@ -316,11 +351,13 @@ mod tests {
         ));
         commands.push(deposit(MAX_AMOUNT));
         let (events, outcomes) = run(&commands);
-        assert!(matches!(
-            outcomes.last(),
-            Some(Err(AccountRejection::BalanceLimitExceeded { .. }))
-        ));
+        assert!(outcomes[..outcomes.len() - 1].iter().all(Result::is_ok));
         assert!(fold::<Account>(&events).balance() <= MAX_BALANCE);
+        given::<Account>(events)
+            .when(deposit(MAX_AMOUNT))
+            .then_rejected_as("BalanceLimitExceeded", |r| {
+                matches!(r, AccountRejection::BalanceLimitExceeded { .. })
+            });
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! * [`EventMetadata`] and [`RecordedEvent`]: what travels with every stored event.
 //! * [`IdempotencyKey`] and [`fingerprint`]: recognising a retried command.
 //! * [`TraceParent`]: W3C trace context carried from the request to the published events.
+//! * [`given`]: given/when/then tests for a domain's deciders.
 
 pub mod decider;
+pub mod given;
 pub mod idempotency;
 pub mod metadata;
 pub mod trace;
