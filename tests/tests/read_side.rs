@@ -4,6 +4,8 @@
 mod common;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bank_account::AccountEvent;
 use base64::Engine;
 use common::{client_as, post, stack, test_config};
 use denormaliser_function::{default_consumer_group, Denormaliser};
@@ -568,4 +570,117 @@ async fn projections_converge_after_a_restart_mid_load() {
         );
     }
     assert_projections_match_the_store(&projections, &accounts).await;
+}
+
+/// Events outlive their shapes: `MoneyDeposited` gained `deposited_by` in schema version 2. With version-1 items in
+/// the store and version-1 records on the topic beside version-2 ones, every reader sees the current shape and they
+/// all agree with a fold of the upcast events: the denormalisers (nothing dead-lettered), a rebuild, and the
+/// command loop (withdrawing exactly the folded balance and closing the account succeed only if its load folded
+/// the same balance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
+    let (accounts, _) = history(3).await;
+    let d = dynamo();
+    let store = EventStore::new(d.client(), &d.events_table);
+    // Turn every deposit back into its version-1 item, as if stored before the change (snapshots stay as they are).
+    let mut rewritten = 0;
+    for id in &accounts {
+        for e in store.load(&format!("account-{id}")).await.unwrap() {
+            if e.event_type != "MoneyDeposited" || e.version % 2 == 1 {
+                continue;
+            }
+            let mut payload: Value = serde_json::from_str(&e.payload).unwrap();
+            assert_eq!(payload["deposited_by"], json!(e.metadata.actor));
+            payload.as_object_mut().unwrap().remove("deposited_by");
+            d.client()
+                .update_item()
+                .table_name(&d.events_table)
+                .key("stream_id", AttributeValue::S(e.stream_id.clone()))
+                .key("version", AttributeValue::N(e.version.to_string()))
+                .update_expression("SET payload = :p, schema_version = :v")
+                .expression_attribute_values(":p", AttributeValue::S(payload.to_string()))
+                .expression_attribute_values(":v", AttributeValue::N("1".into()))
+                .send()
+                .await
+                .unwrap();
+            rewritten += 1;
+        }
+    }
+    let mut events = Vec::new();
+    for id in &accounts {
+        events.extend(store.load(&format!("account-{id}")).await.unwrap());
+    }
+    let shapes = |v: u32| {
+        events
+            .iter()
+            .filter(|e| e.event_type == "MoneyDeposited" && e.schema_version == v)
+            .count()
+    };
+    assert!(rewritten >= 3 && shapes(1) == rewritten && shapes(2) >= 3);
+    for e in events.iter().filter(|e| e.event_type == "MoneyDeposited") {
+        let event: AccountEvent = e.decode().unwrap().event;
+        let AccountEvent::MoneyDeposited { deposited_by, .. } = event else {
+            panic!("{e:?}")
+        };
+        assert_eq!(deposited_by.as_str(), e.metadata.actor);
+    }
+
+    // The topic: the records the relay published, old and new shapes alike.
+    let all: Vec<&StoredEvent> = events.iter().collect();
+    let dlq = kafka().topic("dead-letters", 1).await;
+    let (denormalisers, live) = fresh_denormalisers(&dlq).await;
+    for denormaliser in &denormalisers {
+        let report = denormaliser
+            .handle(&kafka_batch("events", &all, 0))
+            .await
+            .unwrap();
+        assert_eq!(report.dead_lettered, 0, "{:?}", denormaliser.projection);
+    }
+    assert_projections_match_the_store(&live, &accounts).await;
+
+    let table = format!("test-rebuilt-{}", uuid::Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let rebuilt = ProjectionStore::new(d.client(), &table);
+    for projection in Projection::ALL {
+        let outcome = rebuild(
+            projection,
+            &rebuilt,
+            &store,
+            RebuildOptions::default(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome, RebuildOutcome::Completed(_)),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        rows_of(&rebuilt, &accounts).await,
+        rows_of(&live, &accounts).await
+    );
+
+    let stack = Devstack::start(DevstackConfig {
+        denormalisers: false,
+        relay: false,
+        ..test_config().await
+    })
+    .await
+    .unwrap();
+    let (http, base) = (reqwest::Client::new(), stack.base_url());
+    for id in &accounts {
+        let stream: Vec<StoredEvent> = events
+            .iter()
+            .filter(|e| e.stream_id == format!("account-{id}"))
+            .cloned()
+            .collect();
+        let (summary, _) = tributary_tests::projection::expected_views(id, &stream);
+        money(&http, &base, id, "withdrawals", summary.balance).await;
+        let closed = post(&http, &format!("{base}/accounts/{id}/close"), &[], None).await;
+        assert_eq!(closed.status, 200, "{}", closed.body);
+    }
 }

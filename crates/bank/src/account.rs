@@ -2,7 +2,8 @@
 
 use crate::values::{Amount, Currency, Principal, MAX_BALANCE};
 use serde::{Deserialize, Serialize};
-use tributary_core::{Decider, DomainEvent};
+use serde_json::Value;
+use tributary_core::{Decider, DomainEvent, StoredShape};
 
 /// What a caller may ask of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +13,10 @@ pub enum AccountCommand {
         owner: Principal,
         currency: Currency,
     },
+    /// A deposit by `by`: the authenticated caller, never a value from the request body.
     Deposit {
         amount: Amount,
+        by: Principal,
     },
     Withdraw {
         amount: Amount,
@@ -30,8 +33,11 @@ pub enum AccountEvent {
         owner: Principal,
         currency: Currency,
     },
+    /// `deposited_by`: who made the deposit. Since schema version 2; a version-1 payload (stored before) is
+    /// upcast with the principal its metadata names as the actor.
     MoneyDeposited {
         amount: Amount,
+        deposited_by: Principal,
     },
     MoneyWithdrawn {
         amount: Amount,
@@ -46,6 +52,27 @@ impl DomainEvent for AccountEvent {
             Self::MoneyDeposited { .. } => "MoneyDeposited",
             Self::MoneyWithdrawn { .. } => "MoneyWithdrawn",
             Self::AccountClosed => "AccountClosed",
+        }
+    }
+
+    fn current_schema_version(event_type: &str) -> u32 {
+        match event_type {
+            "MoneyDeposited" => 2,
+            _ => 1,
+        }
+    }
+
+    /// `MoneyDeposited` v1 -> v2: `deposited_by` is the actor of the command that made it.
+    fn upcast(from: StoredShape<'_>, mut payload: Value) -> Result<Value, String> {
+        match (from.event_type, from.schema_version) {
+            ("MoneyDeposited", 1) => {
+                let fields = payload
+                    .as_object_mut()
+                    .ok_or("a MoneyDeposited payload is an object")?;
+                fields.insert("deposited_by".into(), from.metadata.actor.clone().into());
+                Ok(payload)
+            }
+            (event_type, version) => Err(format!("{event_type} v{version} has no upcaster")),
         }
     }
 }
@@ -134,7 +161,7 @@ impl Decider for Account {
                     currency,
                     balance,
                 },
-                E::MoneyDeposited { amount },
+                E::MoneyDeposited { amount, .. },
             ) => S::Open {
                 owner,
                 currency,
@@ -180,7 +207,7 @@ impl Decider for Account {
                 return Err(R::AlreadyOpened)
             }
             (S::Closed { .. }, _) => return Err(R::Closed),
-            (S::Open { balance, .. }, C::Deposit { amount }) => {
+            (S::Open { balance, .. }, C::Deposit { amount, by }) => {
                 let requested = amount.minor_units();
                 match balance.checked_add(requested) {
                     Some(after) if after <= MAX_BALANCE => {}
@@ -191,7 +218,10 @@ impl Decider for Account {
                         });
                     }
                 }
-                AccountEvent::MoneyDeposited { amount: *amount }
+                AccountEvent::MoneyDeposited {
+                    amount: *amount,
+                    deposited_by: by.clone(),
+                }
             }
             (S::Open { balance, .. }, C::Withdraw { amount }) => {
                 if amount.minor_units() > *balance {
@@ -230,6 +260,7 @@ mod tests {
     fn deposit(n: u64) -> AccountCommand {
         AccountCommand::Deposit {
             amount: Amount::new(n).unwrap(),
+            by: Principal::parse("alice").unwrap(),
         }
     }
     fn withdraw(n: u64) -> AccountCommand {
@@ -267,6 +298,7 @@ mod tests {
     fn deposited(n: u64) -> AccountEvent {
         AccountEvent::MoneyDeposited {
             amount: Amount::new(n).unwrap(),
+            deposited_by: Principal::parse("alice").unwrap(),
         }
     }
     fn withdrawn(n: u64) -> AccountEvent {
@@ -373,6 +405,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_version_1_deposit_reads_as_version_2_with_its_actor() {
+        let metadata = tributary_core::EventMetadata {
+            event_id: uuid::Uuid::nil(),
+            command_id: uuid::Uuid::nil(),
+            correlation_id: "c".into(),
+            causation_id: "c".into(),
+            occurred_at: chrono::Utc::now(),
+            actor: "alice".into(),
+            idempotency_key: None,
+            request_fingerprint: None,
+            traceparent: None,
+        };
+        let v1 = serde_json::json!({"type": "MoneyDeposited", "amount": 250});
+        let read = tributary_core::decode_event::<AccountEvent>("MoneyDeposited", 1, &metadata, v1);
+        assert_eq!(read, Ok((deposited(250), 2)));
+        assert_eq!(deposited(250).schema_version(), 2);
+        assert_eq!(withdrawn(1).schema_version(), 1);
+        // Version 2 payloads are read as they are; a version-2 payload without the field is not a deposit.
+        let v2 = serde_json::to_value(deposited(250)).unwrap();
+        let read = tributary_core::decode_event::<AccountEvent>("MoneyDeposited", 2, &metadata, v2);
+        assert_eq!(read, Ok((deposited(250), 2)));
+        let bare = serde_json::json!({"type": "MoneyDeposited", "amount": 250});
+        assert!(
+            tributary_core::decode_event::<AccountEvent>("MoneyDeposited", 2, &metadata, bare)
+                .is_err()
+        );
+        // Other events have one shape.
+        let opened_v1 = serde_json::to_value(opened()).unwrap();
+        let read =
+            tributary_core::decode_event::<AccountEvent>("AccountOpened", 1, &metadata, opened_v1);
+        assert_eq!(read, Ok((opened(), 1)));
+    }
+
     fn any_command() -> impl Strategy<Value = AccountCommand> {
         let amount = prop_oneof![1..=1_000u64, 1..=MAX_AMOUNT];
         prop_oneof![
@@ -397,7 +463,7 @@ mod tests {
                 let expect_ok = match command {
                     AccountCommand::Open { .. } => !opened,
                     _ if !opened || closed => false,
-                    AccountCommand::Deposit { amount } => model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE),
+                    AccountCommand::Deposit { amount, .. } => model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE),
                     AccountCommand::Withdraw { amount } => i128::from(amount.minor_units()) <= model_balance,
                     AccountCommand::Close => model_balance == 0,
                 };
@@ -405,7 +471,7 @@ mod tests {
                 if let Ok(events) = result {
                     match command {
                         AccountCommand::Open { .. } => opened = true,
-                        AccountCommand::Deposit { amount } => model_balance += i128::from(amount.minor_units()),
+                        AccountCommand::Deposit { amount, .. } => model_balance += i128::from(amount.minor_units()),
                         AccountCommand::Withdraw { amount } => model_balance -= i128::from(amount.minor_units()),
                         AccountCommand::Close => closed = true,
                     }

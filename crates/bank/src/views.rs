@@ -40,7 +40,7 @@ impl AccountSummary {
                 updated_at: occurred_at.to_owned(),
             },
             (None, _) => return None,
-            (Some(mut s), AccountEvent::MoneyDeposited { amount }) => {
+            (Some(mut s), AccountEvent::MoneyDeposited { amount, .. }) => {
                 s.balance = s.balance.saturating_add(amount.minor_units());
                 s
             }
@@ -92,7 +92,7 @@ pub fn statement_step(
     event: &AccountEvent,
 ) -> (Option<StatementLine>, StatementCheckpoint) {
     let (kind, amount, balance) = match event {
-        AccountEvent::MoneyDeposited { amount } => (
+        AccountEvent::MoneyDeposited { amount, .. } => (
             "deposit",
             amount.minor_units(),
             checkpoint.balance.saturating_add(amount.minor_units()),
@@ -152,6 +152,7 @@ mod tests {
             },
             AccountEvent::MoneyDeposited {
                 amount: Amount::new(1000).unwrap(),
+                deposited_by: Principal::parse("ann").unwrap(),
             },
             AccountEvent::MoneyWithdrawn {
                 amount: Amount::new(250).unwrap(),

@@ -1,14 +1,30 @@
 //! The Decider pattern: an aggregate is three pure functions over its own state, events and commands.
 
+use crate::upcast::StoredShape;
 use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
 
-/// An event as the infrastructure sees it: serialisable, named, versioned.
+/// An event as the infrastructure sees it: serialisable, named, versioned, and able to read its older shapes.
 pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// Stable name of the event type (stored beside the payload, sent as a Kafka header).
     fn event_type(&self) -> &'static str;
-    /// Version of this event type's payload schema; bump it when the payload changes shape.
-    fn schema_version(&self) -> u32 {
+    /// The payload schema version this build writes for events of `event_type`. Bump it when the payload changes
+    /// shape, and teach [`DomainEvent::upcast`] the step from the previous version.
+    fn current_schema_version(_event_type: &str) -> u32 {
         1
+    }
+    /// This event's schema version (as written now).
+    fn schema_version(&self) -> u32 {
+        Self::current_schema_version(self.event_type())
+    }
+    /// One upcasting step: turn a stored payload of `from.schema_version` into the next version's shape. Called
+    /// once per version between the stored one and the current one, by every reader (see [`crate::upcast`]).
+    /// Default: no older shapes exist.
+    fn upcast(from: StoredShape<'_>, _payload: Value) -> Result<Value, String> {
+        Err(format!(
+            "{} v{} has no upcaster",
+            from.event_type, from.schema_version
+        ))
     }
 }
 

@@ -6,14 +6,17 @@
 //! * [`IdempotencyKey`] and [`fingerprint`]: recognising a retried command.
 //! * [`TraceParent`]: W3C trace context carried from the request to the published events.
 //! * [`given`]: given/when/then tests for a domain's deciders.
+//! * [`upcast`]: reading the older shapes of an event as its current one.
 
 pub mod decider;
 pub mod given;
 pub mod idempotency;
 pub mod metadata;
 pub mod trace;
+pub mod upcast;
 
 pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
 pub use metadata::{EventMetadata, RecordedEvent};
 pub use trace::TraceParent;
+pub use upcast::{decode_event, DecodeError, StoredShape};

@@ -3,7 +3,6 @@
 use crate::errors::EventStoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use tributary_core::{DomainEvent, EventMetadata, RecordedEvent};
 
@@ -119,21 +118,33 @@ impl StoredEvent {
         }
     }
 
-    /// Decode the payload into a domain event.
-    pub fn decode<E: DeserializeOwned>(&self) -> Result<RecordedEvent<E>, EventStoreError> {
-        let event = serde_json::from_str(&self.payload).map_err(|e| EventStoreError::Corrupt {
+    /// Decode the payload into a domain event of the current shape (upcast from the stored schema version: see
+    /// [`tributary_core::upcast`]).
+    pub fn decode<E: DomainEvent>(&self) -> Result<RecordedEvent<E>, EventStoreError> {
+        let corrupt = |reason: String| EventStoreError::Corrupt {
             stream_id: self.stream_id.clone(),
             version: self.version.to_string(),
-            reason: format!(
+            reason,
+        };
+        let payload: serde_json::Value = serde_json::from_str(&self.payload)
+            .map_err(|e| corrupt(format!("the payload is not JSON: {e}")))?;
+        let (event, schema_version) = tributary_core::decode_event::<E>(
+            &self.event_type,
+            self.schema_version,
+            &self.metadata,
+            payload,
+        )
+        .map_err(|e| {
+            corrupt(format!(
                 "payload does not decode as {}: {e}",
                 std::any::type_name::<E>()
-            ),
+            ))
         })?;
         Ok(RecordedEvent {
             stream_id: self.stream_id.clone(),
             version: self.version,
             event_type: self.event_type.clone(),
-            schema_version: self.schema_version,
+            schema_version,
             event,
             metadata: self.metadata.clone(),
         })

@@ -20,6 +20,7 @@ async fn account_with(deposits: u64) -> String {
     }];
     events.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
         amount: Amount::new(n).unwrap(),
+        deposited_by: Principal::parse("counter").unwrap(),
     }));
     for (i, event) in events.iter().enumerate() {
         let id = Uuid::new_v4();

@@ -28,6 +28,7 @@ async fn account(deposits: u64) -> (String, Vec<RecordedEvent<AccountEvent>>) {
     }];
     domain.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
         amount: Amount::new(100 * n).unwrap(),
+        deposited_by: Principal::parse("racer").unwrap(),
     }));
     for (i, event) in domain.iter().enumerate() {
         store

@@ -89,6 +89,9 @@ pub(crate) enum RequestDescription<'a> {
     },
     Deposit {
         account_id: AccountId,
+        /// The caller, recorded on the event as the depositor.
+        #[serde(skip)]
+        by: Principal,
         body: &'a AmountRequest,
     },
     Withdraw {
@@ -116,8 +119,9 @@ impl RequestDescription<'_> {
                 owner: owner.clone(),
                 currency: body.currency,
             },
-            Self::Deposit { body, .. } => AccountCommand::Deposit {
+            Self::Deposit { body, by, .. } => AccountCommand::Deposit {
                 amount: body.amount,
+                by: by.clone(),
             },
             Self::Withdraw { body, .. } => AccountCommand::Withdraw {
                 amount: body.amount,
@@ -139,20 +143,24 @@ pub async fn open_account(
         Some(key) => AccountId::derived_from(&format!("{}\n{}", caller.principal, key)),
         None => AccountId::random(),
     };
-    let owner = Principal::parse(&caller.principal).map_err(|e| {
+    let request = RequestDescription::Open {
+        account_id,
+        owner: principal(&caller)?,
+        body: &body,
+    };
+    execute(&service, &request, caller, &headers, StatusCode::CREATED).await
+}
+
+/// The caller as a principal the domain records (an owner, a depositor).
+fn principal(caller: &Caller) -> Result<Principal, Problem> {
+    Principal::parse(&caller.principal).map_err(|e| {
         Problem::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "Unauthenticated",
             e.to_string(),
         )
-    })?;
-    let request = RequestDescription::Open {
-        account_id,
-        owner,
-        body: &body,
-    };
-    execute(&service, &request, caller, &headers, StatusCode::CREATED).await
+    })
 }
 
 /// `POST /accounts/{id}/deposits`.
@@ -165,6 +173,7 @@ pub async fn deposit(
 ) -> Result<Response, Problem> {
     let request = RequestDescription::Deposit {
         account_id,
+        by: principal(&caller)?,
         body: &body,
     };
     execute(&service, &request, caller, &headers, StatusCode::OK).await

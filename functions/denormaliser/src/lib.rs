@@ -236,19 +236,6 @@ pub fn decode(record: &KafkaRecord) -> Result<RecordedEvent<AccountEvent>, Strin
             envelope.envelope_version
         ));
     }
-    let event: AccountEvent = serde_json::from_value(envelope.payload.clone()).map_err(|e| {
-        format!(
-            "{} v{} is not a valid account event: {e}",
-            envelope.event_type, envelope.schema_version
-        )
-    })?;
-    if tributary_core::DomainEvent::event_type(&event) != envelope.event_type {
-        return Err(format!(
-            "envelope says {}, payload says {}",
-            envelope.event_type,
-            tributary_core::DomainEvent::event_type(&event)
-        ));
-    }
     if envelope.version == 0 {
         return Err("version 0 is not a valid stream position".into());
     }
@@ -262,22 +249,31 @@ pub fn decode(record: &KafkaRecord) -> Result<RecordedEvent<AccountEvent>, Strin
             envelope.aggregate_id
         ));
     }
+    let metadata = EventMetadata {
+        event_id: envelope.event_id,
+        command_id: envelope.command_id,
+        correlation_id: envelope.correlation_id,
+        causation_id: envelope.causation_id,
+        occurred_at: envelope.occurred_at,
+        actor: envelope.actor,
+        idempotency_key: None,
+        request_fingerprint: None,
+        traceparent: None,
+    };
+    // Records published before an event's shape changed are read in the current shape, as the store's are.
+    let (event, schema_version) = tributary_core::decode_event::<AccountEvent>(
+        &envelope.event_type,
+        envelope.schema_version,
+        &metadata,
+        envelope.payload,
+    )
+    .map_err(|e| format!("not a valid account event: {e}"))?;
     Ok(RecordedEvent {
         stream_id: envelope.aggregate_id,
         version: envelope.version,
         event_type: envelope.event_type,
-        schema_version: envelope.schema_version,
+        schema_version,
         event,
-        metadata: EventMetadata {
-            event_id: envelope.event_id,
-            command_id: envelope.command_id,
-            correlation_id: envelope.correlation_id,
-            causation_id: envelope.causation_id,
-            occurred_at: envelope.occurred_at,
-            actor: envelope.actor,
-            idempotency_key: None,
-            request_fingerprint: None,
-            traceparent: None,
-        },
+        metadata,
     })
 }

@@ -33,6 +33,7 @@ async fn account(deposits: u64) -> Vec<StoredEvent> {
     }];
     domain.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
         amount: Amount::new(n).unwrap(),
+        deposited_by: Principal::parse("batcher").unwrap(),
     }));
     for (i, event) in domain.iter().enumerate() {
         store

@@ -195,6 +195,7 @@ impl Peer {
     async fn deposit(&self, account: &str) -> Outcome {
         let command = AccountCommand::Deposit {
             amount: Amount::new(1).expect("a valid amount"),
+            by: Principal::parse("bench").expect("a valid principal"),
         };
         match self.cqrs.execute(account, command).await {
             Ok(()) => Outcome::Done,
@@ -246,6 +247,7 @@ impl Peer {
             } else {
                 AccountEvent::MoneyDeposited {
                     amount: Amount::new(1).expect("a valid amount"),
+                    deposited_by: Principal::parse("bench").expect("a valid principal"),
                 }
             };
             state = Account::evolve(state, &event);

@@ -88,6 +88,7 @@ pub fn deposit_event() -> NewEvent {
     NewEvent::from_domain(
         &AccountEvent::MoneyDeposited {
             amount: Amount::new(1).expect("a valid amount"),
+            deposited_by: Principal::parse(OWNER).expect("a valid principal"),
         },
         metadata(),
     )
