@@ -294,7 +294,7 @@ impl<D: Decider> CommandHandler<D> {
                 }
             }
             // Before anything that could tell a stranger about the aggregate (a replay, its version).
-            if !D::may_command(&loaded.state, &request.context.actor) {
+            if !D::may_command(&loaded.state, &request.context.actor, &request.command) {
                 return Err(CommandError::AccessDenied);
             }
             if let Some(idempotency) = &request.idempotency {

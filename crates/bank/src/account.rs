@@ -1,6 +1,6 @@
 //! The account aggregate: its commands, events, state, rules and the Decider that ties them together.
 
-use crate::values::{Amount, Currency, Principal, MAX_BALANCE};
+use crate::values::{AccountId, Amount, Currency, Principal, TransferId, MAX_BALANCE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tributary_core::{Decider, DomainEvent, StoredShape};
@@ -22,7 +22,32 @@ pub enum AccountCommand {
         amount: Amount,
     },
     Close,
+    /// A transfer's debit: sent by the transfer process on behalf of the transfer's requester, who must own the
+    /// account (the command loop checks it like any other command).
+    SendTransfer {
+        transfer_id: TransferId,
+        to: AccountId,
+        amount: Amount,
+        /// The currency the transfer was asked in: refused unless it is the account's.
+        currency: Currency,
+    },
+    /// A transfer's credit, in the source account's currency: sent by the transfer process only.
+    ReceiveTransfer {
+        transfer_id: TransferId,
+        from: AccountId,
+        amount: Amount,
+        currency: Currency,
+    },
+    /// A transfer's debit given back after its credit was refused: sent by the transfer process only.
+    RefundTransfer {
+        transfer_id: TransferId,
+        amount: Amount,
+    },
 }
+
+/// The principal the transfer process commands accounts as when it credits or refunds them. Only it may; API
+/// Gateway never authenticates a caller with this name (a JWT `sub` or an IAM ARN never has this shape).
+pub const TRANSFER_PROCESS: &str = "system:transfers";
 
 /// What happened to an account. The serialised form is the stored and published payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +68,23 @@ pub enum AccountEvent {
         amount: Amount,
     },
     AccountClosed,
+    /// Money left for `to` in transfer `transfer_id`.
+    TransferSent {
+        transfer_id: TransferId,
+        to: AccountId,
+        amount: Amount,
+    },
+    /// Money arrived from `from` in transfer `transfer_id`.
+    TransferReceived {
+        transfer_id: TransferId,
+        from: AccountId,
+        amount: Amount,
+    },
+    /// A transfer's debit came back: its credit was refused.
+    TransferRefunded {
+        transfer_id: TransferId,
+        amount: Amount,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -52,6 +94,9 @@ impl DomainEvent for AccountEvent {
             Self::MoneyDeposited { .. } => "MoneyDeposited",
             Self::MoneyWithdrawn { .. } => "MoneyWithdrawn",
             Self::AccountClosed => "AccountClosed",
+            Self::TransferSent { .. } => "TransferSent",
+            Self::TransferReceived { .. } => "TransferReceived",
+            Self::TransferRefunded { .. } => "TransferRefunded",
         }
     }
 
@@ -121,6 +166,11 @@ pub enum AccountRejection {
     BalanceNotZero { balance: u64 },
     #[error("the deposit would take the balance above {MAX_BALANCE} (balance {balance}, deposit {requested})")]
     BalanceLimitExceeded { balance: u64, requested: u64 },
+    #[error("the account holds {}, not {}", account.code(), requested.code())]
+    CurrencyMismatch {
+        account: Currency,
+        requested: Currency,
+    },
 }
 
 /// The account Decider.
@@ -136,11 +186,15 @@ impl Decider for Account {
         AccountState::Unopened
     }
 
-    /// Anyone may open an account; only its owner may command it after that. Others are told it does not exist.
-    fn may_command(state: &AccountState, actor: &str) -> bool {
-        match state {
-            AccountState::Unopened => true,
-            AccountState::Open { owner, .. } | AccountState::Closed { owner, .. } => {
+    /// Anyone may open an account; only its owner may command it after that (others are told it does not
+    /// exist), except that only the transfer process may credit or refund it.
+    fn may_command(state: &AccountState, actor: &str, command: &AccountCommand) -> bool {
+        match (state, command) {
+            (_, AccountCommand::ReceiveTransfer { .. } | AccountCommand::RefundTransfer { .. }) => {
+                actor == TRANSFER_PROCESS
+            }
+            (AccountState::Unopened, _) => true,
+            (AccountState::Open { owner, .. } | AccountState::Closed { owner, .. }, _) => {
                 owner.as_str() == actor
             }
         }
@@ -161,7 +215,9 @@ impl Decider for Account {
                     currency,
                     balance,
                 },
-                E::MoneyDeposited { amount, .. },
+                E::MoneyDeposited { amount, .. }
+                | E::TransferReceived { amount, .. }
+                | E::TransferRefunded { amount, .. },
             ) => S::Open {
                 owner,
                 currency,
@@ -173,7 +229,7 @@ impl Decider for Account {
                     currency,
                     balance,
                 },
-                E::MoneyWithdrawn { amount },
+                E::MoneyWithdrawn { amount } | E::TransferSent { amount, .. },
             ) => S::Open {
                 owner,
                 currency,
@@ -208,29 +264,70 @@ impl Decider for Account {
             }
             (S::Closed { .. }, _) => return Err(R::Closed),
             (S::Open { balance, .. }, C::Deposit { amount, by }) => {
-                let requested = amount.minor_units();
-                match balance.checked_add(requested) {
-                    Some(after) if after <= MAX_BALANCE => {}
-                    _ => {
-                        return Err(R::BalanceLimitExceeded {
-                            balance: *balance,
-                            requested,
-                        });
-                    }
-                }
+                within_limit(*balance, *amount)?;
                 AccountEvent::MoneyDeposited {
                     amount: *amount,
                     deposited_by: by.clone(),
                 }
             }
             (S::Open { balance, .. }, C::Withdraw { amount }) => {
-                if amount.minor_units() > *balance {
-                    return Err(R::InsufficientFunds {
-                        balance: *balance,
-                        requested: amount.minor_units(),
-                    });
-                }
+                covered(*balance, *amount)?;
                 AccountEvent::MoneyWithdrawn { amount: *amount }
+            }
+            (
+                S::Open {
+                    balance,
+                    currency: held,
+                    ..
+                },
+                C::SendTransfer {
+                    transfer_id,
+                    to,
+                    amount,
+                    currency,
+                },
+            ) => {
+                same_currency(*held, *currency)?;
+                covered(*balance, *amount)?;
+                AccountEvent::TransferSent {
+                    transfer_id: *transfer_id,
+                    to: *to,
+                    amount: *amount,
+                }
+            }
+            (
+                S::Open {
+                    balance,
+                    currency: held,
+                    ..
+                },
+                C::ReceiveTransfer {
+                    transfer_id,
+                    from,
+                    amount,
+                    currency,
+                },
+            ) => {
+                same_currency(*held, *currency)?;
+                within_limit(*balance, *amount)?;
+                AccountEvent::TransferReceived {
+                    transfer_id: *transfer_id,
+                    from: *from,
+                    amount: *amount,
+                }
+            }
+            (
+                S::Open { balance, .. },
+                C::RefundTransfer {
+                    transfer_id,
+                    amount,
+                },
+            ) => {
+                within_limit(*balance, *amount)?;
+                AccountEvent::TransferRefunded {
+                    transfer_id: *transfer_id,
+                    amount: *amount,
+                }
             }
             (S::Open { balance, .. }, C::Close) => {
                 if *balance != 0 {
@@ -241,6 +338,34 @@ impl Decider for Account {
         };
         Ok(vec![event])
     }
+}
+
+/// Money may come in only while the balance stays within [`MAX_BALANCE`].
+fn within_limit(balance: u64, amount: Amount) -> Result<(), AccountRejection> {
+    let requested = amount.minor_units();
+    match balance.checked_add(requested) {
+        Some(after) if after <= MAX_BALANCE => Ok(()),
+        _ => Err(AccountRejection::BalanceLimitExceeded { balance, requested }),
+    }
+}
+
+/// A transfer moves money of the account's own currency only.
+fn same_currency(account: Currency, requested: Currency) -> Result<(), AccountRejection> {
+    if account != requested {
+        return Err(AccountRejection::CurrencyMismatch { account, requested });
+    }
+    Ok(())
+}
+
+/// Money may go out only if the balance covers it.
+fn covered(balance: u64, amount: Amount) -> Result<(), AccountRejection> {
+    if amount.minor_units() > balance {
+        return Err(AccountRejection::InsufficientFunds {
+            balance,
+            requested: amount.minor_units(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -441,11 +566,26 @@ mod tests {
 
     fn any_command() -> impl Strategy<Value = AccountCommand> {
         let amount = prop_oneof![1..=1_000u64, 1..=MAX_AMOUNT];
+        let currency =
+            prop::sample::select(vec!["EUR", "USD"]).prop_map(|c| Currency::parse(c).unwrap());
+        let transfer = || {
+            (amount.clone(), currency.clone())
+                .prop_map(|(n, currency)| (Amount::new(n).unwrap(), currency))
+        };
         prop_oneof![
             1 => Just(open()),
             6 => amount.clone().prop_map(deposit),
-            6 => amount.prop_map(withdraw),
+            6 => amount.clone().prop_map(withdraw),
             1 => Just(AccountCommand::Close),
+            2 => transfer().prop_map(|(amount, currency)| AccountCommand::SendTransfer {
+                transfer_id: TransferId::random(), to: AccountId::random(), amount, currency,
+            }),
+            2 => transfer().prop_map(|(amount, currency)| AccountCommand::ReceiveTransfer {
+                transfer_id: TransferId::random(), from: AccountId::random(), amount, currency,
+            }),
+            1 => amount.clone().prop_map(|n| AccountCommand::RefundTransfer {
+                transfer_id: TransferId::random(), amount: Amount::new(n).unwrap(),
+            }),
         ]
     }
 
@@ -460,19 +600,28 @@ mod tests {
             let (mut opened, mut closed, mut model_balance) = (false, false, 0i128);
             for command in &commands {
                 let result = Account::decide(&state, command);
+                let fits = |amount: &Amount| model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE);
+                let covered = |amount: &Amount| i128::from(amount.minor_units()) <= model_balance;
+                let euros = |currency: &Currency| currency.code() == "EUR";
                 let expect_ok = match command {
                     AccountCommand::Open { .. } => !opened,
                     _ if !opened || closed => false,
-                    AccountCommand::Deposit { amount, .. } => model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE),
-                    AccountCommand::Withdraw { amount } => i128::from(amount.minor_units()) <= model_balance,
+                    AccountCommand::Deposit { amount, .. } | AccountCommand::RefundTransfer { amount, .. } => fits(amount),
+                    AccountCommand::ReceiveTransfer { amount, currency, .. } => euros(currency) && fits(amount),
+                    AccountCommand::Withdraw { amount } => covered(amount),
+                    AccountCommand::SendTransfer { amount, currency, .. } => euros(currency) && covered(amount),
                     AccountCommand::Close => model_balance == 0,
                 };
                 prop_assert_eq!(result.is_ok(), expect_ok, "command {:?} in state {:?}", command, state);
                 if let Ok(events) = result {
                     match command {
                         AccountCommand::Open { .. } => opened = true,
-                        AccountCommand::Deposit { amount, .. } => model_balance += i128::from(amount.minor_units()),
-                        AccountCommand::Withdraw { amount } => model_balance -= i128::from(amount.minor_units()),
+                        AccountCommand::Deposit { amount, .. }
+                        | AccountCommand::ReceiveTransfer { amount, .. }
+                        | AccountCommand::RefundTransfer { amount, .. } => model_balance += i128::from(amount.minor_units()),
+                        AccountCommand::Withdraw { amount } | AccountCommand::SendTransfer { amount, .. } => {
+                            model_balance -= i128::from(amount.minor_units())
+                        }
                         AccountCommand::Close => closed = true,
                     }
                     let before = state.clone();

@@ -11,6 +11,8 @@ pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
 pub const MAX_BALANCE: u64 = 9_007_199_254_740_991;
 /// Prefix of account streams in the event store (`account-<uuid>`).
 pub const STREAM_PREFIX: &str = "account-";
+/// Prefix of transfer streams in the event store (`transfer-<uuid>`).
+pub const TRANSFER_STREAM_PREFIX: &str = "transfer-";
 /// Longest principal, in bytes.
 pub const MAX_PRINCIPAL_LEN: usize = 256;
 
@@ -25,50 +27,8 @@ pub enum InvalidValue {
     Currency,
     #[error("account id must be a lowercase hyphenated UUID")]
     AccountId,
-}
-
-/// Identity of an account: a UUID, accepted only in its canonical lowercase hyphenated form so that one account
-/// has exactly one spelling (and one event-store key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(Uuid);
-
-impl AccountId {
-    /// A fresh random id.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-
-    /// A deterministic id derived from a name (used to give a retried "open" the same account).
-    pub fn derived_from(name: &str) -> Self {
-        // A fixed namespace for Tributary account ids (itself a v5 UUID of "tributary.account").
-        const NAMESPACE: Uuid = Uuid::from_u128(0x4a8e_1f0c_9b5d_5e3a_8c2f_6d7e_1a3b_9c40);
-        Self(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
-    }
-
-    /// The event-store stream of this account.
-    pub fn stream_id(&self) -> String {
-        format!("{STREAM_PREFIX}{self}")
-    }
-
-    /// The account id inside an account stream id, if it is one.
-    pub fn of_stream(stream_id: &str) -> Option<&str> {
-        stream_id.strip_prefix(STREAM_PREFIX)
-    }
-
-    /// Parse the canonical form.
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let id = Uuid::try_parse(raw).map_err(|_| InvalidValue::AccountId)?;
-        if id.hyphenated().to_string() != raw {
-            return Err(InvalidValue::AccountId);
-        }
-        Ok(Self(id))
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
+    #[error("transfer id must be a lowercase hyphenated UUID")]
+    TransferId,
 }
 
 /// Who an account belongs to: the authenticated principal that opened it, as API Gateway authenticated it (an
@@ -143,12 +103,77 @@ macro_rules! serde_via {
     };
 }
 
-serde_via!(
+/// An aggregate identity: a UUID, accepted only in its canonical lowercase hyphenated form so that one aggregate
+/// has exactly one spelling (and one event-store key), with its stream `<prefix><uuid>`.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, prefix: $prefix:expr, namespace: $namespace:expr, invalid: $invalid:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// Prefix of these aggregates' streams in the event store.
+            pub const STREAM_PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// A deterministic id derived from a name (a retried request that creates an aggregate addresses
+            /// the same one).
+            pub fn derived_from(name: &str) -> Self {
+                const NAMESPACE: Uuid = Uuid::from_u128($namespace);
+                Self(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
+            }
+
+            /// The event-store stream of this aggregate.
+            pub fn stream_id(&self) -> String {
+                format!("{}{self}", Self::STREAM_PREFIX)
+            }
+
+            /// The id inside a stream id of this kind, if it is one.
+            pub fn of_stream(stream_id: &str) -> Option<&str> {
+                stream_id.strip_prefix(Self::STREAM_PREFIX)
+            }
+
+            /// Parse the canonical form.
+            pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+                let id = Uuid::try_parse(raw).map_err(|_| InvalidValue::$invalid)?;
+                if id.hyphenated().to_string() != raw {
+                    return Err(InvalidValue::$invalid);
+                }
+                Ok(Self(id))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        serde_via!($name, String, |v: &$name| v.to_string(), |r: String| $name::parse(&r));
+    };
+}
+
+uuid_id!(
+    /// Identity of an account.
     AccountId,
-    String,
-    |v: &AccountId| v.to_string(),
-    |r: String| AccountId::parse(&r)
+    prefix: STREAM_PREFIX,
+    // A fixed namespace for Tributary account ids (itself a v5 UUID of "tributary.account").
+    namespace: 0x4a8e_1f0c_9b5d_5e3a_8c2f_6d7e_1a3b_9c40,
+    invalid: AccountId
 );
+
+uuid_id!(
+    /// Identity of a transfer between two accounts.
+    TransferId,
+    prefix: TRANSFER_STREAM_PREFIX,
+    namespace: 0x7d1c_52e8_3f6a_5b90_9e44_0c2d_8b17_a6f3,
+    invalid: TransferId
+);
+
 serde_via!(
     Principal,
     String,

@@ -2,6 +2,7 @@
 //! statement (one line per money movement). The projection store persists them; nothing here does I/O.
 
 use crate::account::AccountEvent;
+use crate::values::Amount;
 use serde::{Deserialize, Serialize};
 
 /// The summary of an account after `version` events.
@@ -40,11 +41,19 @@ impl AccountSummary {
                 updated_at: occurred_at.to_owned(),
             },
             (None, _) => return None,
-            (Some(mut s), AccountEvent::MoneyDeposited { amount, .. }) => {
+            (
+                Some(mut s),
+                AccountEvent::MoneyDeposited { amount, .. }
+                | AccountEvent::TransferReceived { amount, .. }
+                | AccountEvent::TransferRefunded { amount, .. },
+            ) => {
                 s.balance = s.balance.saturating_add(amount.minor_units());
                 s
             }
-            (Some(mut s), AccountEvent::MoneyWithdrawn { amount }) => {
+            (
+                Some(mut s),
+                AccountEvent::MoneyWithdrawn { amount } | AccountEvent::TransferSent { amount, .. },
+            ) => {
                 s.balance = s.balance.saturating_sub(amount.minor_units());
                 s
             }
@@ -65,13 +74,19 @@ impl AccountSummary {
 pub struct StatementLine {
     /// The event's version in the account's stream (lines are ordered by it).
     pub version: u64,
-    /// `deposit` or `withdrawal`.
+    /// `deposit`, `withdrawal`, `transfer-out`, `transfer-in` or `transfer-refund`.
     pub kind: String,
     /// Minor units, always positive.
     pub amount: u64,
     /// Balance after the movement, minor units.
     pub balance_after: u64,
     pub occurred_at: String,
+    /// The transfer a `transfer-*` line belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
+    /// The other account of a `transfer-out` (where the money went) or `transfer-in` line (where it came from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
 }
 
 /// The statement's running state: the last applied version, the balance then, and whose account it is (so the
@@ -91,16 +106,46 @@ pub fn statement_step(
     occurred_at: &str,
     event: &AccountEvent,
 ) -> (Option<StatementLine>, StatementCheckpoint) {
-    let (kind, amount, balance) = match event {
-        AccountEvent::MoneyDeposited { amount, .. } => (
-            "deposit",
-            amount.minor_units(),
-            checkpoint.balance.saturating_add(amount.minor_units()),
+    let into = |amount: &Amount| checkpoint.balance.saturating_add(amount.minor_units());
+    let out_of = |amount: &Amount| checkpoint.balance.saturating_sub(amount.minor_units());
+    let (kind, amount, balance, transfer, counterparty) = match event {
+        AccountEvent::MoneyDeposited { amount, .. } => {
+            ("deposit", amount, into(amount), None, None)
+        }
+        AccountEvent::MoneyWithdrawn { amount } => {
+            ("withdrawal", amount, out_of(amount), None, None)
+        }
+        AccountEvent::TransferSent {
+            transfer_id,
+            to,
+            amount,
+        } => (
+            "transfer-out",
+            amount,
+            out_of(amount),
+            Some(transfer_id),
+            Some(to),
         ),
-        AccountEvent::MoneyWithdrawn { amount } => (
-            "withdrawal",
-            amount.minor_units(),
-            checkpoint.balance.saturating_sub(amount.minor_units()),
+        AccountEvent::TransferReceived {
+            transfer_id,
+            from,
+            amount,
+        } => (
+            "transfer-in",
+            amount,
+            into(amount),
+            Some(transfer_id),
+            Some(from),
+        ),
+        AccountEvent::TransferRefunded {
+            transfer_id,
+            amount,
+        } => (
+            "transfer-refund",
+            amount,
+            into(amount),
+            Some(transfer_id),
+            None,
         ),
         AccountEvent::AccountOpened { owner, .. } => {
             return (
@@ -125,9 +170,11 @@ pub fn statement_step(
     let line = StatementLine {
         version,
         kind: kind.into(),
-        amount,
+        amount: amount.minor_units(),
         balance_after: balance,
         occurred_at: occurred_at.to_owned(),
+        transfer_id: transfer.map(ToString::to_string),
+        counterparty: counterparty.map(ToString::to_string),
     };
     (
         Some(line),

@@ -45,9 +45,9 @@ pub trait Decider {
 
     /// The state before any event.
     fn initial() -> Self::State;
-    /// Whether `actor` (the authenticated caller) may send commands to an aggregate in `state`. The command loop
+    /// Whether `actor` (the authenticated caller) may send `command` to an aggregate in `state`. The command loop
     /// asks before anything else, and answers a refused actor as if the aggregate did not exist. Default: anyone.
-    fn may_command(_state: &Self::State, _actor: &str) -> bool {
+    fn may_command(_state: &Self::State, _actor: &str, _command: &Self::Command) -> bool {
         true
     }
     /// Apply one event. Must be total: every event that `decide` can emit applies to the state it was decided on.

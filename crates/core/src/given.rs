@@ -62,7 +62,7 @@ impl<D: Decider> Given<D> {
 
     fn decide(self, actor: Option<String>, command: D::Command) -> When<D> {
         let outcome = match &actor {
-            Some(actor) if !D::may_command(&self.state, actor) => Outcome::NotAllowed,
+            Some(actor) if !D::may_command(&self.state, actor, &command) => Outcome::NotAllowed,
             _ => match D::decide(&self.state, &command) {
                 Ok(events) => Outcome::Decided(events),
                 Err(rejection) => Outcome::Rejected(rejection),
@@ -252,7 +252,7 @@ mod tests {
         fn initial() -> u32 {
             0
         }
-        fn may_command(state: &u32, actor: &str) -> bool {
+        fn may_command(state: &u32, actor: &str, _: &u32) -> bool {
             *state == 0 || actor == "owner"
         }
         fn evolve(state: u32, event: &Counted) -> u32 {

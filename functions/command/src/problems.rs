@@ -96,5 +96,13 @@ pub fn for_rejection(rejection: &AccountRejection) -> Problem {
         )
         .with("balance", *balance)
         .with("requested", *requested),
+        AccountRejection::CurrencyMismatch { account, requested } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency-mismatch",
+            "Currency mismatch",
+            detail,
+        )
+        .with("currency", account.code())
+        .with("requested_currency", requested.code()),
     }
 }

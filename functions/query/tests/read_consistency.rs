@@ -23,6 +23,8 @@ async fn statement_lines_are_read_consistently() {
         amount: 500,
         balance_after: 500,
         occurred_at: "2026-11-27T10:00:00Z".into(),
+        transfer_id: None,
+        counterparty: None,
     };
     let checkpoint = StatementCheckpoint {
         version: 2,
