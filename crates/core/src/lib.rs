@@ -19,4 +19,4 @@ pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
 pub use metadata::{EventMetadata, RecordedEvent};
 pub use trace::TraceParent;
-pub use upcast::{decode_event, DecodeError, StoredShape};
+pub use upcast::{decode_event, decode_event_json, DecodeError, StoredShape};

@@ -67,19 +67,50 @@ pub fn decode_event<E: DomainEvent>(
         })?;
         version += 1;
     }
-    let event: E = serde_json::from_value(payload).map_err(|e| DecodeError::Shape {
+    let event = named(
+        event_type,
+        serde_json::from_value(payload).map_err(|e| DecodeError::Shape {
+            event_type: event_type.to_owned(),
+            stored: schema_version,
+            current,
+            reason: e.to_string(),
+        })?,
+    )?;
+    Ok((event, version.max(schema_version)))
+}
+
+/// [`decode_event`] from the payload's JSON text: a payload already in the current shape (the common case) is
+/// deserialized straight from the text, without building a `serde_json::Value` first.
+pub fn decode_event_json<E: DomainEvent>(
+    event_type: &str,
+    schema_version: u32,
+    metadata: &EventMetadata,
+    json: &str,
+) -> Result<(E, u32), DecodeError> {
+    let current = E::current_schema_version(event_type);
+    let shape = |e: serde_json::Error| DecodeError::Shape {
         event_type: event_type.to_owned(),
         stored: schema_version,
         current,
         reason: e.to_string(),
-    })?;
+    };
+    if schema_version >= current {
+        let event = named(event_type, serde_json::from_str(json).map_err(shape)?)?;
+        return Ok((event, schema_version));
+    }
+    let payload = serde_json::from_str(json).map_err(shape)?;
+    decode_event(event_type, schema_version, metadata, payload)
+}
+
+/// `event`, if it carries the type name it was stored under.
+fn named<E: DomainEvent>(event_type: &str, event: E) -> Result<E, DecodeError> {
     if event.event_type() != event_type {
         return Err(DecodeError::TypeMismatch {
             stored_type: event_type.to_owned(),
             decoded_type: event.event_type().to_owned(),
         });
     }
-    Ok((event, version.max(schema_version)))
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -164,6 +195,23 @@ mod tests {
             decode_event::<Event>("Noted", 1, &m, json!({"type": "Noted"})),
             Ok((Event::Noted, 1))
         );
+    }
+
+    #[test]
+    fn the_json_text_reads_the_same() {
+        let m = metadata();
+        for (version, payload) in [
+            (1, json!({"type": "Paid", "cents": 5})),
+            (3, json!({"type": "Paid", "amount": 5, "payer": "alice"})),
+            (3, json!({"type": "Noted"})),
+            (3, json!({"type": "Paid", "amount": 5})),
+        ] {
+            assert_eq!(
+                decode_event_json::<Event>("Paid", version, &m, &payload.to_string()),
+                decode_event::<Event>("Paid", version, &m, payload)
+            );
+        }
+        assert!(decode_event_json::<Event>("Paid", 3, &m, "not json").is_err());
     }
 
     #[test]

@@ -126,13 +126,11 @@ impl StoredEvent {
             version: self.version.to_string(),
             reason,
         };
-        let payload: serde_json::Value = serde_json::from_str(&self.payload)
-            .map_err(|e| corrupt(format!("the payload is not JSON: {e}")))?;
-        let (event, schema_version) = tributary_core::decode_event::<E>(
+        let (event, schema_version) = tributary_core::decode_event_json::<E>(
             &self.event_type,
             self.schema_version,
             &self.metadata,
-            payload,
+            &self.payload,
         )
         .map_err(|e| {
             corrupt(format!(
