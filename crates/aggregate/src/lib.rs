@@ -16,8 +16,14 @@
 //! append did not clearly succeed, the next attempt first looks for the command's own events (its `command_id`) in
 //! the reloaded stream and, when they are there, reports the commit instead of deciding again. Every attempt
 //! appends right after the head it read, so two attempts of one command can never both land.
+//!
+//! [`PublishingHandler`] adds the fast path to Kafka: committed events published right after the commit, rejected
+//! commands published as rejection events.
 
+pub mod publishing;
 mod recent;
+
+pub use publishing::{PublishFaults, PublishingHandler};
 
 use chrono::{DateTime, Utc};
 use recent::RecentCommands;

@@ -200,6 +200,18 @@ impl Decider for Account {
         }
     }
 
+    fn rejection_code(rejection: &AccountRejection) -> &'static str {
+        match rejection {
+            AccountRejection::NotOpened => "account-not-found",
+            AccountRejection::AlreadyOpened => "account-already-exists",
+            AccountRejection::Closed => "account-closed",
+            AccountRejection::InsufficientFunds { .. } => "insufficient-funds",
+            AccountRejection::BalanceNotZero { .. } => "balance-not-zero",
+            AccountRejection::BalanceLimitExceeded { .. } => "balance-limit-exceeded",
+            AccountRejection::CurrencyMismatch { .. } => "currency-mismatch",
+        }
+    }
+
     fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
         use AccountEvent as E;
         use AccountState as S;

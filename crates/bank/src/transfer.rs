@@ -180,6 +180,15 @@ impl Decider for Transfer {
         matches!(command, TransferCommand::Request { .. }) || actor == TRANSFER_PROCESS
     }
 
+    fn rejection_code(rejection: &TransferRejection) -> &'static str {
+        match rejection {
+            TransferRejection::SameAccount => "same-account",
+            TransferRejection::AlreadyRequested => "transfer-already-exists",
+            TransferRejection::NotRequested => "transfer-not-found",
+            TransferRejection::OutOfOrder => "out-of-order",
+        }
+    }
+
     fn evolve(state: TransferState, event: &TransferEvent) -> TransferState {
         use TransferEvent as E;
         use TransferState as S;

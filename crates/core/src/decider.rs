@@ -50,6 +50,11 @@ pub trait Decider {
     fn may_command(_state: &Self::State, _actor: &str, _command: &Self::Command) -> bool {
         true
     }
+    /// A stable, machine-readable code for `rejection` (kebab-case, such as `insufficient-funds`): the reason of the
+    /// rejection event published for it, and what the HTTP edge maps to a problem type.
+    fn rejection_code(_rejection: &Self::Rejection) -> &'static str {
+        "rejected"
+    }
     /// Apply one event. Must be total: every event that `decide` can emit applies to the state it was decided on.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
     /// Decide which events a command produces in a state, or why it is refused.

@@ -12,4 +12,5 @@ mod service;
 
 pub use config::CommandConfig;
 pub use routes::{route_table, router, routes};
-pub use service::{CommandService, PublishFaults};
+pub use service::CommandService;
+pub use tributary_aggregate::PublishFaults;

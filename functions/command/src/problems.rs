@@ -1,8 +1,9 @@
 //! How command outcomes that are not successes become problem responses.
 
 use axum::http::StatusCode;
-use bank_account::AccountRejection;
+use bank_account::{Account, AccountRejection};
 use tributary_aggregate::CommandError;
+use tributary_core::Decider;
 use tributary_dynamodb::EventStoreError;
 use tributary_http::Problem;
 
@@ -51,58 +52,43 @@ pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
     }
 }
 
-/// The problem for a business-rule rejection (its slug is also the rejection event's reason).
+/// The problem for a business-rule rejection: its type is the domain's rejection code (also the rejection event's
+/// reason), its status and title are the HTTP edge's choice.
 pub fn for_rejection(rejection: &AccountRejection) -> Problem {
-    let detail = rejection.to_string();
+    let (status, title) = match rejection {
+        AccountRejection::NotOpened => (StatusCode::NOT_FOUND, "Account not found"),
+        AccountRejection::AlreadyOpened => (StatusCode::CONFLICT, "Account already exists"),
+        AccountRejection::Closed => (StatusCode::UNPROCESSABLE_ENTITY, "Account closed"),
+        AccountRejection::InsufficientFunds { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Insufficient funds")
+        }
+        AccountRejection::BalanceNotZero { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Balance not zero")
+        }
+        AccountRejection::BalanceLimitExceeded { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Balance limit exceeded")
+        }
+        AccountRejection::CurrencyMismatch { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Currency mismatch")
+        }
+    };
+    let problem = Problem::new(
+        status,
+        Account::rejection_code(rejection),
+        title,
+        rejection.to_string(),
+    );
     match rejection {
-        AccountRejection::NotOpened => Problem::new(
-            StatusCode::NOT_FOUND,
-            "account-not-found",
-            "Account not found",
-            detail,
-        ),
-        AccountRejection::AlreadyOpened => Problem::new(
-            StatusCode::CONFLICT,
-            "account-already-exists",
-            "Account already exists",
-            detail,
-        ),
-        AccountRejection::Closed => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "account-closed",
-            "Account closed",
-            detail,
-        ),
-        AccountRejection::InsufficientFunds { balance, requested } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "insufficient-funds",
-            "Insufficient funds",
-            detail,
-        )
-        .with("balance", *balance)
-        .with("requested", *requested),
-        AccountRejection::BalanceNotZero { balance } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "balance-not-zero",
-            "Balance not zero",
-            detail,
-        )
-        .with("balance", *balance),
-        AccountRejection::BalanceLimitExceeded { balance, requested } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "balance-limit-exceeded",
-            "Balance limit exceeded",
-            detail,
-        )
-        .with("balance", *balance)
-        .with("requested", *requested),
-        AccountRejection::CurrencyMismatch { account, requested } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "currency-mismatch",
-            "Currency mismatch",
-            detail,
-        )
-        .with("currency", account.code())
-        .with("requested_currency", requested.code()),
+        AccountRejection::InsufficientFunds { balance, requested }
+        | AccountRejection::BalanceLimitExceeded { balance, requested } => problem
+            .with("balance", *balance)
+            .with("requested", *requested),
+        AccountRejection::BalanceNotZero { balance } => problem.with("balance", *balance),
+        AccountRejection::CurrencyMismatch { account, requested } => problem
+            .with("currency", account.code())
+            .with("requested_currency", requested.code()),
+        AccountRejection::NotOpened
+        | AccountRejection::AlreadyOpened
+        | AccountRejection::Closed => problem,
     }
 }

@@ -236,8 +236,9 @@ async fn execute(
         },
     };
     let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
+    let described = serde_json::to_value(description).expect("request descriptions serialise");
     let outcome = service
-        .handle(&request, description)
+        .handle(&request, &described)
         .instrument(span)
         .await
         .map_err(for_command_error)?;
