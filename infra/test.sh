@@ -9,7 +9,7 @@
 #                            Schemathesis only
 #
 # The fuzz targets (fuzz_* tests: HTTP edge, Kafka record, DynamoDB item and stream-record decoders) run with proptest's
-# default 256 cases here; PROPTEST_CASES=1000000 makes them long runs (see RELIABILITY.md).
+# default 256 cases here; PROPTEST_CASES=1000000 makes them long runs (see SECURITY.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,9 @@ cargo fmt --all --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "layering: no framework crate depends on the example domain (infra/check-layers.py)"
+infra/check-layers.py
 
 step "deployment checks (sam validate --lint, cfn-lint, no wildcard IAM)"
 infra/deploy-checks.sh
