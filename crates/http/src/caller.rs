@@ -12,7 +12,6 @@
 //! `OPERATOR_SCOPE` or in the group `OPERATOR_GROUP`.
 
 use crate::problem::Problem;
-use crate::serve::in_lambda;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -21,6 +20,7 @@ use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
 use lambda_http::request::RequestContext;
 use std::sync::Arc;
+use tributary_runtime::in_lambda;
 
 /// The caller when nobody authenticated them (local runs without a bearer token).
 pub const ANONYMOUS: &str = "anonymous";

@@ -6,22 +6,19 @@
 //!   whether they are an operator.
 //! * [`ProblemListener`]: the local server's listener, whose connections answer malformed HTTP as problems too.
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
-//! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration (timeouts, retries).
-//! * [`metrics`]: counters in CloudWatch Embedded Metric Format.
+//!
+//! Process setup that is not about HTTP (configuration, logs, metrics) is in `tributary-runtime`.
 
 pub mod caller;
-pub mod config;
 pub mod json_body;
 pub mod listener;
-pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod serve;
 
 pub use caller::{with_operators, with_required_authentication, Caller, OperatorRule};
-pub use config::ConfigError;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use listener::ProblemListener;
 pub use problem::{with_problem_fallbacks, Problem};
 pub use routes::{router_from, Route};
-pub use serve::{init_tracing, serve};
+pub use serve::serve;

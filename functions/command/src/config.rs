@@ -1,8 +1,8 @@
 //! Configuration of the command function, read once per container from the environment.
 
 use tributary_aggregate::SnapshotPolicy;
-use tributary_http::config::{count, env_or, socket_addr};
-use tributary_http::ConfigError;
+use tributary_runtime::config::{count, env_or, socket_addr};
+use tributary_runtime::ConfigError;
 
 /// Default name of the events table (matches the local stack; `template.yaml` sets the deployed name).
 pub const DEFAULT_EVENTS_TABLE: &str = "tributary-events";

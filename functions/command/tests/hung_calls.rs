@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tower::ServiceExt;
 use tributary_dynamodb::local::local_config;
 use tributary_dynamodb::EventStore;
-use tributary_http::config::SdkPolicy;
+use tributary_runtime::config::SdkPolicy;
 use tributary_testkit::{dynamo, ChaosProxy, Faults};
 
 /// The function's timeout in `template.yaml`.

@@ -2,8 +2,8 @@
 //! DynamoDB (a local server through `AWS_ENDPOINT_URL_DYNAMODB`, else AWS with the usual credentials).
 
 use tributary_dynamodb::local::local_client;
-use tributary_http::config::SdkPolicy;
 use tributary_projections::Projection;
+use tributary_runtime::config::SdkPolicy;
 
 /// Parse a projection name (`account-summary`, `statement`, `accounts-by-owner`).
 pub fn projection(raw: &str) -> Result<Projection, String> {
@@ -15,7 +15,7 @@ pub fn projection(raw: &str) -> Result<Projection, String> {
 
 /// The tools' AWS configuration (environment, profile or role; patient timeouts).
 pub async fn aws_config() -> aws_types::SdkConfig {
-    tributary_http::config::aws_config(SdkPolicy::BACKGROUND).await
+    tributary_runtime::config::aws_config(SdkPolicy::BACKGROUND).await
 }
 
 /// A DynamoDB client: the local server in `AWS_ENDPOINT_URL_DYNAMODB` with dummy credentials, or AWS.

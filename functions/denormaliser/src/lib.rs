@@ -164,14 +164,14 @@ impl Denormaliser {
                 .ok_or(DenormaliserError::NoPublisher)?;
             publisher.publish_dead_letters(&letters).await?;
             report.dead_lettered = letters.len();
-            tributary_http::metrics::count(
+            tributary_runtime::metrics::count(
                 "DeadLetters",
                 letters.len() as u64,
                 &[("Consumer", &self.consumer_group)],
             );
         }
         if report.ahead_of_store > 0 {
-            tributary_http::metrics::count(
+            tributary_runtime::metrics::count(
                 "RecordsAheadOfStore",
                 report.ahead_of_store as u64,
                 &[("Consumer", &self.consumer_group)],

@@ -6,22 +6,23 @@ use denormaliser_function::{default_consumer_group, Denormaliser};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
-use tributary_http::config::env_or;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_projections::{Projection, ProjectionStore};
+use tributary_runtime::config::env_or;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tributary_http::init_tracing();
+    tributary_runtime::init_tracing();
     let name = env_or("PROJECTION", "");
     let projection = Projection::parse(&name).ok_or_else(|| {
         let names: Vec<_> = Projection::ALL.iter().map(|p| p.name()).collect();
         format!("configuration: PROJECTION must be one of {names:?}, got {name:?}")
     })?;
-    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
-        tributary_http::config::SdkPolicy::BACKGROUND,
-    )?)
-    .await;
+    let aws =
+        tributary_runtime::config::aws_config(tributary_runtime::config::SdkPolicy::from_env(
+            tributary_runtime::config::SdkPolicy::BACKGROUND,
+        )?)
+        .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let kafka = KafkaConfig::from_env(Duration::from_secs(10))?;
     let denormaliser = Denormaliser {

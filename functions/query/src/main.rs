@@ -1,33 +1,34 @@
 //! Query function entry point: configuration, clients (once per container), then serve (Lambda or local).
 
 use query_function::{router, QueryService};
-use tributary_http::config::{env_or, socket_addr};
 use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
+use tributary_runtime::config::{env_or, socket_addr};
 
 /// The cursor secret used when `CURSOR_SECRET` is unset: fine locally, never in production.
 const LOCAL_CURSOR_SECRET: &str = "tributary-local-cursor-secret";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tributary_http::init_tracing();
+    tributary_runtime::init_tracing();
     let local_addr = socket_addr("QUERY_ADDR", "127.0.0.1:3002")?;
     let secret = env_or("CURSOR_SECRET", LOCAL_CURSOR_SECRET);
-    if secret == LOCAL_CURSOR_SECRET && tributary_http::serve::in_lambda() {
+    if secret == LOCAL_CURSOR_SECRET && tributary_runtime::in_lambda() {
         return Err(
             "configuration: CURSOR_SECRET must be set in Lambda (cursors are signed with it)"
                 .into(),
         );
     }
-    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
-        tributary_http::config::SdkPolicy::REQUEST_PATH,
-    )?)
-    .await;
+    let aws =
+        tributary_runtime::config::aws_config(tributary_runtime::config::SdkPolicy::from_env(
+            tributary_runtime::config::SdkPolicy::REQUEST_PATH,
+        )?)
+        .await;
     let projections = ProjectionStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         env_or("PROJECTIONS_TABLE", "tributary-projections"),
     );
-    let operators = if tributary_http::serve::in_lambda() {
+    let operators = if tributary_runtime::in_lambda() {
         OperatorRule::from_env()
     } else {
         OperatorRule::local_default()

@@ -48,7 +48,7 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
                 tracing::debug!(count = records.len(), "relayed");
             }
             if letters > 0 {
-                tributary_http::metrics::count(
+                tributary_runtime::metrics::count(
                     "DeadLetters",
                     letters as u64,
                     &[("Consumer", CONSUMER)],

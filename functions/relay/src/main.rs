@@ -7,13 +7,14 @@ use tributary_kafka::{KafkaConfig, LazyPublisher};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tributary_http::init_tracing();
+    tributary_runtime::init_tracing();
     // Off the request path, the relay can wait longer for acknowledgements than the command function.
     let kafka = KafkaConfig::from_env(Duration::from_secs(30))?;
-    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
-        tributary_http::config::SdkPolicy::BACKGROUND,
-    )?)
-    .await;
+    let aws =
+        tributary_runtime::config::aws_config(tributary_runtime::config::SdkPolicy::from_env(
+            tributary_runtime::config::SdkPolicy::BACKGROUND,
+        )?)
+        .await;
     let publisher = LazyPublisher::connect_in_background(kafka, aws);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {

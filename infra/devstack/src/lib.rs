@@ -30,11 +30,11 @@ use tokio_util::sync::CancellationToken;
 use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
 use tributary_dynamodb::EventStore;
-use tributary_http::config::SdkPolicy;
 use tributary_http::OperatorRule;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{Projection, ProjectionStore};
+use tributary_runtime::config::SdkPolicy;
 
 /// Partitions of the topics devstack creates.
 pub const TOPIC_PARTITIONS: i32 = 6;

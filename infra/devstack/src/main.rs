@@ -69,7 +69,7 @@ fn rate(raw: &str) -> Result<f64, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tributary_http::init_tracing();
+    tributary_runtime::init_tracing();
     let args = Args::parse();
     let dynamo = match args.dynamodb_endpoint.filter(|url| !url.is_empty()) {
         Some(url) => DynamoSource::External(url),

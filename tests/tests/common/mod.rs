@@ -6,7 +6,7 @@ use devstack::kafka_mapping::MappingSettings;
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource, TOPIC_PARTITIONS};
 use serde_json::Value;
 use tributary_aggregate::SnapshotPolicy;
-use tributary_http::config::SdkPolicy;
+use tributary_runtime::config::SdkPolicy;
 use tributary_testkit::{dynamo, kafka};
 
 /// The snapshot policy of the test stacks: a snapshot every 3 events, 16 recent commands remembered.

@@ -23,10 +23,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = KafkaConfig::from_env(Duration::from_secs(10))?;
-    let aws = tributary_http::config::aws_config(tributary_http::config::SdkPolicy::from_env(
-        tributary_http::config::SdkPolicy::BACKGROUND,
-    )?)
-    .await;
+    let aws =
+        tributary_runtime::config::aws_config(tributary_runtime::config::SdkPolicy::from_env(
+            tributary_runtime::config::SdkPolicy::BACKGROUND,
+        )?)
+        .await;
     let (bootstrap, context) = resolve_brokers(&config, &aws).await?;
     let replication = args.replication.unwrap_or(match config.brokers {
         Brokers::Msk { .. } => -1,

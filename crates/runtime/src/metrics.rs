@@ -40,7 +40,7 @@ pub fn count_document(
 
 /// Record `value` of the counter `metric`.
 pub fn count(metric: &str, value: u64, dimensions: &[(&str, &str)]) {
-    if crate::serve::in_lambda() {
+    if crate::logging::in_lambda() {
         let document = count_document(
             &namespace(),
             metric,

@@ -1,0 +1,12 @@
+//! What every function's process needs before it does anything, HTTP or not.
+//!
+//! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration (timeouts, retries).
+//! * [`logging`]: JSON logs in Lambda, readable ones elsewhere; [`in_lambda`].
+//! * [`metrics`]: counters in CloudWatch Embedded Metric Format.
+
+pub mod config;
+pub mod logging;
+pub mod metrics;
+
+pub use config::ConfigError;
+pub use logging::{in_lambda, init_tracing};
