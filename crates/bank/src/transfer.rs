@@ -9,7 +9,7 @@
 //! the event that woke the process; the account recognises a repeated order by its key; and recording a step the
 //! transfer has already recorded changes nothing.
 
-use crate::account::{AccountCommand, AccountEvent, AccountRejection, TRANSFER_PROCESS};
+use crate::account::{AccountCommand, AccountRejection, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, DomainEvent};
@@ -137,7 +137,7 @@ impl TransferState {
         }
     }
 
-    /// `pending`, `completed` or `failed`.
+    /// `unrequested`, `pending`, `completed` or `failed`.
     pub fn status(&self) -> &'static str {
         match self {
             Self::Unrequested => "unrequested",
@@ -391,8 +391,8 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
 /// How an account answered an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Accepted (or recognised as a repeat): the account's events for it.
-    Accepted(Vec<AccountEvent>),
+    /// Accepted, or recognised as a repeat of an order it accepted.
+    Accepted,
     /// Refused by the account's rules.
     Rejected(AccountRejection),
     /// The actor may not command the account (the requester does not own the source).
@@ -414,7 +414,7 @@ pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCom
     let command = match answer {
         Answer::Rejected(rejection) => refused(rejection.to_string()),
         Answer::NotAllowed => refused("the account does not exist".into()),
-        Answer::Accepted(_) => match step {
+        Answer::Accepted => match step {
             Step::Debit => TransferCommand::RecordDebited,
             Step::Credit => TransferCommand::RecordCredited,
             Step::Refund => TransferCommand::RecordRefunded,

@@ -88,7 +88,7 @@ impl Bank {
             .get_mut(&order.account)
             .expect("orders name existing accounts");
         let answer = match account.execute(&order.actor, &order.command, &order.idempotency_key) {
-            Ok(events) => Answer::Accepted(events),
+            Ok(_) => Answer::Accepted,
             Err(Some(rejection)) => Answer::Rejected(rejection),
             Err(None) => Answer::NotAllowed,
         };
