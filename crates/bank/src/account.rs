@@ -45,8 +45,9 @@ pub enum AccountCommand {
     },
 }
 
-/// The principal the transfer process commands accounts as when it credits or refunds them. Only it may; API
-/// Gateway never authenticates a caller with this name (a JWT `sub` or an IAM ARN never has this shape).
+/// The principal the transfer process commands accounts as when it credits or refunds them. Only it may; the HTTP
+/// edge refuses every caller whose principal starts with `system:` (`tributary_http::caller`), whatever its
+/// identity provider says.
 pub const TRANSFER_PROCESS: &str = "system:transfers";
 
 /// What happened to an account. The serialised form is the stored and published payload.

@@ -9,7 +9,7 @@
 //! the event that woke the process; the account recognises a repeated order by its key; and recording a step the
 //! transfer has already recorded changes nothing.
 
-use crate::account::{AccountCommand, AccountRejection, TRANSFER_PROCESS};
+use crate::account::{Account, AccountCommand, AccountRejection, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, DomainEvent};
@@ -36,7 +36,8 @@ pub enum TransferCommand {
     RecordCreditRefused { reason: String },
     /// The source account took the money back.
     RecordRefunded,
-    /// The source account refused the refund (it was closed meanwhile): the money is held for an operator.
+    /// The source account refused the refund (it was closed meanwhile, or the refund would take it above the
+    /// balance limit): the money is held for an operator.
     RecordRefundRefused { reason: String },
 }
 
@@ -174,10 +175,13 @@ impl Decider for Transfer {
         TransferState::Unrequested
     }
 
-    /// Anyone may request a transfer (the source's owner check happens at the debit, and at the edge); only the
-    /// transfer process records its steps.
+    /// A transfer is requested by the caller it names as its requester (whose ownership of the source the debit
+    /// checks); only the transfer process records its steps.
     fn may_command(_state: &TransferState, actor: &str, command: &TransferCommand) -> bool {
-        matches!(command, TransferCommand::Request { .. }) || actor == TRANSFER_PROCESS
+        match command {
+            TransferCommand::Request { requested_by, .. } => requested_by.as_str() == actor,
+            _ => actor == TRANSFER_PROCESS,
+        }
     }
 
     fn rejection_code(rejection: &TransferRejection) -> &'static str {
@@ -399,7 +403,9 @@ pub enum Answer {
     NotAllowed,
 }
 
-/// The transfer command that records `answer` to an order of `step`, with its idempotency key.
+/// The transfer command that records `answer` to an order of `step`, with its idempotency key. A refusal is
+/// recorded by its code (`insufficient-funds`, `account-closed`, ...), never its detail: the transfer is read by its
+/// requester, who must not learn the destination's balance.
 pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCommand, String) {
     let key = format!("transfer-{transfer}-{}-recorded", step.name());
     let refused = |why: String| match step {
@@ -412,8 +418,10 @@ pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCom
         Step::Refund => TransferCommand::RecordRefundRefused { reason: why },
     };
     let command = match answer {
-        Answer::Rejected(rejection) => refused(rejection.to_string()),
-        Answer::NotAllowed => refused("the account does not exist".into()),
+        Answer::Rejected(rejection) => refused(Account::rejection_code(rejection).to_owned()),
+        Answer::NotAllowed => {
+            refused(Account::rejection_code(&AccountRejection::NotOpened).to_owned())
+        }
         Answer::Accepted => match step {
             Step::Debit => TransferCommand::RecordDebited,
             Step::Credit => TransferCommand::RecordCredited,

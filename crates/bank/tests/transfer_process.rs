@@ -343,8 +343,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let failed = given::<Transfer>([requested.clone()])
         .when_by(TRANSFER_PROCESS, refused)
         .then([TransferEvent::DebitRefused {
-            reason: "the source refused the debit: insufficient funds: balance 1, requested 5"
-                .into(),
+            reason: "the source refused the debit: insufficient-funds".into(),
         }]);
     assert!(next_order(id, failed.state()).is_none());
     assert_eq!(failed.state().status(), "failed");
@@ -363,7 +362,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let refunding = given::<Transfer>(debited.clone())
         .when_by(TRANSFER_PROCESS, refused)
         .then([TransferEvent::CreditRefused {
-            reason: "the destination refused the credit: the account is closed".into(),
+            reason: "the destination refused the credit: account-closed".into(),
         }]);
     let order = next_order(id, refunding.state()).unwrap();
     assert_eq!((order.step, order.account), (Step::Refund, from));
@@ -376,7 +375,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let stuck = refunding
         .when_by(TRANSFER_PROCESS, held)
         .then([TransferEvent::RefundRefused {
-            reason: "the account is closed".into(),
+            reason: "account-closed".into(),
         }]);
     assert!(matches!(
         stuck.state(),
@@ -393,7 +392,8 @@ fn each_answer_moves_the_transfer_where_it_should() {
     given::<Transfer>(debited.clone())
         .when_by(TRANSFER_PROCESS, TransferCommand::RecordRefunded)
         .then_rejected(bank_account::TransferRejection::OutOfOrder);
-    // Only the transfer process records steps; anyone may ask for a transfer, but not from an account to itself.
+    // Only the transfer process records steps; a transfer is asked for by the requester it names, and not from an
+    // account to itself.
     given::<Transfer>(debited)
         .when_by("ann", TransferCommand::RecordCredited)
         .then_not_allowed();
@@ -409,4 +409,59 @@ fn each_answer_moves_the_transfer_where_it_should() {
             },
         )
         .then_rejected(bank_account::TransferRejection::SameAccount);
+    given::<Transfer>([])
+        .when_by(
+            "mallory",
+            TransferCommand::Request {
+                from,
+                to,
+                amount: amount(1),
+                currency: eur,
+                requested_by: Principal::parse("ann").unwrap(),
+            },
+        )
+        .then_not_allowed();
+}
+
+/// Only the transfer process credits or refunds an account: not its owner, not anyone else.
+#[test]
+fn only_the_transfer_process_credits_or_refunds_an_account() {
+    use tributary_core::given::given;
+    let eur = Currency::parse("EUR").unwrap();
+    let opened = AccountEvent::AccountOpened {
+        owner: Principal::parse("ann").unwrap(),
+        currency: eur,
+    };
+    let (transfer_id, from) = (TransferId::random(), AccountId::random());
+    let credit = || AccountCommand::ReceiveTransfer {
+        transfer_id,
+        from,
+        amount: amount(5),
+        currency: eur,
+    };
+    let refund = || AccountCommand::RefundTransfer {
+        transfer_id,
+        amount: amount(5),
+    };
+    for actor in ["ann", "bob"] {
+        given::<Account>([opened.clone()])
+            .when_by(actor, credit())
+            .then_not_allowed();
+        given::<Account>([opened.clone()])
+            .when_by(actor, refund())
+            .then_not_allowed();
+    }
+    given::<Account>([opened.clone()])
+        .when_by(TRANSFER_PROCESS, credit())
+        .then([AccountEvent::TransferReceived {
+            transfer_id,
+            from,
+            amount: amount(5),
+        }]);
+    given::<Account>([opened])
+        .when_by(TRANSFER_PROCESS, refund())
+        .then([AccountEvent::TransferRefunded {
+            transfer_id,
+            amount: amount(5),
+        }]);
 }

@@ -154,6 +154,10 @@ fn claim_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// Principals under this prefix are the system's own (the transfer process commands accounts as
+/// `system:transfers`): no caller may be one, whatever its identity provider puts in `sub`.
+pub const RESERVED_PRINCIPAL_PREFIX: &str = "system:";
+
 fn checked(principal: String) -> Result<String, Problem> {
     if principal.is_empty()
         || principal.len() > MAX_PRINCIPAL_LEN
@@ -161,6 +165,11 @@ fn checked(principal: String) -> Result<String, Problem> {
     {
         return Err(invalid_token(format!(
             "the principal must be 1 to {MAX_PRINCIPAL_LEN} bytes without control characters"
+        )));
+    }
+    if principal.starts_with(RESERVED_PRINCIPAL_PREFIX) {
+        return Err(invalid_token(format!(
+            "principals starting with {RESERVED_PRINCIPAL_PREFIX:?} are reserved for the system"
         )));
     }
     Ok(principal)
@@ -378,6 +387,14 @@ mod tests {
                 "{bad}"
             );
         }
+        let system = token(serde_json::json!({"sub": "system:transfers"}));
+        assert_eq!(
+            local(Some(&format!("Bearer {system}")), &rule)
+                .unwrap_err()
+                .slug,
+            "invalid-token",
+            "a caller can never be the system's own principal"
+        );
         let no_sub = token(serde_json::json!({"name": "x"}));
         assert_eq!(
             local(Some(&format!("Bearer {no_sub}")), &rule)
