@@ -4,10 +4,16 @@
 //! A transfer is its own stream (`transfer-<id>`). The process reacts to its events: for a transfer in a given
 //! state, [`next_order`] names the one account command to send next — debit the source, credit the destination,
 //! or refund the source — with an idempotency key derived from the transfer and the step; [`record`] turns the
-//! account's answer into the transfer command that records it. Redelivered events, duplicate workers and crashes
-//! between the two halves of a step are harmless: the next order is computed from the transfer's state, not from
-//! the event that woke the process; the account recognises a repeated order by its key; and recording a step the
-//! transfer has already recorded changes nothing.
+//! account's answer into the transfer command that records it. Redelivered events and crashes between the two halves
+//! of a step are harmless: the next order is computed from the transfer's state, not from the event that woke the
+//! process; the account recognises a repeated order it accepted by its key; and recording a step the transfer has
+//! already recorded changes nothing (`crates/bank/tests/transfer_process.rs`).
+//!
+//! Two limits, for whoever wires the process (issue 12): (1) steps of one transfer must not run concurrently. The
+//! command loop does not remember refusals, so a second worker resending a refused debit after the owner deposited
+//! would see it accepted while the transfer records the refusal — money lost. Serialise them: the process reacts to
+//! transfer streams only (one partition per transfer), and records with the transfer version its order was computed
+//! from. (2) An account recognises a repeated order only within its idempotency window (the last W commands).
 
 use crate::account::{Account, AccountCommand, AccountRejection, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
