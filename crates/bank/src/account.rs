@@ -1,5 +1,6 @@
 //! The account aggregate: its commands, events, state, rules and the Decider that ties them together.
 
+use crate::transfer::Step;
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId, MAX_BALANCE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -86,6 +87,13 @@ pub enum AccountEvent {
         transfer_id: TransferId,
         amount: Amount,
     },
+    /// The account refused a transfer's order by its rules (`code`: `insufficient-funds`, `currency-mismatch`,
+    /// `balance-limit-exceeded`). Nothing moved; the refusal is kept so the same order always gets the same answer.
+    TransferOrderRefused {
+        transfer_id: TransferId,
+        step: Step,
+        code: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -98,6 +106,7 @@ impl DomainEvent for AccountEvent {
             Self::TransferSent { .. } => "TransferSent",
             Self::TransferReceived { .. } => "TransferReceived",
             Self::TransferRefunded { .. } => "TransferRefunded",
+            Self::TransferOrderRefused { .. } => "TransferOrderRefused",
         }
     }
 
@@ -299,15 +308,16 @@ impl Decider for Account {
                     amount,
                     currency,
                 },
-            ) => {
-                same_currency(*held, *currency)?;
-                covered(*balance, *amount)?;
+            ) => answer_order(
+                *transfer_id,
+                Step::Debit,
+                same_currency(*held, *currency).and_then(|()| covered(*balance, *amount)),
                 AccountEvent::TransferSent {
                     transfer_id: *transfer_id,
                     to: *to,
                     amount: *amount,
-                }
-            }
+                },
+            ),
             (
                 S::Open {
                     balance,
@@ -320,28 +330,31 @@ impl Decider for Account {
                     amount,
                     currency,
                 },
-            ) => {
-                same_currency(*held, *currency)?;
-                within_limit(*balance, *amount)?;
+            ) => answer_order(
+                *transfer_id,
+                Step::Credit,
+                same_currency(*held, *currency).and_then(|()| within_limit(*balance, *amount)),
                 AccountEvent::TransferReceived {
                     transfer_id: *transfer_id,
                     from: *from,
                     amount: *amount,
-                }
-            }
+                },
+            ),
             (
                 S::Open { balance, .. },
                 C::RefundTransfer {
                     transfer_id,
                     amount,
                 },
-            ) => {
-                within_limit(*balance, *amount)?;
+            ) => answer_order(
+                *transfer_id,
+                Step::Refund,
+                within_limit(*balance, *amount),
                 AccountEvent::TransferRefunded {
                     transfer_id: *transfer_id,
                     amount: *amount,
-                }
-            }
+                },
+            ),
             (S::Open { balance, .. }, C::Close) => {
                 if *balance != 0 {
                     return Err(R::BalanceNotZero { balance: *balance });
@@ -350,6 +363,27 @@ impl Decider for Account {
             }
         };
         Ok(vec![event])
+    }
+}
+
+/// An open account answers a transfer's order with an event either way: the movement, or its refusal. A refusal
+/// that is an event is remembered like any accepted command, so the same order sent again (a second worker, a
+/// redelivery) gets the same answer even if the balance changed meanwhile; a refusal that were only an error would be
+/// decided again, and a debit refused to one worker could be accepted for another after the transfer recorded the
+/// refusal.
+fn answer_order(
+    transfer_id: TransferId,
+    step: Step,
+    rules: Result<(), AccountRejection>,
+    movement: AccountEvent,
+) -> AccountEvent {
+    match rules {
+        Ok(()) => movement,
+        Err(rejection) => AccountEvent::TransferOrderRefused {
+            transfer_id,
+            step,
+            code: Account::rejection_code(&rejection).to_owned(),
+        },
     }
 }
 
@@ -616,7 +650,9 @@ mod tests {
                 let fits = |amount: &Amount| model_balance + i128::from(amount.minor_units()) <= i128::from(MAX_BALANCE);
                 let covered = |amount: &Amount| i128::from(amount.minor_units()) <= model_balance;
                 let euros = |currency: &Currency| currency.code() == "EUR";
-                let expect_ok = match command {
+                // Whether the money moves; a transfer's order on an open account is accepted either way (its
+                // refusal is an event).
+                let moves = match command {
                     AccountCommand::Open { .. } => !opened,
                     _ if !opened || closed => false,
                     AccountCommand::Deposit { amount, .. } | AccountCommand::RefundTransfer { amount, .. } => fits(amount),
@@ -625,9 +661,17 @@ mod tests {
                     AccountCommand::SendTransfer { amount, currency, .. } => euros(currency) && covered(amount),
                     AccountCommand::Close => model_balance == 0,
                 };
+                let order = matches!(
+                    command,
+                    AccountCommand::SendTransfer { .. } | AccountCommand::ReceiveTransfer { .. } | AccountCommand::RefundTransfer { .. }
+                );
+                let expect_ok = moves || (order && opened && !closed);
                 prop_assert_eq!(result.is_ok(), expect_ok, "command {:?} in state {:?}", command, state);
                 if let Ok(events) = result {
+                    let refused = events.iter().any(|e| matches!(e, AccountEvent::TransferOrderRefused { .. }));
+                    prop_assert_eq!(refused, !moves, "{:?}", events);
                     match command {
+                        _ if refused => {}
                         AccountCommand::Open { .. } => opened = true,
                         AccountCommand::Deposit { amount, .. }
                         | AccountCommand::ReceiveTransfer { amount, .. }

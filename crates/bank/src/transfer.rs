@@ -9,13 +9,13 @@
 //! process; the account recognises a repeated order it accepted by its key; and recording a step the transfer has
 //! already recorded changes nothing (`crates/bank/tests/transfer_process.rs`).
 //!
-//! Two limits, for whoever wires the process (issue 12): (1) steps of one transfer must not run concurrently. The
-//! command loop does not remember refusals, so a second worker resending a refused debit after the owner deposited
-//! would see it accepted while the transfer records the refusal — money lost. Serialise them: the process reacts to
-//! transfer streams only (one partition per transfer), and records with the transfer version its order was computed
-//! from. (2) An account recognises a repeated order only within its idempotency window (the last W commands).
+//! Two workers on one transfer at once are harmless too: an open account answers an order with an event either way
+//! (the movement, or `TransferOrderRefused`), so the same order sent twice gets the same answer even if the balance
+//! changed in between, and both workers record the same thing. The limit, for whoever wires the process (issue 12):
+//! an account recognises a repeated order only within its idempotency window (the last W commands), so a worker may
+//! not resend an order later than that.
 
-use crate::account::{Account, AccountCommand, AccountRejection, TRANSFER_PROCESS};
+use crate::account::{Account, AccountCommand, AccountEvent, AccountRejection, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, DomainEvent};
@@ -401,12 +401,33 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
 /// How an account answered an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Accepted, or recognised as a repeat of an order it accepted.
+    /// The money moved.
     Accepted,
-    /// Refused by the account's rules.
-    Rejected(AccountRejection),
+    /// Refused: by the account's rules (`code`), or because it is closed or does not exist.
+    Refused { code: String },
     /// The actor may not command the account (the requester does not own the source).
     NotAllowed,
+}
+
+impl Answer {
+    /// The answer the events of an accepted order (or of its replay) give: the movement, or its refusal
+    /// (`TransferOrderRefused`: an open account's refusal is an event, so it is the same every time).
+    pub fn of_events(events: &[AccountEvent]) -> Self {
+        match events.iter().find_map(|e| match e {
+            AccountEvent::TransferOrderRefused { code, .. } => Some(code),
+            _ => None,
+        }) {
+            Some(code) => Self::Refused { code: code.clone() },
+            None => Self::Accepted,
+        }
+    }
+
+    /// The answer of an order the account rejected (closed, or never opened: answers that cannot change).
+    pub fn of_rejection(rejection: &AccountRejection) -> Self {
+        Self::Refused {
+            code: Account::rejection_code(rejection).to_owned(),
+        }
+    }
 }
 
 /// The transfer command that records `answer` to an order of `step`, with its idempotency key. A refusal is
@@ -424,7 +445,7 @@ pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCom
         Step::Refund => TransferCommand::RecordRefundRefused { reason: why },
     };
     let command = match answer {
-        Answer::Rejected(rejection) => refused(Account::rejection_code(rejection).to_owned()),
+        Answer::Refused { code } => refused(code.clone()),
         Answer::NotAllowed => {
             refused(Account::rejection_code(&AccountRejection::NotOpened).to_owned())
         }

@@ -57,6 +57,7 @@ impl AccountSummary {
                 s.balance = s.balance.saturating_sub(amount.minor_units());
                 s
             }
+            (Some(s), AccountEvent::TransferOrderRefused { .. }) => s,
             (Some(mut s), AccountEvent::AccountClosed) => {
                 s.status = "closed".into();
                 s
@@ -157,7 +158,7 @@ pub fn statement_step(
                 },
             );
         }
-        AccountEvent::AccountClosed => {
+        AccountEvent::AccountClosed | AccountEvent::TransferOrderRefused { .. } => {
             return (
                 None,
                 StatementCheckpoint {

@@ -2,13 +2,15 @@
 //! accepted commands remembered by (actor, idempotency key), rejections not remembered), driven by the process
 //! manager through random interleavings of many transfers among a few accounts, with the owners depositing,
 //! withdrawing and closing meanwhile, strangers asking for transfers from accounts they do not own, destinations
-//! in another currency, redelivered events (a step run again) and crashes between an order and its record (the
-//! account's answer lost). At the end, run to completion, money is neither created nor destroyed, every transfer
-//! is completed or failed, a completed one moved its amount exactly once, and a failed one moved nothing or gave
-//! it back.
+//! in another currency, redelivered events (a step run again), crashes between an order and its record (the
+//! account's answer lost), and stale workers (an order computed earlier, delivered and recorded later, as a second
+//! worker on the same transfer would). At the end, run to completion, money is neither created nor destroyed, every
+//! transfer is completed or failed, a completed one moved its amount exactly once, and a failed one moved nothing or
+//! gave it back. An idempotency key sent again with another command fails the test (the command loop would answer
+//! `idempotency-key-reused`: two workers recording different answers for one step).
 
 use bank_account::account::TRANSFER_PROCESS;
-use bank_account::transfer::{next_order, record, Answer, Step};
+use bank_account::transfer::{next_order, record, Answer, Order, Step};
 use bank_account::{
     Account, AccountCommand, AccountEvent, AccountId, Amount, Currency, Principal, Transfer,
     TransferCommand, TransferEvent, TransferId, TransferState,
@@ -17,16 +19,21 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use tributary_core::Decider;
 
-/// An aggregate behind the command loop: its state, its events, and the answers it remembers by (actor, key).
+/// An aggregate behind the command loop: its state, its events, and the commands it remembers by (actor, key)
+/// with their events (the model remembers every accepted command: no window).
 struct Stream<D: Decider> {
     state: D::State,
     events: Vec<D::Event>,
-    remembered: HashMap<(String, String), Vec<D::Event>>,
+    remembered: HashMap<(String, String), Remembered<D::Event>>,
 }
+
+/// What the command loop keeps of an accepted command: the command (to refuse its key for another one) and its events.
+type Remembered<E> = (String, Vec<E>);
 
 impl<D: Decider> Stream<D>
 where
     D::Event: Clone,
+    D::Command: std::fmt::Debug,
 {
     fn new() -> Self {
         Self {
@@ -44,7 +51,12 @@ where
         key: &str,
     ) -> Result<Vec<D::Event>, Option<D::Rejection>> {
         let id = (actor.to_owned(), key.to_owned());
-        if let Some(events) = self.remembered.get(&id) {
+        if let Some((sent, events)) = self.remembered.get(&id) {
+            assert_eq!(
+                sent,
+                &format!("{command:?}"),
+                "idempotency key {key} reused for another command"
+            );
             return Ok(events.clone());
         }
         if !D::may_command(&self.state, actor, command) {
@@ -55,7 +67,8 @@ where
             self.state = D::evolve(std::mem::replace(&mut self.state, D::initial()), e);
         }
         self.events.extend(events.iter().cloned());
-        self.remembered.insert(id, events.clone());
+        self.remembered
+            .insert(id, (format!("{command:?}"), events.clone()));
         Ok(events)
     }
 }
@@ -78,32 +91,34 @@ impl Bank {
     /// One step of the process for transfer `i`: the next order, then its record unless the process crashes in
     /// between (the answer is lost). Whether there was an order.
     fn step(&mut self, i: usize, crash: bool) -> bool {
-        let (id, transfer) = &self.transfers[i];
-        let id = *id;
-        let Some(order) = next_order(id, &transfer.state) else {
+        let Some(order) = next_order(self.transfers[i].0, &self.transfers[i].1.state) else {
             return false;
         };
+        self.deliver(i, &order, crash);
+        true
+    }
+
+    /// Send `order` of transfer `i` to its account and record the answer (unless the worker crashes first).
+    fn deliver(&mut self, i: usize, order: &Order, crash: bool) {
         let account = self
             .accounts
             .get_mut(&order.account)
             .expect("orders name existing accounts");
         let answer = match account.execute(&order.actor, &order.command, &order.idempotency_key) {
-            Ok(_) => Answer::Accepted,
-            Err(Some(rejection)) => Answer::Rejected(rejection),
+            Ok(events) => Answer::of_events(&events),
+            Err(Some(rejection)) => Answer::of_rejection(&rejection),
             Err(None) => Answer::NotAllowed,
         };
         if crash {
-            return true;
+            return;
         }
-        let (command, key) = record(id, order.step, &answer);
-        let recorded = self.transfers[i]
-            .1
-            .execute(TRANSFER_PROCESS, &command, &key);
+        let (id, transfer) = &mut self.transfers[i];
+        let (command, key) = record(*id, order.step, &answer);
+        let recorded = transfer.execute(TRANSFER_PROCESS, &command, &key);
         assert!(
             recorded.is_ok(),
             "{command:?} after {answer:?}: {recorded:?}"
         );
-        true
     }
 
     fn balance(&self, account: &AccountId) -> u64 {
@@ -123,6 +138,15 @@ enum Action {
     /// One step of a transfer's process (an event delivered, or delivered again), maybe crashing mid-step.
     Step {
         transfer: usize,
+        crash: bool,
+    },
+    /// A second worker computes a transfer's next order now...
+    Pick {
+        transfer: usize,
+    },
+    /// ...and delivers and records it later (maybe crashing first).
+    Deliver {
+        picked: usize,
         crash: bool,
     },
     /// An owner's own command.
@@ -145,6 +169,9 @@ fn action(accounts: usize) -> impl Strategy<Value = Action> {
             .prop_map(|(from, to, amount, stranger)| Action::Transfer { from, to, amount, stranger }),
         8 => (0..64usize, prop::bool::weighted(0.2))
             .prop_map(|(transfer, crash)| Action::Step { transfer, crash }),
+        2 => (0..64usize).prop_map(|transfer| Action::Pick { transfer }),
+        2 => (0..64usize, prop::bool::weighted(0.2))
+            .prop_map(|(picked, crash)| Action::Deliver { picked, crash }),
         1 => (0..accounts, 1..300u64).prop_map(|(account, amount)| Action::Deposit { account, amount }),
         1 => (0..accounts, 1..300u64).prop_map(|(account, amount)| Action::Withdraw { account, amount }),
         1 => (0..accounts).prop_map(|account| Action::Close { account }),
@@ -196,6 +223,7 @@ proptest! {
             keys: 0,
         };
         let mut ids = Vec::new();
+        let mut picked: Vec<(usize, Order)> = Vec::new();
         for (i, (dollars, first)) in accounts.iter().enumerate() {
             let id = AccountId::random();
             let owner = format!("owner-{i}");
@@ -240,6 +268,20 @@ proptest! {
                         bank.step(i, crash);
                     }
                 }
+                Action::Pick { transfer } => {
+                    if !bank.transfers.is_empty() {
+                        let i = transfer % bank.transfers.len();
+                        if let Some(order) = next_order(bank.transfers[i].0, &bank.transfers[i].1.state) {
+                            picked.push((i, order));
+                        }
+                    }
+                }
+                Action::Deliver { picked: k, crash } => {
+                    if !picked.is_empty() {
+                        let (i, order) = picked.remove(k % picked.len());
+                        bank.deliver(i, &order, crash);
+                    }
+                }
                 Action::Deposit { account, amount: n } => {
                     let owner = bank.owners[&ids[account]].clone();
                     let key = bank.key();
@@ -264,7 +306,10 @@ proptest! {
             }
         }
 
-        // Run every transfer to its end (each has at most three steps).
+        // The stale workers deliver what they hold; then every transfer runs to its end (at most three steps).
+        for (i, order) in std::mem::take(&mut picked) {
+            bank.deliver(i, &order, false);
+        }
         for _ in 0..3 {
             for i in 0..bank.transfers.len() {
                 bank.step(i, false);
@@ -335,10 +380,9 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let (refused, _) = record(
         id,
         Step::Debit,
-        &Answer::Rejected(bank_account::AccountRejection::InsufficientFunds {
-            balance: 1,
-            requested: 5,
-        }),
+        &Answer::Refused {
+            code: "insufficient-funds".into(),
+        },
     );
     let failed = given::<Transfer>([requested.clone()])
         .when_by(TRANSFER_PROCESS, refused)
@@ -357,7 +401,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let (refused, _) = record(
         id,
         Step::Credit,
-        &Answer::Rejected(bank_account::AccountRejection::Closed),
+        &Answer::of_rejection(&bank_account::AccountRejection::Closed),
     );
     let refunding = given::<Transfer>(debited.clone())
         .when_by(TRANSFER_PROCESS, refused)
@@ -369,7 +413,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let (held, _) = record(
         id,
         Step::Refund,
-        &Answer::Rejected(bank_account::AccountRejection::Closed),
+        &Answer::of_rejection(&bank_account::AccountRejection::Closed),
     );
     let refunding = refunding.and_given();
     let stuck = refunding
