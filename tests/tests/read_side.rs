@@ -213,15 +213,32 @@ fn kafka_batch(topic: &str, events: &[&StoredEvent], first_offset: i64) -> Kafka
     serde_json::from_value(kafka_batch_json(topic, &records, first_offset)).unwrap()
 }
 
-/// A denormaliser per projection, writing into a fresh projections table of its own.
-async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, ProjectionStore) {
+/// A projections table of its own, named `<prefix>-<uuid>`.
+async fn fresh_projections(prefix: &str) -> ProjectionStore {
     let d = dynamo();
-    let table = format!("test-projections-{}", uuid::Uuid::new_v4().simple());
+    let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     tables::PROJECTIONS
         .ensure(&d.client(), &table)
         .await
         .unwrap();
-    let projections = ProjectionStore::new(d.client(), &table);
+    ProjectionStore::new(d.client(), &table)
+}
+
+/// A local stack serving commands only: no relay, no denormalisers (the test feeds them itself).
+async fn command_stack() -> Devstack {
+    Devstack::start(DevstackConfig {
+        denormalisers: false,
+        relay: false,
+        ..test_config().await
+    })
+    .await
+    .unwrap()
+}
+
+/// A denormaliser per projection, writing into a fresh projections table of its own.
+async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, ProjectionStore) {
+    let d = dynamo();
+    let projections = fresh_projections("test-projections").await;
     let kafka_config = KafkaConfig {
         dead_letter_topic: dead_letter_topic.to_owned(),
         ..KafkaConfig::plaintext(&kafka().bootstrap, "unused", "unused")
@@ -244,13 +261,7 @@ async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, Pro
 
 /// Committed events of `accounts` accounts with a few movements each, and the accounts' ids.
 async fn history(accounts: usize) -> (Vec<String>, Vec<StoredEvent>) {
-    let stack = Devstack::start(DevstackConfig {
-        denormalisers: false,
-        relay: false,
-        ..test_config().await
-    })
-    .await
-    .unwrap();
+    let stack = command_stack().await;
     let (http, base) = (reqwest::Client::new(), stack.base_url());
     let mut ids = Vec::new();
     for a in 0..accounts {
@@ -420,12 +431,7 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
     }
 
     let d = dynamo();
-    let table = format!("test-rebuilt-{}", uuid::Uuid::new_v4().simple());
-    tables::PROJECTIONS
-        .ensure(&d.client(), &table)
-        .await
-        .unwrap();
-    let rebuilt = ProjectionStore::new(d.client(), &table);
+    let rebuilt = fresh_projections("test-rebuilt").await;
     let store = EventStore::new(d.client(), &d.events_table);
     for projection in Projection::ALL {
         let interrupted = RebuildOptions {
@@ -653,12 +659,7 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
     }
     assert_projections_match_the_store(&live, &accounts).await;
 
-    let table = format!("test-rebuilt-{}", uuid::Uuid::new_v4().simple());
-    tables::PROJECTIONS
-        .ensure(&d.client(), &table)
-        .await
-        .unwrap();
-    let rebuilt = ProjectionStore::new(d.client(), &table);
+    let rebuilt = fresh_projections("test-rebuilt").await;
     for projection in Projection::ALL {
         let outcome = rebuild(
             projection,
@@ -679,13 +680,7 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
         rows_of(&live, &accounts).await
     );
 
-    let stack = Devstack::start(DevstackConfig {
-        denormalisers: false,
-        relay: false,
-        ..test_config().await
-    })
-    .await
-    .unwrap();
+    let stack = command_stack().await;
     let (http, base) = (reqwest::Client::new(), stack.base_url());
     for id in &accounts {
         let stream: Vec<StoredEvent> = events

@@ -75,11 +75,11 @@ where
     }
 
     /// Run a command, then publish its outcome. `description` is the command as the caller sent it (its
-    /// `operation` names the command): the body of a rejection event.
+    /// `operation` names the command): the body of a rejection event, serialised only when one is published.
     pub async fn handle(
         &self,
         request: &CommandRequest<D::Command>,
-        description: &serde_json::Value,
+        description: &impl serde::Serialize,
     ) -> Result<CommandOutcome, CommandError<D::Rejection>> {
         let result = self.handler.handle(request).await;
         let Some(publisher) = &self.publisher else {
@@ -114,10 +114,11 @@ where
 /// The rejection event of `request`, refused with `rejection` at stream version `version`.
 fn rejection_envelope<D: Decider>(
     request: &CommandRequest<D::Command>,
-    description: &serde_json::Value,
+    description: &impl serde::Serialize,
     rejection: &D::Rejection,
     version: u64,
 ) -> RejectionEnvelope {
+    let description = serde_json::to_value(description).unwrap_or_default();
     let ctx = &request.context;
     RejectionEnvelope {
         envelope_version: ENVELOPE_VERSION,
@@ -128,7 +129,7 @@ fn rejection_envelope<D: Decider>(
             .as_str()
             .unwrap_or_default()
             .to_owned(),
-        command_body: description.clone(),
+        command_body: description,
         reason: D::rejection_code(rejection).to_owned(),
         detail: rejection.to_string(),
         command_id: ctx.command_id,

@@ -236,9 +236,8 @@ async fn execute(
         },
     };
     let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
-    let described = serde_json::to_value(description).expect("request descriptions serialise");
     let outcome = service
-        .handle(&request, &described)
+        .handle(&request, description)
         .instrument(span)
         .await
         .map_err(for_command_error)?;

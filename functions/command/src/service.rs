@@ -72,7 +72,7 @@ impl CommandService {
     pub(crate) async fn handle(
         &self,
         request: &CommandRequest<AccountCommand>,
-        description: &serde_json::Value,
+        description: &impl serde::Serialize,
     ) -> Result<CommandOutcome, CommandError<AccountRejection>> {
         self.accounts.handle(request, description).await
     }
