@@ -2,6 +2,7 @@
 
 use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint, StatementLine};
 use bank_account::AccountEvent;
+use bank_service::reads::BankReads;
 use tributary_dynamodb::{EventStore, StoredEvent};
 use tributary_projections::ProjectionStore;
 
@@ -27,10 +28,11 @@ pub fn expected_views(
 
 /// Every statement line of `account`, newest first (all pages).
 pub async fn statement(projections: &ProjectionStore, account: &str) -> Vec<StatementLine> {
+    let reads = BankReads::new(projections.clone());
     let mut lines = Vec::new();
     let mut before = None;
     loop {
-        let page = projections
+        let page = reads
             .statement_page(account, 100, before)
             .await
             .expect("statement page");
@@ -44,9 +46,10 @@ pub async fn statement(projections: &ProjectionStore, account: &str) -> Vec<Stat
 
 /// The version each projection has applied for `account`: summary, statement, owner listing.
 pub async fn applied_versions(projections: &ProjectionStore, account: &str) -> [u64; 3] {
-    let summary = projections.summary(account).await.expect("summary read");
+    let reads = BankReads::new(projections.clone());
+    let summary = reads.summary(account).await.expect("summary read");
     let owner_entry = match &summary {
-        Some(s) => projections
+        Some(s) => reads
             .owner_entry(&s.owner, account)
             .await
             .expect("owner entry read"),
@@ -54,7 +57,7 @@ pub async fn applied_versions(projections: &ProjectionStore, account: &str) -> [
     };
     [
         summary.map_or(0, |s| s.version),
-        projections
+        reads
             .statement_checkpoint(account)
             .await
             .expect("checkpoint read")
@@ -69,6 +72,7 @@ pub async fn assert_projections_match_the_store(
     store: &EventStore,
     accounts: &[String],
 ) {
+    let reads = BankReads::new(projections.clone());
     for account in accounts {
         let events = store
             .load(&format!("account-{account}"))
@@ -76,12 +80,12 @@ pub async fn assert_projections_match_the_store(
             .expect("stream load");
         let (summary, lines) = expected_views(account, &events);
         assert_eq!(
-            projections.summary(account).await.unwrap().as_ref(),
+            reads.summary(account).await.unwrap().as_ref(),
             Some(&summary),
             "summary of {account}"
         );
         assert_eq!(
-            projections
+            reads
                 .owner_entry(&summary.owner, account)
                 .await
                 .unwrap()
@@ -90,16 +94,12 @@ pub async fn assert_projections_match_the_store(
             "owner entry of {account}"
         );
         assert_eq!(
-            statement(projections, account).await,
+            statement(reads.store(), account).await,
             lines,
             "statement of {account}"
         );
         assert_eq!(
-            projections
-                .statement_checkpoint(account)
-                .await
-                .unwrap()
-                .version,
+            reads.statement_checkpoint(account).await.unwrap().version,
             summary.version,
             "statement checkpoint of {account}"
         );

@@ -1,16 +1,17 @@
 //! Dead letters end to end on the local stack: a record that can never apply (here, because a read-model item is
 //! corrupt) becomes a dead letter instead of blocking its partition; after the fix, the documented re-drive
-//! (`cargo run --bin redrive`, `denormaliser_function::redrive`) brings the projection to what the store says.
+//! (`cargo run --bin redrive`, `tributary_consumer::redrive`) brings the projection to what the store says.
 
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use bank_service::reads::BankReads;
 use common::{post, stack};
-use denormaliser_function::redrive::redrive_topic;
 use std::time::Duration;
+use tributary_consumer::redrive::redrive_topic;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::KafkaConfig;
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::ProjectionStore;
 use tributary_testkit::{dynamo, read_topic};
 use tributary_tests::projection::assert_projections_match_the_store;
 
@@ -93,7 +94,10 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     delete.send().await.unwrap();
     let projections = ProjectionStore::new(d.client(), &stack.projections_table);
     assert_eq!(
-        projections.summary(&id).await.unwrap(),
+        BankReads::new(projections.clone())
+            .summary(&id)
+            .await
+            .unwrap(),
         None,
         "nothing repairs the summary by itself"
     );
@@ -103,10 +107,13 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     };
     let store = EventStore::new(d.client(), &stack.events_table);
     let no_aws = aws_types::SdkConfig::builder().build();
+    // The read model as `redrive account-summary` picks it.
+    let summary = tributary_projections::find(&bank_service::read_models(), "account-summary")
+        .expect("the bank keeps account summaries");
     let report = redrive_topic(
         &kafka,
         &no_aws,
-        Projection::Summary,
+        summary.as_ref(),
         &consumer,
         &projections,
         &store,
@@ -115,14 +122,17 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     .await
     .unwrap();
     assert!(report.ours >= 1, "{report:?}");
-    assert!(report.accounts.contains(&id), "{report:?}");
+    assert!(
+        report.streams.contains(&format!("account-{id}")),
+        "{report:?}"
+    );
     assert_projections_match_the_store(&projections, &store, std::slice::from_ref(&id)).await;
 
     // A second run finds nothing new to re-drive.
     let again = redrive_topic(
         &kafka,
         &no_aws,
-        Projection::Summary,
+        summary.as_ref(),
         &consumer,
         &projections,
         &store,

@@ -5,6 +5,7 @@
 
 mod common;
 
+use bank_service::reads::BankReads;
 use common::{post, test_config};
 use devstack::{Devstack, DevstackConfig, DynamoSource};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -12,7 +13,7 @@ use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::ProjectionStore;
 use tributary_testkit::{dynamo, kafka, read_topic, ChaosProxy, Faults};
 
 /// Throttle every write to the projections table (the denormalisers' batches fail), for `for_how_long`.
@@ -34,18 +35,15 @@ async fn throttle_projection_writes(proxy: &ChaosProxy, table: &str, for_how_lon
 
 /// The version of `account` in each projection.
 async fn projected_versions(projections: &ProjectionStore, account: &str, owner: &str) -> [u64; 3] {
+    let reads = BankReads::new(projections.clone());
     [
-        projections
+        reads
             .summary(account)
             .await
             .unwrap()
             .map_or(0, |s| s.version),
-        projections
-            .statement_checkpoint(account)
-            .await
-            .unwrap()
-            .version,
-        projections
+        reads.statement_checkpoint(account).await.unwrap().version,
+        reads
             .owner_entry(owner, account)
             .await
             .unwrap()
@@ -125,8 +123,21 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // One dead letter per poison record and consumer group, named after the group.
-    let expected = POISON * Projection::ALL.len();
+    // One dead letter per poison record and consumer group, named after the group. A record that is not an event
+    // envelope is poison to every consumer of the topic — each read model's denormaliser (the transfers one too: it
+    // cannot tell whose stream garbage is about) and the transfer process.
+    let groups: BTreeMap<String, usize> = bank_service::read_models()
+        .iter()
+        .map(|m| m.name())
+        .chain([bank_service::transfers::CONSUMER_GROUP_SUFFIX])
+        .map(|consumer| {
+            (
+                devstack::kafka_mapping::group_id(&config.mapping.group_prefix, consumer),
+                POISON,
+            )
+        })
+        .collect();
+    let expected = POISON * groups.len();
     let letters = read_topic(
         &kafka().bootstrap,
         &config.dead_letter_topic,
@@ -141,15 +152,6 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
             .or_default() += 1;
         assert_eq!(letter.header("consumer"), letter.value["consumer"].as_str());
     }
-    let groups: BTreeMap<String, usize> = Projection::ALL
-        .iter()
-        .map(|p| {
-            (
-                devstack::kafka_mapping::group_id(&config.mapping.group_prefix, p.name()),
-                POISON,
-            )
-        })
-        .collect();
     assert_eq!(per_group, groups, "{letters:?}");
     stack.stop().await;
 }
@@ -224,8 +226,9 @@ async fn stopping_finishes_and_commits_the_batches_in_hand() {
     )
     .await;
     let account = opened.body["account_id"].as_str().unwrap().to_owned();
-    // Every denormaliser has the opening in hand, its write held by the proxy: the statement's transaction, the
-    // summary's put and the owner listing's first put.
+    // Every account denormaliser has the opening in hand, its write held by the proxy: the summary's and the
+    // statement's puts (the opening writes no statement line) and the owner listing's transaction (its checkpoint
+    // and the owner's entry).
     while proxy.stalled("TransactWriteItems") < 1 || proxy.stalled("PutItem") < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -183,10 +183,13 @@ fn the_relay_never_gives_up_on_a_committed_event() {
     );
 }
 
-const DENORMALISERS: [&str; 3] = [
+/// The functions on MSK event source mappings: one denormaliser per read model, and the transfer process manager.
+const DENORMALISERS: [&str; 5] = [
     "SummaryDenormaliserFunction",
     "StatementDenormaliserFunction",
     "OwnersDenormaliserFunction",
+    "TransfersDenormaliserFunction",
+    "TransferProcessFunction",
 ];
 
 #[test]
@@ -242,6 +245,8 @@ fn only_the_command_function_and_the_relay_may_write_the_events_topic() {
         "SummaryDenormaliserRole",
         "StatementDenormaliserRole",
         "OwnersDenormaliserRole",
+        "TransfersDenormaliserRole",
+        "TransferProcessRole",
         "QueryRole",
     ]
     .into_iter()

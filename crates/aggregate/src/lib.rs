@@ -209,6 +209,13 @@ impl<D: Decider> CommandHandler<D> {
         &self.store
     }
 
+    /// The aggregate's current state and version (0: no events), read as a command would read it (a bounded read:
+    /// the newest snapshot and the events after it). For a process manager that decides what to send next.
+    pub async fn state(&self, stream_id: &str) -> Result<(D::State, u64), EventStoreError> {
+        let loaded = self.load(stream_id).await?;
+        Ok((loaded.state, loaded.version))
+    }
+
     /// The aggregate's current state, from the newest snapshot and the events after it (a bounded read); from all
     /// its events when there is no usable snapshot.
     async fn load(&self, stream_id: &str) -> Result<Loaded<D::State>, EventStoreError> {

@@ -69,6 +69,11 @@ where
         self
     }
 
+    /// The command handler underneath (to read an aggregate's state).
+    pub fn handler(&self) -> &CommandHandler<D> {
+        &self.handler
+    }
+
     /// Whether the publisher is connected (false when there is none, or MSK discovery has not answered yet).
     pub fn publisher_connected(&self) -> bool {
         self.publisher.as_ref().is_some_and(|p| p.get().is_some())

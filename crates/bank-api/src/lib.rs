@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use bank_account::AccountId;
+use bank_account::{AccountId, TransferId};
 use std::collections::HashMap;
 use tributary_http::Problem;
 
@@ -12,6 +12,9 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The `{account_id}` path segment: a canonical UUID.
 pub struct AccountPath(pub AccountId);
+
+/// The `{transfer_id}` path segment: a canonical UUID.
+pub struct TransferPath(pub TransferId);
 
 /// The raw value of path parameter `name`.
 async fn raw_param<S: Send + Sync>(
@@ -39,6 +42,22 @@ impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
             .await
             .map_err(invalid)?;
         AccountId::parse(&raw)
+            .map(Self)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TransferPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let invalid = |detail: String| {
+            Problem::bad_request("invalid-transfer-id", "Invalid transfer id", detail)
+        };
+        let raw = raw_param(parts, state, "transfer_id")
+            .await
+            .map_err(invalid)?;
+        TransferId::parse(&raw)
             .map(Self)
             .map_err(|e| invalid(e.to_string()))
     }

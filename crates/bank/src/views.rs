@@ -1,9 +1,259 @@
-//! Read models of accounts, as pure folds over recorded events: the account summary (also listed by owner) and the
-//! statement (one line per money movement). The projection store persists them; nothing here does I/O.
+//! The bank's read models, as pure folds over recorded events ([`tributary_core::Projection`]): the account
+//! summary, the statement (one line per money movement), the accounts of an owner, and transfers. Where each item
+//! lives is decided here; `tributary-projections` stores, guards, catches up and rebuilds them. No I/O.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | account summary (checkpoint) | `account#<id>` | `summary` |
+//! | statement checkpoint | `statement#<id>` | `~checkpoint` |
+//! | statement line (row) | `statement#<id>` | `line#<version, 20 digits>` |
+//! | owner listing checkpoint | `owner-of#<id>` | `owner` |
+//! | account of an owner (row) | `owner#<owner>` | `account#<id>` |
+//! | transfer checkpoint | `transfer#<id>` | `~checkpoint` |
+//! | transfer view (row) | `transfer#<id>` | `view` |
 
 use crate::account::AccountEvent;
-use crate::values::Amount;
+use crate::transfer::{Transfer, TransferEvent, TransferState};
+use crate::values::{AccountId, Amount, TransferId};
 use serde::{Deserialize, Serialize};
+use tributary_core::{Decider, ItemKey, Projection, RecordedEvent, Row};
+
+/// The account summary: one checkpoint item per account, read by `GET /accounts/{id}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountSummaries;
+
+/// The statement: a checkpoint and one row per money movement, read by `GET /accounts/{id}/statement`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Statements;
+
+/// The accounts of an owner: one row per account under the owner's partition, read by `GET /accounts`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountsByOwner;
+
+/// Transfers: the view of each transfer, read by `GET /transfers/{id}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Transfers;
+
+/// Key of an account's summary.
+pub fn summary_key(account_id: &str) -> ItemKey {
+    ItemKey::new(format!("account#{account_id}"), "summary")
+}
+
+/// Partition of an account's statement (checkpoint and lines).
+pub fn statement_partition(account_id: &str) -> String {
+    format!("statement#{account_id}")
+}
+
+/// Sort key of the statement line of the event at `version`.
+pub fn statement_line_sk(version: u64) -> String {
+    format!("line#{version:020}")
+}
+
+/// Partition of an owner's listing.
+pub fn owner_partition(owner: &str) -> String {
+    format!("owner#{owner}")
+}
+
+/// Sort key of an account in its owner's listing.
+pub fn owner_entry_sk(account_id: &str) -> String {
+    format!("account#{account_id}")
+}
+
+/// Key of a transfer's view.
+pub fn transfer_view_key(transfer_id: &str) -> ItemKey {
+    ItemKey::new(format!("transfer#{transfer_id}"), "view")
+}
+
+fn occurred_at<E>(event: &RecordedEvent<E>) -> String {
+    event.metadata.occurred_at.to_rfc3339()
+}
+
+impl Projection for AccountSummaries {
+    type Event = AccountEvent;
+    type State = AccountSummary;
+
+    fn name(&self) -> &'static str {
+        "account-summary"
+    }
+    fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {
+        AccountId::of_stream(stream_id)
+    }
+    fn checkpoint_key(&self, account_id: &str) -> ItemKey {
+        summary_key(account_id)
+    }
+    fn step(
+        &self,
+        account_id: &str,
+        state: Option<AccountSummary>,
+        event: &RecordedEvent<AccountEvent>,
+        _rows: &mut Vec<Row>,
+    ) -> Option<AccountSummary> {
+        AccountSummary::evolve(
+            state,
+            account_id,
+            event.version,
+            &occurred_at(event),
+            &event.event,
+        )
+    }
+}
+
+impl Projection for AccountsByOwner {
+    type Event = AccountEvent;
+    type State = AccountSummary;
+
+    fn name(&self) -> &'static str {
+        "accounts-by-owner"
+    }
+    fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {
+        AccountId::of_stream(stream_id)
+    }
+    fn checkpoint_key(&self, account_id: &str) -> ItemKey {
+        ItemKey::new(format!("owner-of#{account_id}"), "owner")
+    }
+    fn step(
+        &self,
+        account_id: &str,
+        state: Option<AccountSummary>,
+        event: &RecordedEvent<AccountEvent>,
+        rows: &mut Vec<Row>,
+    ) -> Option<AccountSummary> {
+        let next = AccountSummaries.step(account_id, state, event, rows)?;
+        rows.push(Row::new(
+            ItemKey::new(owner_partition(&next.owner), owner_entry_sk(account_id)),
+            &next,
+        ));
+        Some(next)
+    }
+}
+
+impl Projection for Statements {
+    type Event = AccountEvent;
+    type State = StatementCheckpoint;
+
+    fn name(&self) -> &'static str {
+        "statement"
+    }
+    fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {
+        AccountId::of_stream(stream_id)
+    }
+    fn checkpoint_key(&self, account_id: &str) -> ItemKey {
+        ItemKey::new(statement_partition(account_id), "~checkpoint")
+    }
+    fn step(
+        &self,
+        account_id: &str,
+        state: Option<StatementCheckpoint>,
+        event: &RecordedEvent<AccountEvent>,
+        rows: &mut Vec<Row>,
+    ) -> Option<StatementCheckpoint> {
+        if state.is_none() && !matches!(event.event, AccountEvent::AccountOpened { .. }) {
+            return None;
+        }
+        let (line, next) = statement_step(
+            state.unwrap_or_default(),
+            event.version,
+            &occurred_at(event),
+            &event.event,
+        );
+        rows.extend(line.map(|line| {
+            Row::new(
+                ItemKey::new(
+                    statement_partition(account_id),
+                    statement_line_sk(line.version),
+                ),
+                &line,
+            )
+        }));
+        Some(next)
+    }
+}
+
+/// A transfer as `GET /transfers/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferView {
+    pub transfer_id: String,
+    pub from: String,
+    pub to: String,
+    /// Minor units.
+    pub amount: u64,
+    pub currency: String,
+    pub requested_by: String,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    /// Why it failed (`insufficient-funds`, `account-closed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Which step failed it: `debit` (no money moved), `credit` (the money went back to the source) or `refund`
+    /// (the money is held: an operator must act).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
+    pub version: u64,
+    pub updated_at: String,
+}
+
+impl TransferView {
+    /// The view of a transfer in `state` after `version` events; `None` before it was requested.
+    pub fn of(
+        transfer_id: &str,
+        state: &TransferState,
+        version: u64,
+        updated_at: &str,
+    ) -> Option<Self> {
+        let terms = state.terms()?;
+        let (reason, failed_at) = match state {
+            TransferState::Failed { reason, at, .. } => {
+                (Some(reason.clone()), Some(at.name().to_owned()))
+            }
+            _ => (None, None),
+        };
+        Some(Self {
+            transfer_id: transfer_id.to_owned(),
+            from: terms.from.to_string(),
+            to: terms.to.to_string(),
+            amount: terms.amount.minor_units(),
+            currency: terms.currency.code().to_owned(),
+            requested_by: terms.requested_by.as_str().to_owned(),
+            status: state.status().to_owned(),
+            reason,
+            failed_at,
+            version,
+            updated_at: updated_at.to_owned(),
+        })
+    }
+}
+
+impl Projection for Transfers {
+    type Event = TransferEvent;
+    type State = TransferState;
+
+    fn name(&self) -> &'static str {
+        "transfers"
+    }
+    fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {
+        TransferId::of_stream(stream_id)
+    }
+    fn checkpoint_key(&self, transfer_id: &str) -> ItemKey {
+        ItemKey::new(format!("transfer#{transfer_id}"), "~checkpoint")
+    }
+    fn step(
+        &self,
+        transfer_id: &str,
+        state: Option<TransferState>,
+        event: &RecordedEvent<TransferEvent>,
+        rows: &mut Vec<Row>,
+    ) -> Option<TransferState> {
+        let before = state.unwrap_or_else(Transfer::initial);
+        let requested = matches!(event.event, TransferEvent::TransferRequested { .. });
+        if (before == TransferState::Unrequested) != requested {
+            return None;
+        }
+        let next = Transfer::evolve(before, &event.event);
+        let view = TransferView::of(transfer_id, &next, event.version, &occurred_at(event))?;
+        rows.push(Row::new(transfer_view_key(transfer_id), &view));
+        Some(next)
+    }
+}
 
 /// The summary of an account after `version` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

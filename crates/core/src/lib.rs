@@ -7,16 +7,19 @@
 //! * [`TraceParent`]: W3C trace context carried from the request to the published events.
 //! * [`given`]: given/when/then tests for a domain's deciders.
 //! * [`upcast`]: reading the older shapes of an event as its current one.
+//! * [`Projection`]: a read model as a pure fold (checkpoint and rows), stored by `tributary-projections`.
 
 pub mod decider;
 pub mod given;
 pub mod idempotency;
 pub mod metadata;
+pub mod projection;
 pub mod trace;
 pub mod upcast;
 
 pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
 pub use metadata::{EventMetadata, RecordedEvent};
+pub use projection::{ItemKey, Projection, Row};
 pub use trace::TraceParent;
 pub use upcast::{decode_event, decode_event_json, DecodeError, StoredShape};

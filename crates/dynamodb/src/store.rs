@@ -270,6 +270,25 @@ impl EventStore {
         self.load_after(stream_id, 0).await
     }
 
+    /// The event at `version` of a stream, if there is one (strongly consistent; one item read).
+    pub async fn load_event(
+        &self,
+        stream_id: &str,
+        version: u64,
+    ) -> Result<Option<StoredEvent>, EventStoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key(STREAM_ID, AttributeValue::S(stream_id.to_owned()))
+            .key(VERSION, AttributeValue::N(version.to_string()))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item().map(from_item).transpose()
+    }
+
     /// The events of a stream after `after_version`, in version order.
     pub async fn load_after(
         &self,

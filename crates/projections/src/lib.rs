@@ -1,52 +1,22 @@
-//! Read models on DynamoDB.
+//! Read models on DynamoDB, for any domain.
 //!
-//! Three projections, each fed by its own Kafka consumer group so each can lag, fail and be rebuilt alone:
-//! * [`Projection::Summary`]: one item per account (owner, currency, balance, status, version);
-//! * [`Projection::Statement`]: one item per money movement plus a checkpoint (version, running balance);
-//! * [`Projection::Owners`]: one item per account under its owner's partition, for listing.
+//! A domain declares each read model as a pure fold ([`tributary_core::Projection`]: which streams, where the
+//! checkpoint lives, what one event does). This crate does the rest, once for all of them:
+//! * [`apply`]: bring one entity's projection up to date with the event store — duplicates skipped, gaps filled
+//!   from the store, one guarded write per batch (checkpoint and rows in one transaction), started over when
+//!   another writer moved it;
+//! * [`rebuild`]: recompute a projection from the event store alone, resumably, beside the live denormaliser;
+//! * [`ProjectionStore`]: the table — guarded writes, consistent reads, pages.
 //!
-//! Every write is version-guarded: a projection stores the last version it applied per account; duplicates are
-//! skipped, several events of one account collapse into one write, and a gap (the next event is not the one
-//! expected) is filled by reading the missing events from the event store ([`apply`]).
+//! [`ReadModel`] is a projection with its event type erased, so a denormaliser, a CLI or a local stack can hold any
+//! domain's read models in one list.
 
 mod apply;
+mod model;
 pub mod rebuild;
 mod store;
 
 pub use apply::{apply, Applied, ProjectionError};
-pub use rebuild::{rebuild, rebuild_account, RebuildOptions, RebuildOutcome, RebuildProgress};
-pub use store::{Page, ProjectionStore};
-
-/// The projections this service maintains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Projection {
-    Summary,
-    Statement,
-    Owners,
-}
-
-impl Projection {
-    pub const ALL: [Projection; 3] = [
-        Projection::Summary,
-        Projection::Statement,
-        Projection::Owners,
-    ];
-
-    /// Stable name: the consumer group suffix, the CLI argument, the `PROJECTION` setting.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Summary => "account-summary",
-            Self::Statement => "statement",
-            Self::Owners => "accounts-by-owner",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
-
-/// The account id inside an account stream id (`account-<uuid>`), if it is one.
-pub fn account_id(stream_id: &str) -> Option<&str> {
-    bank_account::AccountId::of_stream(stream_id)
-}
+pub use model::{find, names, ReadModel, ReadModels, Step};
+pub use rebuild::{rebuild, rebuild_stream, RebuildOptions, RebuildOutcome, RebuildProgress};
+pub use store::{Consistency, Direction, Guard, Page, ProjectionStore, StoreError};

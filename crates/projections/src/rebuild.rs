@@ -3,14 +3,12 @@
 //!
 //! Streams are enumerated by scanning the events table for first events, a page at a time; after each page the
 //! position and counts are saved in the projections table, so an interrupted rebuild resumes where it stopped.
-//! Each stream's projection is recomputed from all its events and written unless the stored one is newer, so a
-//! rebuild can run beside the live denormaliser and never moves a projection backwards.
+//! Each stream's projection is recomputed from all its events and written (checkpoint and rows together) unless the
+//! stored one is newer, so a rebuild can run beside the live denormaliser and never moves a projection backwards.
 
 use crate::apply::ProjectionError;
-use crate::store::ProjectionStore;
-use crate::{account_id, Projection};
-use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint};
-use bank_account::AccountEvent;
+use crate::model::ReadModel;
+use crate::store::{Guard, ProjectionStore};
 use serde::{Deserialize, Serialize};
 use tributary_dynamodb::{EventStore, StreamCursor};
 
@@ -55,15 +53,15 @@ pub enum RebuildOutcome {
     Interrupted(RebuildProgress),
 }
 
-/// Rebuild `projection` from `events`, reporting progress after every stream.
+/// Rebuild `model` from `events`, reporting progress after every stream.
 pub async fn rebuild(
-    projection: Projection,
+    model: &dyn ReadModel,
     projections: &ProjectionStore,
     events: &EventStore,
     options: RebuildOptions,
     mut on_progress: impl FnMut(&RebuildProgress),
 ) -> Result<RebuildOutcome, ProjectionError> {
-    let name = projection.name();
+    let name = model.name();
     if options.restart {
         projections.save_rebuild_progress(name, None).await?;
     }
@@ -84,11 +82,10 @@ pub async fn rebuild(
             .streams_page(progress.cursor.as_ref(), options.page_size)
             .await?;
         for stream in streams {
-            let Some(account) = account_id(&stream) else {
+            if model.entity(&stream).is_none() {
                 continue;
-            };
-            progress.events +=
-                rebuild_account(projection, projections, events, &stream, account).await?;
+            }
+            progress.events += rebuild_stream(model, projections, events, &stream).await?;
             progress.streams += 1;
             on_progress(&progress);
         }
@@ -105,47 +102,40 @@ pub async fn rebuild(
     }
 }
 
-/// Recompute one account's projection from all its events and write it, unless the stored one is newer (so it can
+/// Recompute one stream's projection from all its events and write it, unless the stored one is newer (so it can
 /// run beside the live denormaliser). Returns the number of events read. Re-driving dead letters uses it too.
-pub async fn rebuild_account(
-    projection: Projection,
+pub async fn rebuild_stream(
+    model: &dyn ReadModel,
     projections: &ProjectionStore,
     events: &EventStore,
     stream: &str,
-    account: &str,
 ) -> Result<u64, ProjectionError> {
+    let entity = model
+        .entity(stream)
+        .ok_or_else(|| ProjectionError::NotFolded {
+            stream: stream.to_owned(),
+            projection: model.name(),
+        })?;
     let history = events.load(stream).await?;
-    let mut summary: Option<AccountSummary> = None;
-    let mut checkpoint = StatementCheckpoint::default();
-    let mut lines = Vec::new();
-    for stored in &history {
-        let event = stored.decode::<AccountEvent>()?.event;
-        let at = stored.metadata.occurred_at.to_rfc3339();
-        match projection {
-            Projection::Summary | Projection::Owners => {
-                summary = AccountSummary::evolve(summary, account, stored.version, &at, &event);
-            }
-            Projection::Statement => {
-                let (line, next) = statement_step(checkpoint, stored.version, &at, &event);
-                lines.extend(line);
-                checkpoint = next;
-            }
+    let steps = model
+        .fold(entity, None, &history)
+        .map_err(|e| ProjectionError::of_fold(e, model, stream))?;
+    let Some(last) = steps.last().map(|s| s.version) else {
+        return Ok(0);
+    };
+    let key = model.checkpoint_key(entity);
+    for attempt in 0..8u32 {
+        if projections.commit(&key, Guard::NotNewer, &steps).await? {
+            return Ok(history.len() as u64);
+        }
+        // Refused: either the live denormaliser is already further (its write holds everything this one would),
+        // or a transaction was writing the checkpoint at the same moment: look, and try again if it is behind.
+        match projections.checkpoint(&key).await? {
+            Some((_, stored)) if stored >= last => return Ok(history.len() as u64),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await,
         }
     }
-    match (projection, summary) {
-        (Projection::Summary, Some(summary)) => {
-            projections.overwrite_summary(&summary, false).await?
-        }
-        (Projection::Owners, Some(summary)) => {
-            projections.record_owner(account, &summary.owner).await?;
-            projections.overwrite_summary(&summary, true).await?;
-        }
-        (Projection::Statement, _) if checkpoint.version > 0 => {
-            projections
-                .overwrite_statement(account, &lines, checkpoint)
-                .await?
-        }
-        _ => {}
-    }
-    Ok(history.len() as u64)
+    Err(ProjectionError::Contention {
+        stream: stream.to_owned(),
+    })
 }

@@ -1,25 +1,20 @@
-//! The projections table: item layout, guarded writes and paginated reads.
+//! The projections table: checkpoints and rows written together under a version guard, consistent reads, pages.
 //!
-//! | item | pk | sk |
-//! |---|---|---|
-//! | account summary | `account#<id>` | `summary` |
-//! | statement line | `statement#<id>` | `line#<version, 20 digits>` |
-//! | statement checkpoint | `statement#<id>` | `~checkpoint` |
-//! | account of an owner | `owner#<owner>` | `account#<id>` |
-//! | owner of an account | `owner-of#<id>` | `owner` |
-//! | rebuild progress | `rebuild#<projection>` | `progress` |
+//! Every item has `pk`, `sk`, `version` (the event version that wrote it) and `data` (JSON). Where a read model's
+//! items live is the read model's choice ([`tributary_core::Projection::checkpoint_key`] and its rows); the table
+//! also keeps rebuild progress at `rebuild#<projection>` / `progress`.
 
+use crate::model::Step;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use bank_account::views::{AccountSummary, StatementCheckpoint, StatementLine};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use tributary_core::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -58,8 +53,8 @@ pub struct ProjectionStore {
     table: String,
 }
 
-/// Statement lines per transaction (DynamoDB allows 100 items; one is the checkpoint).
-const LINES_PER_TRANSACTION: usize = 99;
+/// Rows per transaction (DynamoDB allows 100 items; one is the checkpoint).
+pub const ROWS_PER_TRANSACTION: usize = 99;
 
 impl ProjectionStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -69,302 +64,171 @@ impl ProjectionStore {
         }
     }
 
-    /// An account's summary.
-    pub async fn summary(&self, account_id: &str) -> Result<Option<AccountSummary>, StoreError> {
-        let (pk, sk) = summary_key(account_id);
-        self.get_data(&pk, &sk).await
-    }
-
-    /// An account's entry in its owner's listing.
-    pub async fn owner_entry(
-        &self,
-        owner: &str,
-        account_id: &str,
-    ) -> Result<Option<AccountSummary>, StoreError> {
-        let (pk, sk) = owner_entry_key(owner, account_id);
-        self.get_data(&pk, &sk).await
-    }
-
-    /// Write a summary if the stored one is still at `expected` (0: absent). `false`: someone else wrote first.
-    pub async fn put_summary(
-        &self,
-        summary: &AccountSummary,
-        expected: u64,
-    ) -> Result<bool, StoreError> {
-        let (pk, sk) = summary_key(&summary.account_id);
-        self.put_guarded(&pk, &sk, summary, summary.version, Guard::Exactly(expected))
+    /// A checkpoint's state and version, read consistently (`None`: nothing applied yet).
+    pub async fn checkpoint(&self, key: &ItemKey) -> Result<Option<(Value, u64)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.pk.clone()))
+            .key("sk", AttributeValue::S(key.sk.clone()))
+            .consistent_read(true)
+            .send()
             .await
-    }
-
-    /// Write an owner-listing entry if the stored one is still at `expected` (0: absent).
-    pub async fn put_owner_entry(
-        &self,
-        summary: &AccountSummary,
-        expected: u64,
-    ) -> Result<bool, StoreError> {
-        let (pk, sk) = owner_entry_key(&summary.owner, &summary.account_id);
-        self.put_guarded(&pk, &sk, summary, summary.version, Guard::Exactly(expected))
-            .await
-    }
-
-    /// Overwrite a summary and its owner entry with a state recomputed from the event store (rebuild), unless the
-    /// stored ones are already newer.
-    pub async fn overwrite_summary(
-        &self,
-        summary: &AccountSummary,
-        owners: bool,
-    ) -> Result<(), StoreError> {
-        let (pk, sk) = if owners {
-            owner_entry_key(&summary.owner, &summary.account_id)
-        } else {
-            summary_key(&summary.account_id)
+            .map_err(sdk)?;
+        let Some(item) = out.item() else {
+            return Ok(None);
         };
-        self.put_guarded(&pk, &sk, summary, summary.version, Guard::NotNewerThan)
-            .await
-            .map(|_| ())
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("checkpoint {key:?} without a version")))?;
+        Ok(Some((data(item)?, version)))
     }
 
-    /// Overwrite a statement with lines recomputed from the event store (rebuild): the lines (deterministic, so
-    /// rewriting them is harmless), then the checkpoint unless the stored one is already newer.
-    pub async fn overwrite_statement(
+    /// Write `steps` (the checkpoint after each event and the rows each writes) under `guard`: the rows and the
+    /// checkpoint they lead to in one transaction, at most [`ROWS_PER_TRANSACTION`] rows each (a later row with a
+    /// key replaces an earlier one). `false`: the guard failed (another writer moved the checkpoint); transactions
+    /// before it stand, each consistent on its own.
+    pub async fn commit(
         &self,
-        account_id: &str,
-        lines: &[StatementLine],
-        checkpoint: StatementCheckpoint,
-    ) -> Result<(), StoreError> {
-        let pk = format!("statement#{account_id}");
-        for chunk in lines.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|line| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(item(
-                            &pk,
-                            &format!("line#{:020}", line.version),
-                            line,
-                            line.version,
-                        )))
-                        .build()
-                        .expect("item is set");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
-            for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                requests = out
-                    .unprocessed_items()
-                    .and_then(|u| u.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt >= 8 {
-                    return Err(StoreError::Unavailable(
-                        "statement lines stayed unprocessed after 8 retries".into(),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-        }
-        self.put_guarded(
-            &pk,
-            "~checkpoint",
-            &checkpoint,
-            checkpoint.version,
-            Guard::NotNewerThan,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// The statement's checkpoint (default: nothing applied).
-    pub async fn statement_checkpoint(
-        &self,
-        account_id: &str,
-    ) -> Result<StatementCheckpoint, StoreError> {
-        Ok(self
-            .get_data(&format!("statement#{account_id}"), "~checkpoint")
-            .await?
-            .unwrap_or_default())
-    }
-
-    /// Add statement lines and move the checkpoint from `expected` to `next`, atomically per transaction (chunks
-    /// of 99 lines, each moving the checkpoint to its last event). `false`: someone else moved the checkpoint.
-    pub async fn append_statement(
-        &self,
-        account_id: &str,
-        expected: StatementCheckpoint,
-        lines: &[StatementLine],
-        next: StatementCheckpoint,
+        checkpoint: &ItemKey,
+        mut guard: Guard,
+        steps: &[Step],
     ) -> Result<bool, StoreError> {
-        let pk = format!("statement#{account_id}");
-        let mut from = expected;
-        let mut chunks: Vec<(&[StatementLine], StatementCheckpoint)> = lines
-            .chunks(LINES_PER_TRANSACTION)
-            .map(|chunk| {
-                let last = chunk.last().expect("chunks are not empty");
-                (
-                    chunk,
-                    StatementCheckpoint {
-                        version: last.version,
-                        balance: last.balance_after,
-                        owner: next.owner.clone(),
-                    },
-                )
-            })
-            .collect();
-        match chunks.last_mut() {
-            Some(last) => last.1 = next,
-            None => chunks.push((&[], next)),
-        }
-        for (chunk, to) in chunks {
-            let mut items: Vec<TransactWriteItem> = chunk
-                .iter()
-                .map(|line| {
-                    let put = Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item(
-                            &pk,
-                            &format!("line#{:020}", line.version),
-                            line,
-                            line.version,
-                        )))
-                        .build()
-                        .expect("table and item are set");
-                    TransactWriteItem::builder().put(put).build()
-                })
-                .collect();
-            let checkpoint = Update::builder()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(pk.clone()))
-                .key("sk", AttributeValue::S("~checkpoint".into()))
-                .update_expression("SET #data = :data, #version = :version")
-                .condition_expression(if from.version == 0 {
-                    "attribute_not_exists(#version)"
-                } else {
-                    "#version = :expected"
-                })
-                .expression_attribute_names("#data", "data")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":data", AttributeValue::S(json(&to)))
-                .expression_attribute_values(":version", AttributeValue::N(to.version.to_string()));
-            let checkpoint = if from.version == 0 {
-                checkpoint
-            } else {
-                checkpoint.expression_attribute_values(
-                    ":expected",
-                    AttributeValue::N(from.version.to_string()),
-                )
-            };
-            items.push(
-                TransactWriteItem::builder()
-                    .update(checkpoint.build().expect("key and expression are set"))
-                    .build(),
-            );
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => from = to,
-                Err(SdkError::ServiceError(e)) => {
-                    if let TransactWriteItemsError::TransactionCanceledException(cancelled) =
-                        e.err()
-                    {
-                        let reasons = cancelled.cancellation_reasons();
-                        // The checkpoint moved, or another transaction was writing it: re-read and try again.
-                        if reasons.iter().any(|r| {
-                            matches!(
-                                r.code(),
-                                Some("ConditionalCheckFailed" | "TransactionConflict")
-                            )
-                        }) {
-                            return Ok(false);
-                        }
-                    }
-                    return Err(StoreError::Unavailable(format!(
-                        "statement transaction failed: {:?}",
-                        e.err()
+        let mut start = 0;
+        while start < steps.len() {
+            let mut end = start;
+            let mut rows = 0;
+            while end < steps.len() {
+                let more = steps[end].rows.len();
+                if more > ROWS_PER_TRANSACTION {
+                    return Err(StoreError::Corrupt(format!(
+                        "one event writes {more} rows of {checkpoint:?}; at most {ROWS_PER_TRANSACTION} fit a transaction"
                     )));
                 }
-                Err(e) => return Err(sdk(e)),
+                if end > start && rows + more > ROWS_PER_TRANSACTION {
+                    break;
+                }
+                rows += more;
+                end += 1;
             }
+            let chunk = &steps[start..end];
+            if !self.commit_chunk(checkpoint, guard, chunk).await? {
+                return Ok(false);
+            }
+            if let Guard::Exactly(_) = guard {
+                guard = Guard::Exactly(chunk.last().expect("chunks are not empty").version);
+            }
+            start = end;
         }
         Ok(true)
     }
 
-    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given. Read
-    /// consistently, like the checkpoint: a reader that waited for version N (`min_version`) gets line N.
-    pub async fn statement_page(
+    async fn commit_chunk(
         &self,
-        account_id: &str,
-        limit: i32,
-        before: Option<u64>,
-    ) -> Result<Page<StatementLine>, StoreError> {
-        let upper = format!(
-            "line#{:020}",
-            before.map_or(u64::MAX, |v| v.saturating_sub(1))
-        );
-        self.page(
-            &format!("statement#{account_id}"),
-            "line#",
-            &upper,
-            Direction::NewestFirst,
-            Consistency::Strong,
-            limit,
-        )
-        .await
-    }
-
-    /// An owner's accounts by account id, at most `limit`, after account id `after` when given.
-    pub async fn owner_page(
-        &self,
-        owner: &str,
-        limit: i32,
-        after: Option<&str>,
-    ) -> Result<Page<AccountSummary>, StoreError> {
-        let lower = after.map_or_else(|| "account#".to_owned(), |a| format!("account#{a}"));
-        self.page(
-            &format!("owner#{owner}"),
-            &lower,
-            "account$",
-            Direction::OldestFirst,
-            Consistency::Eventual,
-            limit,
-        )
-        .await
-    }
-
-    /// The owner of an account, as recorded by the owner listing.
-    pub async fn owner_of(&self, account_id: &str) -> Result<Option<String>, StoreError> {
-        self.get_data(&format!("owner-of#{account_id}"), "owner")
-            .await
-    }
-
-    /// Record the owner of an account (idempotent: an account's owner never changes).
-    pub async fn record_owner(&self, account_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+        key: &ItemKey,
+        guard: Guard,
+        chunk: &[Step],
+    ) -> Result<bool, StoreError> {
+        let last = chunk.last().expect("chunks are not empty");
+        let mut rows: BTreeMap<&ItemKey, (u64, &Value)> = BTreeMap::new();
+        for step in chunk {
+            for row in &step.rows {
+                rows.insert(&row.key, (step.version, &row.data));
+            }
+        }
+        let checkpoint = item(&key.pk, &key.sk, &last.state, last.version);
+        let (condition, expected) = guard.condition(last.version);
+        if rows.is_empty() {
+            let mut request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(checkpoint))
+                .condition_expression(condition)
+                .expression_attribute_names("#version", "version");
+            if let Some(expected) = expected {
+                request = request.expression_attribute_values(":expected", expected);
+            }
+            return match request.send().await {
+                Ok(_) => Ok(true),
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(sdk(e)),
+            };
+        }
+        let mut put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item(
-                &format!("owner-of#{account_id}"),
-                "owner",
-                &owner,
-                0,
-            )))
+            .set_item(Some(checkpoint))
+            .condition_expression(condition)
+            .expression_attribute_names("#version", "version");
+        if let Some(expected) = expected {
+            put = put.expression_attribute_values(":expected", expected);
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .put(put.build().expect("table and item are set"))
+            .build()];
+        items.extend(rows.into_iter().map(|(key, (version, value))| {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item(&key.pk, &key.sk, value, version)))
+                .build()
+                .expect("table and item are set");
+            TransactWriteItem::builder().put(put).build()
+        }));
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
             .send()
             .await
-            .map_err(sdk)?;
-        Ok(())
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) => {
+                if let TransactWriteItemsError::TransactionCanceledException(cancelled) = e.err() {
+                    // The checkpoint moved, or another transaction was writing it: the caller re-reads.
+                    if cancelled.cancellation_reasons().iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    }) {
+                        return Ok(false);
+                    }
+                }
+                Err(StoreError::Unavailable(format!(
+                    "projection transaction failed: {:?}",
+                    e.err()
+                )))
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    /// The data of one item, read consistently.
+    pub async fn get<T: DeserializeOwned>(&self, key: &ItemKey) -> Result<Option<T>, StoreError> {
+        self.get_data(&key.pk, &key.sk).await
+    }
+
+    /// Items of partition `pk` whose sort key is after `after` (exclusive) and up to `upper` (inclusive), at most
+    /// `limit`, from the end `direction` names; `next` is the sort key to continue after when more may follow.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        after: &str,
+        upper: &str,
+        direction: Direction,
+        consistency: Consistency,
+        limit: i32,
+    ) -> Result<Page<T>, StoreError> {
+        self.query_page(pk, after, upper, direction, consistency, limit)
+            .await
     }
 
     /// Progress of a rebuild (an opaque JSON value), if one was saved.
@@ -450,41 +314,7 @@ impl ProjectionStore {
         out.item().map(data).transpose()
     }
 
-    async fn put_guarded<T: Serialize>(
-        &self,
-        pk: &str,
-        sk: &str,
-        value: &T,
-        version: u64,
-        guard: Guard,
-    ) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(pk, sk, value, version)))
-            .expression_attribute_names("#version", "version");
-        let request = match guard {
-            Guard::Exactly(0) => request.condition_expression("attribute_not_exists(#version)"),
-            Guard::Exactly(expected) => request
-                .condition_expression("#version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string())),
-            Guard::NotNewerThan => request
-                .condition_expression("attribute_not_exists(#version) OR #version <= :version")
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
-        };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk(e)),
-        }
-    }
-
-    async fn page<T: DeserializeOwned>(
+    async fn query_page<T: DeserializeOwned>(
         &self,
         pk: &str,
         lower: &str,
@@ -537,35 +367,44 @@ impl ProjectionStore {
     }
 }
 
-/// Key of an account's summary.
-fn summary_key(account_id: &str) -> (String, String) {
-    (format!("account#{account_id}"), "summary".to_owned())
-}
-
-/// Key of an account's entry in its owner's listing.
-fn owner_entry_key(owner: &str, account_id: &str) -> (String, String) {
-    (format!("owner#{owner}"), format!("account#{account_id}"))
-}
-
 /// Which end of a partition a page starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub enum Direction {
     OldestFirst,
     NewestFirst,
 }
 
 /// Whether a read must see every write acknowledged before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Consistency {
+pub enum Consistency {
     Strong,
     Eventual,
 }
 
-enum Guard {
-    /// The stored version must be exactly this (0: no item yet).
+/// What a checkpoint write requires of the stored checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Exactly this version (0: no checkpoint yet) — the live denormaliser, folding from what it read.
     Exactly(u64),
-    /// The stored version must not be newer than the one written.
-    NotNewerThan,
+    /// Not newer than the version written — a rebuild, which must never move a projection backwards.
+    NotNewer,
+}
+
+impl Guard {
+    /// The condition expression (on `#version`) and its `:expected` value, for a write of `version`.
+    fn condition(self, version: u64) -> (&'static str, Option<AttributeValue>) {
+        match self {
+            Guard::Exactly(0) => ("attribute_not_exists(#version)", None),
+            Guard::Exactly(expected) => (
+                "#version = :expected",
+                Some(AttributeValue::N(expected.to_string())),
+            ),
+            Guard::NotNewer => (
+                "attribute_not_exists(#version) OR #version <= :expected",
+                Some(AttributeValue::N(version.to_string())),
+            ),
+        }
+    }
 }
 
 fn json<T: Serialize>(value: &T) -> String {

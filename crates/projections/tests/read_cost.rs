@@ -3,10 +3,11 @@
 //! that brings an account forward costs one consistent `Query` of the new events on top of the projection's own read
 //! and write; a batch of duplicates costs the read alone.
 
+use bank_account::views::{AccountSummaries, AccountsByOwner, Statements};
 use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::EventMetadata;
 use tributary_dynamodb::{tables, EventStore, NewEvent};
-use tributary_projections::{apply, Projection, ProjectionStore};
+use tributary_projections::{apply, ProjectionStore, ReadModel};
 use tributary_testkit::dynamo;
 use uuid::Uuid;
 
@@ -56,25 +57,27 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
     let store = EventStore::new(client, &d.events_table);
     let stream = account_with(9).await;
 
-    for (projection, first, reads) in [
+    let models: [(&dyn ReadModel, &[&str], &[&str]); 3] = [
         (
-            Projection::Summary,
-            ["GetItem", "Query", "PutItem"].as_slice(),
-            ["GetItem"].as_slice(),
+            &AccountSummaries,
+            &["GetItem", "Query", "PutItem"],
+            &["GetItem"],
         ),
+        // Checkpoint and statement lines in one transaction.
         (
-            Projection::Statement,
+            &Statements,
             &["GetItem", "Query", "TransactWriteItems"],
             &["GetItem"],
         ),
-        // The owner listing reads the account's owner pointer, then (once there is one) its entry; its first write
-        // records the pointer too.
+        // The owner listing's checkpoint (the account's `owner-of` item) and its entry in the owner's partition,
+        // in one transaction.
         (
-            Projection::Owners,
-            &["GetItem", "Query", "PutItem", "PutItem"],
-            &["GetItem", "GetItem"],
+            &AccountsByOwner,
+            &["GetItem", "Query", "TransactWriteItems"],
+            &["GetItem"],
         ),
-    ] {
+    ];
+    for (projection, first, reads) in models {
         calls.clear();
         let applied = apply(projection, &projections, &store, &stream, 10)
             .await

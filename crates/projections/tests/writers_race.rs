@@ -2,13 +2,16 @@
 //!
 //! Fault model: a rebuild that loaded an account's stream a moment ago writes its (older) result between the
 //! denormaliser's read of the projection and its guarded write. The denormaliser must never report events as
-//! applied unless it wrote them: it retries against the new state instead.
+//! applied unless it wrote them: it retries against the new state instead, and ends with the projection the
+//! store's events fold into.
 
-use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint};
+use bank_account::views::{AccountSummaries, AccountsByOwner, Statements};
 use bank_account::{AccountEvent, Amount, Currency, Principal};
-use tributary_core::{EventMetadata, RecordedEvent};
-use tributary_dynamodb::{tables, EventStore, NewEvent};
-use tributary_projections::{apply, Projection, ProjectionStore};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use tributary_core::EventMetadata;
+use tributary_dynamodb::{tables, EventStore, NewEvent, StoredEvent};
+use tributary_projections::{apply, Guard, ProjectionStore, ReadModel};
 use tributary_testkit::{dynamo, run_on_own_thread, AfterCall};
 use uuid::Uuid;
 
@@ -17,7 +20,7 @@ fn metadata() -> EventMetadata {
 }
 
 /// An account with `deposits` deposits, appended to the event store; its id and events.
-async fn account(deposits: u64) -> (String, Vec<RecordedEvent<AccountEvent>>) {
+async fn account(deposits: u64) -> (String, Vec<StoredEvent>) {
     let d = dynamo();
     let store = EventStore::new(d.client(), &d.events_table);
     let id = Uuid::new_v4().to_string();
@@ -40,14 +43,7 @@ async fn account(deposits: u64) -> (String, Vec<RecordedEvent<AccountEvent>>) {
             .await
             .unwrap();
     }
-    let recorded = store
-        .load(&stream)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.decode().unwrap())
-        .collect();
-    (id, recorded)
+    (id, store.load(&stream).await.unwrap())
 }
 
 async fn fresh_table() -> String {
@@ -60,55 +56,63 @@ async fn fresh_table() -> String {
     table
 }
 
-/// What a rebuild that loaded the first `upto` events writes for `projection`.
+/// What a rebuild that loaded `events` (the start of the account's stream) writes for `model`: their fold from
+/// nothing, guarded only against moving the projection backwards.
 async fn write_as_a_rebuild(
     projections: ProjectionStore,
-    projection: Projection,
+    model: &'static dyn ReadModel,
     account: String,
-    events: Vec<RecordedEvent<AccountEvent>>,
+    events: Vec<StoredEvent>,
 ) {
-    let mut summary: Option<AccountSummary> = None;
-    let mut checkpoint = StatementCheckpoint::default();
-    let mut lines = Vec::new();
-    for e in &events {
-        let at = e.metadata.occurred_at.to_rfc3339();
-        summary = AccountSummary::evolve(summary, &account, e.version, &at, &e.event);
-        let (line, next) = statement_step(checkpoint, e.version, &at, &e.event);
-        lines.extend(line);
-        checkpoint = next;
-    }
-    let summary = summary.expect("the account was opened");
-    match projection {
-        Projection::Summary => projections
-            .overwrite_summary(&summary, false)
+    let steps = model.fold(&account, None, &events).unwrap();
+    assert!(
+        projections
+            .commit(&model.checkpoint_key(&account), Guard::NotNewer, &steps)
             .await
             .unwrap(),
-        Projection::Owners => projections.overwrite_summary(&summary, true).await.unwrap(),
-        Projection::Statement => projections
-            .overwrite_statement(&account, &lines, checkpoint)
-            .await
-            .unwrap(),
-    }
+        "{}: the rebuild's write is not older than what is stored",
+        model.name()
+    );
 }
 
-async fn applied_version(projections: &ProjectionStore, projection: Projection, id: &str) -> u64 {
-    match projection {
-        Projection::Summary => projections.summary(id).await.unwrap().unwrap().version,
-        Projection::Owners => {
-            projections
-                .owner_entry("racer", id)
-                .await
-                .unwrap()
-                .unwrap()
-                .version
+/// Every item a fold of `events` from nothing leaves in an empty table: the checkpoint and the last version of
+/// each row.
+fn folded_items(
+    model: &dyn ReadModel,
+    account: &str,
+    events: &[StoredEvent],
+) -> BTreeMap<(String, String), Value> {
+    let steps = model.fold(account, None, events).unwrap();
+    let mut items = BTreeMap::new();
+    for step in &steps {
+        for row in &step.rows {
+            items.insert((row.key.pk.clone(), row.key.sk.clone()), row.data.clone());
         }
-        Projection::Statement => projections.statement_checkpoint(id).await.unwrap().version,
     }
+    let last = steps.last().expect("the account has events");
+    let key = model.checkpoint_key(account);
+    items.insert((key.pk, key.sk), last.state.clone());
+    items
 }
 
-/// The denormaliser has applied v1-v2 and applies v3-v4; right after it reads the projection, a rebuild that
-/// loaded the stream at v3 writes v3. The denormaliser must end with v4 stored and say so.
-async fn a_rebuild_writing_between_read_and_write(projection: Projection, item_marker: &str) {
+/// Every item of the table, its data parsed.
+async fn stored_items(projections: &ProjectionStore) -> BTreeMap<(String, String), Value> {
+    projections
+        .dump()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(pk, sk, data)| ((pk, sk), serde_json::from_str(&data).unwrap()))
+        .collect()
+}
+
+/// The denormaliser has applied v1-v2 and applies v3-v4; right after it reads the projection's checkpoint, a
+/// rebuild that loaded the stream at v3 writes v3. The denormaliser must end with v4 stored, say so, and leave the
+/// projection the store's events fold into. `checkpoint_marker` picks the checkpoint read out of the requests.
+async fn a_rebuild_writing_between_read_and_write(
+    model: &'static dyn ReadModel,
+    checkpoint_marker: &str,
+) {
     let d = dynamo();
     let table = fresh_table().await;
     let (id, events) = account(3).await;
@@ -116,15 +120,21 @@ async fn a_rebuild_writing_between_read_and_write(projection: Projection, item_m
     let store = EventStore::new(d.client(), &d.events_table);
     let stream = format!("account-{id}");
     // The projection has applied v1-v2 (as far as the first records reached).
-    write_as_a_rebuild(plain.clone(), projection, id.clone(), events[..2].to_vec()).await;
+    write_as_a_rebuild(plain.clone(), model, id.clone(), events[..2].to_vec()).await;
 
-    let marker = item_marker.replace("{id}", &id);
+    let marker = checkpoint_marker.replace("{id}", &id);
+    let key = model.checkpoint_key(&id);
+    assert!(
+        key.pk.contains(&marker) || key.sk.contains(&marker),
+        "{}: the marker names the checkpoint {key:?}",
+        model.name()
+    );
     let rebuild = {
         let (plain, id, loaded) = (plain.clone(), id.clone(), events[..3].to_vec());
         AfterCall::new("GetItem", 1, move || {
             run_on_own_thread(write_as_a_rebuild(
                 plain.clone(),
-                projection,
+                model,
                 id.clone(),
                 loaded.clone(),
             ))
@@ -132,33 +142,49 @@ async fn a_rebuild_writing_between_read_and_write(projection: Projection, item_m
         .matching(marker)
     };
     let racing = ProjectionStore::new(d.client_with(rebuild.clone()), &table);
-    let applied = apply(projection, &racing, &store, &stream, 4)
-        .await
-        .unwrap();
+    let applied = apply(model, &racing, &store, &stream, 4).await.unwrap();
     assert!(
         rebuild.fired(),
         "the rebuild wrote in the middle of the apply"
     );
-    assert_eq!(applied.to, 4, "{} reports v4 applied", projection.name());
+    assert_eq!(applied.to, 4, "{} reports v4 applied", model.name());
     assert_eq!(
-        applied_version(&plain, projection, &id).await,
-        4,
+        applied.from,
+        3,
+        "{}: the guarded write failed and the apply started over from what the rebuild wrote",
+        model.name()
+    );
+    assert_eq!(
+        plain
+            .checkpoint(&model.checkpoint_key(&id))
+            .await
+            .unwrap()
+            .map(|(_, version)| version),
+        Some(4),
         "{}: what was reported applied is stored",
-        projection.name()
+        model.name()
+    );
+    assert_eq!(
+        stored_items(&plain).await,
+        folded_items(model, &id, &events),
+        "{}: the projection is the fold of the store",
+        model.name()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_is_never_reported_applied_when_a_rebuild_moved_it() {
-    a_rebuild_writing_between_read_and_write(Projection::Summary, "account#{id}").await;
+    a_rebuild_writing_between_read_and_write(&AccountSummaries, "account#{id}").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_listing_is_never_reported_applied_when_a_rebuild_moved_it() {
-    a_rebuild_writing_between_read_and_write(Projection::Owners, "owner#racer").await;
+    // The owner listing's guarded item is the account's `owner-of` checkpoint; its `owner#racer` entry is a row
+    // written in the same transaction.
+    a_rebuild_writing_between_read_and_write(&AccountsByOwner, "owner-of#{id}").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_statement_is_never_reported_applied_when_a_rebuild_moved_it() {
-    a_rebuild_writing_between_read_and_write(Projection::Statement, "statement#{id}").await;
+    a_rebuild_writing_between_read_and_write(&Statements, "statement#{id}").await;
 }

@@ -1,23 +1,67 @@
-//! How command outcomes that are not successes become problem responses.
+//! How command outcomes that are not successes become problem responses, for each aggregate of the API.
 
 use axum::http::StatusCode;
-use bank_account::{Account, AccountRejection};
+use bank_account::{Account, AccountRejection, Transfer, TransferRejection};
 use tributary_aggregate::CommandError;
 use tributary_core::Decider;
 use tributary_dynamodb::EventStoreError;
 use tributary_http::Problem;
 
+/// What the HTTP edge answers for an aggregate's refusals.
+pub trait Problems: Decider {
+    /// The aggregate in messages ("account").
+    const NOUN: &'static str;
+    /// The problem for a business-rule rejection.
+    fn rejected(rejection: &Self::Rejection) -> Problem;
+    /// What a caller who may not command the aggregate is told: that it does not exist.
+    fn not_found() -> Problem;
+}
+
+impl Problems for Account {
+    const NOUN: &'static str = "account";
+    fn rejected(rejection: &AccountRejection) -> Problem {
+        for_rejection(rejection)
+    }
+    fn not_found() -> Problem {
+        for_rejection(&AccountRejection::NotOpened)
+    }
+}
+
+impl Problems for Transfer {
+    const NOUN: &'static str = "transfer";
+    fn rejected(rejection: &TransferRejection) -> Problem {
+        let (status, title) = match rejection {
+            TransferRejection::SameAccount => (StatusCode::UNPROCESSABLE_ENTITY, "Same account"),
+            TransferRejection::AlreadyRequested => {
+                (StatusCode::CONFLICT, "Transfer already exists")
+            }
+            TransferRejection::NotRequested => (StatusCode::NOT_FOUND, "Transfer not found"),
+            TransferRejection::OutOfOrder => (StatusCode::CONFLICT, "Out of order"),
+        };
+        Problem::new(
+            status,
+            Transfer::rejection_code(rejection),
+            title,
+            rejection.to_string(),
+        )
+    }
+    fn not_found() -> Problem {
+        Self::rejected(&TransferRejection::NotRequested)
+    }
+}
+
 /// The problem for a command that was not applied.
-pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
+pub fn for_command_error<D: Problems>(error: CommandError<D::Rejection>) -> Problem {
+    let noun = D::NOUN;
     match error {
-        CommandError::Rejected { rejection, .. } => for_rejection(&rejection),
-        // Someone else's account: exactly what a missing one answers.
-        CommandError::AccessDenied => for_rejection(&AccountRejection::NotOpened),
+        CommandError::Rejected { rejection, .. } => D::rejected(&rejection),
+        // Someone else's aggregate: exactly what a missing one answers.
+        CommandError::AccessDenied => D::not_found(),
         CommandError::PreconditionFailed { expected, actual } => Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "version-mismatch",
             "Version mismatch",
-            format!("If-Match expected version {expected}, but the account is at version {actual}"),
+            format!("If-Match expected version {expected}, but the {noun} is at version {actual}"),
         )
         .with("expected_version", expected)
         .with("actual_version", actual),
@@ -31,7 +75,7 @@ pub fn for_command_error(error: CommandError<AccountRejection>) -> Problem {
             StatusCode::CONFLICT,
             "concurrent-modification",
             "Concurrent modification",
-            format!("the account kept changing while the command ran ({attempts} attempts); retry"),
+            format!("the {noun} kept changing while the command ran ({attempts} attempts); retry"),
         )
         .retry_after(1),
         CommandError::Store(EventStoreError::Transient(cause)) => {

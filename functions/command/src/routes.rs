@@ -6,23 +6,31 @@
 //! | `POST /accounts/{id}/deposits` | `{"amount"}` | 200 `{"account_id","version"}` |
 //! | `POST /accounts/{id}/withdrawals` | `{"amount"}` | 200 |
 //! | `POST /accounts/{id}/close` | none or `{}` | 200 |
+//! | `POST /transfers` | `{"from","to","amount"}` | 202 `{"transfer_id","version"}` + `Location` |
 //!
 //! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command. An account belongs to the
 //! caller who opened it; anyone else is told it does not exist (404 `account-not-found`), and nothing is published.
+//! A transfer is requested by the owner of its source account (in the source's currency); the transfer process
+//! manager carries it out, and `GET /transfers/{id}` shows how it ended.
 
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
-use crate::problems::for_command_error;
+use crate::problems::{for_command_error, Problems};
 use crate::service::CommandService;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bank_account::{AccountCommand, AccountId, Amount, Currency, Principal};
+use bank_account::{
+    AccountCommand, AccountId, AccountState, Amount, Currency, Principal, TransferCommand,
+    TransferId,
+};
 use bank_api::AccountPath;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
-use tributary_aggregate::{CommandContext, CommandOutcome, CommandRequest, Idempotency};
+use tributary_aggregate::{
+    CommandContext, CommandError, CommandOutcome, CommandRequest, Idempotency, PublishingHandler,
+};
 use tributary_core::fingerprint;
 use tributary_http::{Caller, JsonBody, Problem, Route};
 use uuid::Uuid;
@@ -44,6 +52,7 @@ pub fn route_table() -> Vec<Route<CommandService>> {
         Route::new("POST", "/accounts/{account_id}/deposits", post(deposit)),
         Route::new("POST", "/accounts/{account_id}/withdrawals", post(withdraw)),
         Route::new("POST", "/accounts/{account_id}/close", post(close_account)),
+        Route::new("POST", "/transfers", post(request_transfer)),
     ]
 }
 
@@ -66,7 +75,23 @@ pub struct AmountRequest {
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {}
 
-/// The success response of every command.
+/// Body of `POST /transfers`: move `amount` (minor units of the source's currency) from `from` to `to`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub from: AccountId,
+    pub to: AccountId,
+    pub amount: Amount,
+}
+
+/// The response to `POST /transfers`: the transfer's id and its stream version (1: requested).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TransferAccepted {
+    pub transfer_id: String,
+    pub version: u64,
+}
+
+/// The success response of every account command.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommandAccepted {
     pub account_id: String,
@@ -206,7 +231,7 @@ pub async fn close_account(
     execute(&service, &request, caller, &headers, StatusCode::OK).await
 }
 
-/// Run a validated command and shape the response.
+/// Run a validated account command and shape the response.
 async fn execute(
     service: &CommandService,
     description: &RequestDescription<'_>,
@@ -215,12 +240,116 @@ async fn execute(
     success: StatusCode,
 ) -> Result<Response, Problem> {
     let account_id = description.account_id();
+    let outcome = run(
+        &service.accounts,
+        account_id.stream_id(),
+        description.command(),
+        description,
+        caller,
+        headers,
+    )
+    .await?;
+    let body = CommandAccepted {
+        account_id: account_id.to_string(),
+        version: outcome.version(),
+    };
+    let location = (success == StatusCode::CREATED).then(|| format!("/accounts/{account_id}"));
+    Ok(respond(success, &body, body.version, location, &outcome))
+}
+
+/// What a transfer request asks for, in canonical form (its idempotency fingerprint; a rejection event's body).
+#[derive(Serialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+enum TransferDescription<'a> {
+    RequestTransfer {
+        transfer_id: TransferId,
+        body: &'a TransferRequest,
+    },
+}
+
+/// `POST /transfers`: request a transfer from an account of the caller's. With an `Idempotency-Key`, the transfer
+/// id is derived from the caller and the key, so a retried request addresses (and finds) the same transfer.
+pub async fn request_transfer(
+    State(service): State<CommandService>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TransferRequest>,
+) -> Result<Response, Problem> {
+    let requester = principal(&caller)?;
+    // The source must be the caller's (anyone else is told it does not exist); the transfer is in its currency.
+    let (source, _) = service
+        .accounts
+        .handler()
+        .state(&body.from.stream_id())
+        .await
+        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    let currency = match source {
+        AccountState::Open {
+            owner, currency, ..
+        }
+        | AccountState::Closed { owner, currency }
+            if owner == requester =>
+        {
+            currency
+        }
+        _ => return Err(bank_account::Account::not_found()),
+    };
+    let transfer_id = match headers::idempotency_key(&headers)? {
+        Some(key) => TransferId::derived_from(&format!("{}\n{}", caller.principal, key)),
+        None => TransferId::random(),
+    };
+    let command = TransferCommand::Request {
+        from: body.from,
+        to: body.to,
+        amount: body.amount,
+        currency,
+        requested_by: requester,
+    };
+    let description = TransferDescription::RequestTransfer {
+        transfer_id,
+        body: &body,
+    };
+    let outcome = run(
+        &service.transfers,
+        transfer_id.stream_id(),
+        command,
+        &description,
+        caller,
+        &headers,
+    )
+    .await?;
+    let accepted = TransferAccepted {
+        transfer_id: transfer_id.to_string(),
+        version: outcome.version(),
+    };
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &accepted,
+        accepted.version,
+        Some(format!("/transfers/{transfer_id}")),
+        &outcome,
+    ))
+}
+
+/// Run a validated command of any aggregate of the API through its handler (commit, then publish); a failure as
+/// its problem.
+async fn run<D: Problems>(
+    handler: &PublishingHandler<D>,
+    stream_id: String,
+    command: D::Command,
+    description: &impl Serialize,
+    caller: Caller,
+    headers: &HeaderMap,
+) -> Result<CommandOutcome, Problem>
+where
+    D::Command: Sync,
+{
     let command_id = Uuid::new_v4();
     let correlation_id =
         headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
     let request = CommandRequest {
-        stream_id: account_id.stream_id(),
-        command: description.command(),
+        stream_id,
+        command,
         expected_version: headers::if_match(headers)?,
         idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency {
             key,
@@ -235,31 +364,35 @@ async fn execute(
             traceparent: Some(headers::trace_context(headers).to_string()),
         },
     };
-    let span = tracing::info_span!("command", %command_id, account = %account_id, correlation = %request.context.correlation_id);
-    let outcome = service
+    let span = tracing::info_span!("command", %command_id, stream = %request.stream_id, correlation = %request.context.correlation_id);
+    handler
         .handle(&request, description)
         .instrument(span)
         .await
-        .map_err(for_command_error)?;
-    let replayed = matches!(outcome, CommandOutcome::Replayed { .. });
-    let body = CommandAccepted {
-        account_id: account_id.to_string(),
-        version: outcome.version(),
-    };
-    let mut response = (success, Json(&body)).into_response();
+        .map_err(for_command_error::<D>)
+}
+
+/// A success response: `body` with its `ETag`, a `Location` for what was created, and whether it was a replay.
+fn respond(
+    status: StatusCode,
+    body: &impl Serialize,
+    version: u64,
+    location: Option<String>,
+    outcome: &CommandOutcome,
+) -> Response {
+    let mut response = (status, Json(body)).into_response();
     let h = response.headers_mut();
-    h.insert(header::ETAG, etag(body.version));
-    if success == StatusCode::CREATED {
-        let location = format!("/accounts/{account_id}");
+    h.insert(header::ETAG, etag(version));
+    if let Some(location) = location {
         h.insert(
             header::LOCATION,
             HeaderValue::from_str(&location).expect("ids are ASCII"),
         );
     }
-    if replayed {
+    if matches!(outcome, CommandOutcome::Replayed { .. }) {
         h.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
 }
 
 fn etag(version: u64) -> HeaderValue {

@@ -1,10 +1,10 @@
-//! The command service: the account aggregate's command handler, publishing what it committed (or the rejection)
-//! to Kafka before the response goes out ([`tributary_aggregate::PublishingHandler`]), built once per container.
+//! The command service: the account and transfer aggregates' command handlers, each publishing what it committed
+//! (or the rejection) to Kafka before the response goes out ([`tributary_aggregate::PublishingHandler`]), built
+//! once per container.
 
-use bank_account::{Account, AccountCommand, AccountRejection};
+use bank_account::{Account, Transfer};
 use tributary_aggregate::{
-    CommandError, CommandHandler, CommandOutcome, CommandRequest, PublishFaults, PublishingHandler,
-    RetryPolicy, SnapshotPolicy,
+    CommandHandler, PublishFaults, PublishingHandler, RetryPolicy, SnapshotPolicy,
 };
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
@@ -12,7 +12,8 @@ use tributary_kafka::{KafkaConfig, LazyPublisher};
 /// Everything the handlers need, built once per container.
 #[derive(Clone)]
 pub struct CommandService {
-    accounts: PublishingHandler<Account>,
+    pub(crate) accounts: PublishingHandler<Account>,
+    pub(crate) transfers: PublishingHandler<Transfer>,
 }
 
 impl CommandService {
@@ -26,11 +27,10 @@ impl CommandService {
         events_table: &str,
         retry: RetryPolicy,
     ) -> Self {
+        let store = EventStore::new(client, events_table);
         Self {
-            accounts: PublishingHandler::new(CommandHandler::new(
-                EventStore::new(client, events_table),
-                retry,
-            )),
+            accounts: PublishingHandler::new(CommandHandler::new(store.clone(), retry)),
+            transfers: PublishingHandler::new(CommandHandler::new(store, retry)),
         }
     }
 
@@ -54,26 +54,21 @@ impl CommandService {
         self.accounts = self
             .accounts
             .map_handler(|handler| handler.with_snapshots(snapshots));
+        self.transfers = self
+            .transfers
+            .map_handler(|handler| handler.with_snapshots(snapshots));
         self
     }
 
     /// Publish committed events and rejections with `publisher` (once it is connected).
     pub fn with_publisher(mut self, publisher: LazyPublisher, faults: PublishFaults) -> Self {
-        self.accounts = self.accounts.with_publisher(publisher, faults);
+        self.accounts = self.accounts.with_publisher(publisher.clone(), faults);
+        self.transfers = self.transfers.with_publisher(publisher, faults);
         self
     }
 
     /// Whether the publisher is connected (false when there is none, or MSK discovery has not answered yet).
     pub fn publisher_connected(&self) -> bool {
         self.accounts.publisher_connected()
-    }
-
-    /// Run a command, then publish its outcome; `description` is the request as the caller sent it.
-    pub(crate) async fn handle(
-        &self,
-        request: &CommandRequest<AccountCommand>,
-        description: &impl serde::Serialize,
-    ) -> Result<CommandOutcome, CommandError<AccountRejection>> {
-        self.accounts.handle(request, description).await
     }
 }

@@ -1,23 +1,21 @@
-//! Denormaliser function entry point: which projection, clients (once per container), then the Lambda loop. An
+//! Denormaliser function entry point: which of the bank's read models, clients (once per container), then the Lambda loop. An
 //! error fails the invocation: the MSK event source mapping retries the batch (without a cap).
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use denormaliser_function::{default_consumer_group, Denormaliser};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
+use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::ProjectionStore;
 use tributary_runtime::config::env_or;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tributary_runtime::init_tracing();
     let name = env_or("PROJECTION", "");
-    let projection = Projection::parse(&name).ok_or_else(|| {
-        let names: Vec<_> = Projection::ALL.iter().map(|p| p.name()).collect();
-        format!("configuration: PROJECTION must be one of {names:?}, got {name:?}")
-    })?;
+    let projection = tributary_consumer::cli::read_model(&bank_service::read_models(), &name)
+        .map_err(|e| format!("configuration: PROJECTION {name:?}: {e}"))?;
     let aws =
         tributary_runtime::config::aws_config(tributary_runtime::config::SdkPolicy::from_env(
             tributary_runtime::config::SdkPolicy::BACKGROUND,
@@ -25,10 +23,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let kafka = KafkaConfig::from_env(Duration::from_secs(10))?;
+    // Named on dead letters; the template sets it to the mapping's ConsumerGroupId.
+    let consumer_group = env_or(
+        "KAFKA_CONSUMER_GROUP",
+        &default_consumer_group(projection.name()),
+    );
     let denormaliser = Denormaliser {
         projection,
-        // Named on dead letters; the template sets it to the mapping's ConsumerGroupId.
-        consumer_group: env_or("KAFKA_CONSUMER_GROUP", &default_consumer_group(projection)),
+        consumer_group,
         projections: ProjectionStore::new(
             dynamodb.clone(),
             env_or("PROJECTIONS_TABLE", "tributary-projections"),

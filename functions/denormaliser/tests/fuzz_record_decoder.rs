@@ -1,4 +1,4 @@
-//! Fuzzing the Kafka record decoder (`denormaliser_function::decode`): whatever a record on the events topic holds
+//! Fuzzing the Kafka record decoder (`tributary_consumer::decode`): whatever a record on the events topic holds
 //! — a real envelope mutated at random, someone else's key, bytes that are not base64 or not JSON — decoding never
 //! panics, and what it accepts is an event whose key is its aggregate id, at a real stream position.
 //! `PROPTEST_CASES` sets the number of cases.
@@ -127,7 +127,7 @@ fn any_record() -> impl Strategy<Value = KafkaRecord> {
 proptest! {
     #[test]
     fn fuzz_record_decoder(record in any_record()) {
-        if let Ok(event) = denormaliser_function::decode(&record) {
+        if let Ok(event) = tributary_consumer::record::decode_event::<bank_account::AccountEvent>(&record) {
             let key = base64::engine::general_purpose::STANDARD
                 .decode(record.key.as_deref().unwrap())
                 .unwrap();
@@ -146,5 +146,7 @@ fn the_unmutated_record_decodes() {
     let mut record = KafkaRecord::default();
     record.key = Some(b64(STREAM.as_bytes()));
     record.value = Some(b64(envelope().to_string().as_bytes()));
-    assert!(denormaliser_function::decode(&record).is_ok());
+    assert!(
+        tributary_consumer::record::decode_event::<bank_account::AccountEvent>(&record).is_ok()
+    );
 }

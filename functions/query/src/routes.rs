@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bank_account::views::{AccountSummary, StatementLine};
-use bank_api::AccountPath;
+use bank_api::{AccountPath, TransferPath};
+use bank_service::reads::BankReads;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
@@ -27,7 +28,7 @@ const LONGEST_POLL: Duration = Duration::from_millis(250);
 /// Everything the handlers need, built once per container.
 #[derive(Clone)]
 pub struct QueryService {
-    projections: ProjectionStore,
+    projections: BankReads,
     cursors: Cursors,
     /// How long a `min_version` read may wait.
     pub wait: Duration,
@@ -36,7 +37,7 @@ pub struct QueryService {
 impl QueryService {
     pub fn new(projections: ProjectionStore, cursor_secret: &[u8]) -> Self {
         Self {
-            projections,
+            projections: BankReads::new(projections),
             cursors: Cursors::new(cursor_secret),
             wait: Duration::from_secs(1),
         }
@@ -106,6 +107,7 @@ pub fn route_table() -> Vec<Route<QueryService>> {
         Route::new("GET", "/accounts/{account_id}", get(account)),
         Route::new("GET", "/accounts/{account_id}/statement", get(statement)),
         Route::new("GET", "/accounts", get(my_accounts)),
+        Route::new("GET", "/transfers/{transfer_id}", get(transfer)),
         Route::new("GET", "/openapi.json", get(openapi)),
     ]
 }
@@ -273,6 +275,39 @@ pub async fn my_accounts(
         .await
         .map_err(internal)?;
     Ok(service.listing(page, "owner", &owner, |account| account.account_id.clone()))
+}
+
+/// `GET /transfers/{id}`: a transfer's state (its requester's, or an operator's; anyone else gets 404).
+pub async fn transfer(
+    State(service): State<QueryService>,
+    TransferPath(id): TransferPath,
+    caller: Caller,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let params = query_params(params)?;
+    no_owner_parameter(&params)?;
+    let id = id.to_string();
+    let view = wait_for(service.wait, params.min_version()?, || async {
+        let view = service.projections.transfer(&id).await.map_err(internal)?;
+        Ok((view.as_ref().map_or(0, |v| v.version), view))
+    })
+    .await?;
+    let view = view
+        .filter(|v| caller.may_read(&v.requested_by))
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "transfer-not-found",
+                "Transfer not found",
+                "no such transfer (or it is not yours)",
+            )
+        })?;
+    let mut response = Json(&view).into_response();
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", view.version)).expect("digits are a valid header"),
+    );
+    Ok(response)
 }
 
 /// `owner` is a listing parameter only.

@@ -4,12 +4,15 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use bank_account::views::{StatementCheckpoint, StatementLine};
+use bank_account::views::{
+    statement_line_sk, statement_partition, StatementCheckpoint, StatementLine, Statements,
+};
 use http_body_util::BodyExt;
 use query_function::{router, QueryService};
 use tower::ServiceExt;
+use tributary_core::{ItemKey, Row};
 use tributary_http::caller::ANONYMOUS;
-use tributary_projections::ProjectionStore;
+use tributary_projections::{Guard, ProjectionStore, ReadModel, Step};
 use tributary_testkit::{dynamo, RequestLog};
 
 #[tokio::test]
@@ -31,12 +34,20 @@ async fn statement_lines_are_read_consistently() {
         balance: 500,
         owner: ANONYMOUS.to_owned(),
     };
+    // The statement as its denormaliser writes it: the checkpoint and the line in one guarded transaction.
+    let step = Step {
+        version: 2,
+        state: serde_json::to_value(&checkpoint).unwrap(),
+        rows: vec![Row::new(
+            ItemKey::new(statement_partition(&account), statement_line_sk(2)),
+            &line,
+        )],
+    };
     assert!(writer
-        .append_statement(
-            &account,
-            StatementCheckpoint::default(),
-            &[line],
-            checkpoint
+        .commit(
+            &Statements.checkpoint_key(&account),
+            Guard::Exactly(0),
+            &[step]
         )
         .await
         .unwrap());

@@ -7,13 +7,13 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bench_core::stats::{ms, percentile};
 use bench_core::Cell;
-use denormaliser_function::{Denormaliser, CONCURRENT_ACCOUNTS};
 use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource};
 use futures::stream::{self, StreamExt};
 use std::time::{Duration, Instant};
+use tributary_consumer::{Denormaliser, CONCURRENT_STREAMS};
 use tributary_dynamodb::{EventStore, StoredEvent};
 use tributary_kafka::LazyPublisher;
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::ProjectionStore;
 use tributary_testkit::{kafka_batch_json, seed_history, RawRecord};
 
 /// Accounts in a batch, and events per account.
@@ -49,7 +49,7 @@ fn cell(system: &str, per_batch: &mut [Duration], events: u64) -> Cell {
     Cell {
         system: system.to_owned(),
         scenario: format!("batches of {events} events over {ACCOUNTS_PER_BATCH} accounts"),
-        concurrency: CONCURRENT_ACCOUNTS,
+        concurrency: CONCURRENT_STREAMS,
         done: per_batch.len() as u64 * events,
         seconds: total.as_secs_f64(),
         per_second: (per_batch.len() as u64 * events) as f64 / total.as_secs_f64(),
@@ -70,14 +70,19 @@ pub async fn denormalisers(
     let events = ACCOUNTS_PER_BATCH as u64 * EVENTS_PER_ACCOUNT;
     let client = services.client();
     let mut cells = Vec::new();
-    for projection in Projection::ALL {
+    // The account read models (the batches hold account events only).
+    for projection in bank_service::read_models().into_iter().filter(|m| {
+        m.entity("account-00000000-0000-0000-0000-000000000000")
+            .is_some()
+    }) {
         progress(&format!(
             "denormaliser {}: {batches} batches",
             projection.name()
         ));
+        let name = projection.name();
         let denormaliser = Denormaliser {
             projection,
-            consumer_group: format!("bench-{}", projection.name()),
+            consumer_group: format!("bench-{name}"),
             projections: ProjectionStore::new(client.clone(), &services.projections_table),
             events: EventStore::new(client.clone(), &services.events_table),
             dead_letters: LazyPublisher::ready(services.publisher().await?),
@@ -93,14 +98,10 @@ pub async fn denormalisers(
                     && report.dead_lettered == 0
                     && report.ahead_of_store == 0,
                 "{}: {report:?}",
-                projection.name()
+                name
             );
         }
-        cells.push(cell(
-            &format!("denormaliser ({})", projection.name()),
-            &mut took,
-            events,
-        ));
+        cells.push(cell(&format!("denormaliser ({})", name), &mut took, events));
     }
     progress(&format!("raw conditional UpdateItem: {batches} batches"));
     let mut took = Vec::new();
@@ -138,7 +139,7 @@ pub async fn denormalisers(
                     Ok(())
                 }
             })
-            .buffer_unordered(CONCURRENT_ACCOUNTS)
+            .buffer_unordered(CONCURRENT_STREAMS)
             .collect()
             .await;
         took.push(started.elapsed());

@@ -1,4 +1,5 @@
-//! The local stand-in for Lambda's MSK event source mapping: one consumer group per projection, batches shaped
+//! The local stand-in for Lambda's MSK event source mapping: one consumer group per consumer (each read model's
+//! denormaliser, the transfer process manager), batches shaped
 //! exactly as Lambda sends them (`KafkaEvent`: eventSource `aws:kafka`, records grouped by "topic-partition",
 //! base64 key and value, headers as byte arrays), offsets committed only after the handler succeeds, a failed
 //! batch retried until it succeeds, with backoff (the deployed mappings have no `MaximumRetryAttempts`: a batch
@@ -7,18 +8,21 @@
 //! delivered again after a restart.
 
 use aws_lambda_events::event::kafka::KafkaEvent;
+use bank_service::transfers::TransferProcess;
 use base64::Engine;
-use denormaliser_function::Denormaliser;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tributary_consumer::reactor::Reactor;
+use tributary_consumer::Denormaliser;
 use tributary_kafka::commit_offsets;
 
 /// How long a commit may hold up the next batch. A commit that has not answered by then goes on in the background
@@ -50,9 +54,33 @@ impl Default for MappingSettings {
     }
 }
 
-/// The consumer group of a projection.
-pub fn group_id(prefix: &str, projection: &str) -> String {
-    format!("{prefix}-{projection}")
+/// The consumer group of a consumer (a read model, or `transfer-process`).
+pub fn group_id(prefix: &str, consumer: &str) -> String {
+    format!("{prefix}-{consumer}")
+}
+
+/// What a mapping feeds: the handler a Lambda function runs for a `KafkaEvent`.
+pub trait BatchHandler: Send + Sync + 'static {
+    /// `Err`: the batch must be retried.
+    fn handle_batch(&self, event: &KafkaEvent) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl BatchHandler for Denormaliser {
+    async fn handle_batch(&self, event: &KafkaEvent) -> Result<(), String> {
+        self.handle(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl BatchHandler for Reactor<TransferProcess> {
+    async fn handle_batch(&self, event: &KafkaEvent) -> Result<(), String> {
+        self.handle(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Tells the stack when the consumer group has its partitions (so "started" means "consuming").
@@ -72,17 +100,17 @@ impl ConsumerContext for MappingContext {
     }
 }
 
-/// Consume `topic` as the projection's consumer group and feed `denormaliser`, until `shutdown` is cancelled.
-/// `ready` fires once the group has been assigned its partitions.
+/// Consume `topic` as consumer group `group` and feed `handler`, until `shutdown` is cancelled. `ready` fires once
+/// the group has been assigned its partitions.
 pub async fn run(
     bootstrap: String,
     topic: String,
-    denormaliser: Denormaliser,
+    group: String,
+    handler: impl BatchHandler,
     settings: MappingSettings,
     ready: oneshot::Sender<()>,
     shutdown: CancellationToken,
 ) {
-    let group = group_id(&settings.group_prefix, denormaliser.projection.name());
     let context = MappingContext {
         ready: Mutex::new(Some(ready)),
     };
@@ -101,7 +129,7 @@ pub async fn run(
     {
         Ok(consumer) => Arc::new(consumer),
         Err(e) => {
-            tracing::error!(%e, %group, "cannot create the consumer; the projection will not be fed");
+            tracing::error!(%e, %group, "cannot create the consumer; nothing will be fed");
             return;
         }
     };
@@ -124,7 +152,7 @@ pub async fn run(
         };
         let event: KafkaEvent = serde_json::from_value(lambda_event(&bootstrap, &batch))
             .expect("records shape into a Lambda Kafka event");
-        if !handle_until_done(&denormaliser, &event, &group, &settings, &shutdown).await {
+        if !handle_until_done(&handler, &event, &group, &settings, &shutdown).await {
             tracing::info!(%group, records = batch.len(), "stopping with a failing batch uncommitted; it is delivered again after a restart");
             break;
         }
@@ -135,10 +163,9 @@ pub async fn run(
     consumer.unsubscribe();
 }
 
-/// Hand `event` to the denormaliser until it succeeds, backing off between attempts. `false` when shutdown came
-/// first.
+/// Hand `event` to the handler until it succeeds, backing off between attempts. `false` when shutdown came first.
 async fn handle_until_done(
-    denormaliser: &Denormaliser,
+    handler: &impl BatchHandler,
     event: &KafkaEvent,
     group: &str,
     settings: &MappingSettings,
@@ -146,7 +173,7 @@ async fn handle_until_done(
 ) -> bool {
     let mut attempt: u32 = 0;
     loop {
-        match denormaliser.handle(event).await {
+        match handler.handle_batch(event).await {
             Ok(_) => return true,
             Err(error) => {
                 attempt += 1;

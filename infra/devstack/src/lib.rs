@@ -7,8 +7,8 @@
 //! * the tables, created from the shared definitions in `tributary_dynamodb::tables`;
 //! * the command and query APIs on one address (the same routers the Lambda functions serve);
 //! * the relay (the same handler the Lambda function runs), fed by a local DynamoDB Streams event source mapping;
-//! * one denormaliser per projection (the same handler), each fed by its own consumer group through a local MSK
-//!   event source mapping.
+//! * one denormaliser per read model (the same handler), each fed by its own consumer group through a local MSK
+//!   event source mapping, and the transfer process manager (the same handler) on its own consumer group.
 //!
 //! [`Devstack::start`] is what `cargo run --bin devstack` runs; end-to-end tests start it the same way.
 
@@ -18,8 +18,8 @@ pub mod stream_mapping;
 
 use anyhow::Context;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
+use bank_service::transfers::{TransferProcess, CONSUMER_GROUP_SUFFIX};
 use command_function::{CommandService, PublishFaults};
-use denormaliser_function::Denormaliser;
 use query_function::QueryService;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,13 +27,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tributary_consumer::reactor::Reactor;
+use tributary_consumer::Denormaliser;
 use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
 use tributary_dynamodb::EventStore;
 use tributary_http::OperatorRule;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::ProjectionStore;
 use tributary_runtime::config::SdkPolicy;
 
 /// Partitions of the topics devstack creates.
@@ -78,7 +80,7 @@ pub struct DevstackConfig {
     pub dead_letter_topic: String,
     /// Batching of the local MSK event source mappings.
     pub mapping: kafka_mapping::MappingSettings,
-    /// Run the denormalisers (off only in tests that drive them directly).
+    /// Run the denormalisers and the transfer process manager (off only in tests that drive them directly).
     pub denormalisers: bool,
     /// Fraction of the command path's publishes to drop after the commit (chaos switch; 0 normally).
     pub fail_publish_rate: f64,
@@ -145,7 +147,54 @@ pub struct Devstack {
     infrastructure: Vec<JoinHandle<()>>,
     /// The HTTP API, the relay and the denormalisers: drained on stop.
     workers: Vec<JoinHandle<()>>,
+    /// The transfer process manager, restartable on its own ([`Devstack::restart_transfer_process`]).
+    transfer_process: Option<ProcessWorker>,
     shutdown: CancellationToken,
+}
+
+/// A running process manager and how to start another like it.
+struct ProcessWorker {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+    start: ProcessStart,
+}
+
+/// Everything a transfer process manager worker is started from.
+#[derive(Clone)]
+struct ProcessStart {
+    bootstrap: String,
+    topic: String,
+    group: String,
+    reactor: Reactor<TransferProcess>,
+    mapping: kafka_mapping::MappingSettings,
+}
+
+impl ProcessStart {
+    /// Start a worker under `parent`, and wait (up to 30 s) until its consumer group consumes.
+    async fn spawn(self, parent: &CancellationToken) -> ProcessWorker {
+        let stop = parent.child_token();
+        let (assigned, when_assigned) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(kafka_mapping::run(
+            self.bootstrap.clone(),
+            self.topic.clone(),
+            self.group.clone(),
+            self.reactor.clone(),
+            self.mapping.clone(),
+            assigned,
+            stop.clone(),
+        ));
+        if tokio::time::timeout(Duration::from_secs(30), when_assigned)
+            .await
+            .is_err()
+        {
+            tracing::warn!(group = %self.group, "not assigned after 30 s; it will catch up");
+        }
+        ProcessWorker {
+            task,
+            stop,
+            start: self,
+        }
+    }
 }
 
 /// How long [`Devstack::stop`] lets in-flight requests and batches finish before aborting them.
@@ -156,6 +205,9 @@ impl Drop for Devstack {
         self.shutdown.cancel();
         for task in self.workers.iter().chain(&self.infrastructure) {
             task.abort();
+        }
+        if let Some(worker) = &self.transfer_process {
+            worker.task.abort();
         }
     }
 }
@@ -288,13 +340,12 @@ impl Devstack {
         // One denormaliser per projection, each with its own consumer group (and producer for dead letters).
         if config.denormalisers {
             let mut ready = Vec::new();
-            for projection in Projection::ALL {
+            for projection in bank_service::read_models() {
+                let group =
+                    kafka_mapping::group_id(&config.mapping.group_prefix, projection.name());
                 let denormaliser = Denormaliser {
                     projection,
-                    consumer_group: kafka_mapping::group_id(
-                        &config.mapping.group_prefix,
-                        projection.name(),
-                    ),
+                    consumer_group: group.clone(),
                     projections: projections.clone(),
                     events: EventStore::new(background.clone(), &config.events_table),
                     dead_letters: LazyPublisher::ready(
@@ -307,6 +358,7 @@ impl Devstack {
                 workers.push(tokio::spawn(kafka_mapping::run(
                     kafka_bootstrap.clone(),
                     config.events_topic.clone(),
+                    group,
                     denormaliser,
                     config.mapping.clone(),
                     assigned,
@@ -323,6 +375,41 @@ impl Devstack {
             }
         }
 
+        // The transfer process manager, on its own consumer group (and producer for dead letters).
+        let transfer_process = if config.denormalisers {
+            let events = EventStore::new(background.clone(), &config.events_table);
+            let group =
+                kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
+            let start = ProcessStart {
+                bootstrap: kafka_bootstrap.clone(),
+                topic: config.events_topic.clone(),
+                group: group.clone(),
+                reactor: Reactor {
+                    manager: TransferProcess::new(
+                        tributary_aggregate::CommandHandler::new(
+                            events.clone(),
+                            tributary_aggregate::RetryPolicy::default(),
+                        )
+                        .with_snapshots(config.snapshots),
+                        tributary_aggregate::CommandHandler::new(
+                            events,
+                            tributary_aggregate::RetryPolicy::default(),
+                        )
+                        .with_snapshots(config.snapshots),
+                    ),
+                    consumer_group: group,
+                    dead_letters: LazyPublisher::ready(
+                        Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
+                            .await?,
+                    ),
+                },
+                mapping: config.mapping.clone(),
+            };
+            Some(start.spawn(&shutdown).await)
+        } else {
+            None
+        };
+
         Ok(Self {
             http_addr,
             dynamo_endpoint,
@@ -337,8 +424,27 @@ impl Devstack {
             embedded_kafka,
             infrastructure,
             workers,
+            transfer_process,
             shutdown,
         })
+    }
+
+    /// Stop the transfer process manager as a Lambda container is stopped — the batch in hand finished and
+    /// committed if it succeeds, left for redelivery if not — and start a fresh one on the same consumer group.
+    /// Returns once the new one consumes. A no-op when the stack runs no consumers.
+    pub async fn restart_transfer_process(&mut self) {
+        let Some(worker) = self.transfer_process.take() else {
+            return;
+        };
+        worker.stop.cancel();
+        let mut task = worker.task;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+        self.transfer_process = Some(worker.start.spawn(&self.shutdown).await);
     }
 
     /// Stop gracefully: the HTTP API stops accepting and answers the requests in flight; the relay and the
@@ -347,7 +453,8 @@ impl Devstack {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-        for mut task in std::mem::take(&mut self.workers) {
+        let process = self.transfer_process.take().map(|w| w.task);
+        for mut task in std::mem::take(&mut self.workers).into_iter().chain(process) {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 tracing::warn!(
                     "the stack did not drain in {DRAIN_TIMEOUT:?}; aborting what is left"

@@ -6,19 +6,20 @@
 //! configuration.
 
 use clap::Parser;
-use denormaliser_function::cli;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
 use std::time::Duration;
+use tributary_consumer::cli;
 use tributary_dynamodb::EventStore;
-use tributary_projections::{rebuild, Projection, ProjectionStore, RebuildOptions, RebuildOutcome};
+use tributary_projections::{rebuild, ProjectionStore, ReadModel, RebuildOptions, RebuildOutcome};
 
 /// Rebuild one projection from the event store alone (no Kafka).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
     /// account-summary, statement or accounts-by-owner.
-    #[arg(value_parser = cli::projection)]
-    projection: Projection,
+    #[arg(value_parser = |raw: &str| cli::read_model(&bank_service::read_models(), raw))]
+    projection: Arc<dyn ReadModel>,
     /// Ignore saved progress and start from the beginning.
     #[arg(long)]
     restart: bool,
@@ -55,13 +56,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_pages: args.max_pages,
         restart: args.restart,
     };
-    let outcome = rebuild(args.projection, &projections, &events, options, |p| {
-        let resumed = if p.resumed { " (resumed)" } else { "" };
-        bar.set_message(format!(
-            "{name}{resumed}: {} streams, {} events",
-            p.streams, p.events
-        ));
-    })
+    let outcome = rebuild(
+        args.projection.as_ref(),
+        &projections,
+        &events,
+        options,
+        |p| {
+            let resumed = if p.resumed { " (resumed)" } else { "" };
+            bar.set_message(format!(
+                "{name}{resumed}: {} streams, {} events",
+                p.streams, p.events
+            ));
+        },
+    )
     .await?;
     match outcome {
         RebuildOutcome::Completed(p) => bar.finish_with_message(format!(

@@ -1,26 +1,27 @@
 //! `cargo run --bin redrive -- <projection>`: re-drive a projection's dead letters once their cause is fixed —
-//! every account they name is recomputed from the event store (idempotent; a projection never moves backwards).
+//! every stream they name is recomputed from the event store (idempotent; a projection never moves backwards).
 //! Reads the dead-letter topic from where the last re-drive of this projection stopped to its current end.
 //!
 //! Kafka as the functions configure it (`KAFKA_BOOTSTRAP_SERVERS`, or `MSK_CLUSTER_ARN` with IAM auth;
 //! `KAFKA_DEAD_LETTER_TOPIC`); tables `EVENTS_TABLE`, `PROJECTIONS_TABLE`; DynamoDB as for `rebuild`.
 
 use clap::Parser;
-use denormaliser_function::redrive::redrive_topic;
-use denormaliser_function::{cli, default_consumer_group};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
 use std::time::Duration;
+use tributary_consumer::redrive::redrive_topic;
+use tributary_consumer::{cli, default_consumer_group};
 use tributary_dynamodb::EventStore;
 use tributary_kafka::KafkaConfig;
-use tributary_projections::{Projection, ProjectionStore};
+use tributary_projections::{ProjectionStore, ReadModel};
 
 /// Re-drive one projection's dead letters from the event store.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// account-summary, statement or accounts-by-owner.
-    #[arg(value_parser = cli::projection)]
-    projection: Projection,
+    /// account-summary, statement, accounts-by-owner or transfers.
+    #[arg(value_parser = |raw: &str| cli::read_model(&bank_service::read_models(), raw))]
+    projection: Arc<dyn ReadModel>,
     /// The consumer group whose letters to re-drive (default: tributary-<projection>, as deployed).
     #[arg(long)]
     consumer_group: Option<String>,
@@ -44,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = EventStore::new(client, &args.events_table);
     let group = args
         .consumer_group
-        .unwrap_or_else(|| default_consumer_group(args.projection));
+        .unwrap_or_else(|| default_consumer_group(args.projection.name()));
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"),
@@ -54,26 +55,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = redrive_topic(
         &kafka,
         &aws,
-        args.projection,
+        args.projection.as_ref(),
         &group,
         &projections,
         &events,
         |r| {
             bar.set_message(format!(
-                "{} letters read, {} of {group}, {} accounts recomputed",
+                "{} letters read, {} of {group}, {} streams recomputed",
                 r.read,
                 r.ours,
-                r.accounts.len()
+                r.streams.len()
             ))
         },
     )
     .await?;
     bar.finish_with_message(format!(
-        "{group}: {} of {} letters re-driven; {} accounts recomputed from the event store; {} not about an account; {} unreadable records",
-        report.ours - report.not_accounts,
+        "{group}: {} of {} letters re-driven; {} streams recomputed from the event store; {} about no stream it reads; {} unreadable records",
+        report.ours - report.not_read,
         report.read,
-        report.accounts.len(),
-        report.not_accounts,
+        report.streams.len(),
+        report.not_read,
         report.unreadable
     ));
     Ok(())

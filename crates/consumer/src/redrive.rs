@@ -2,8 +2,8 @@
 //! read-model item).
 //!
 //! A projection is a function of the event store, so a dead letter is re-driven by recomputing the projection of the
-//! account it was about from the store (`tributary_projections::rebuild_account`), not by trusting the letter's
-//! bytes: whatever the record was, the account ends up as the store says. That is idempotent — re-driving twice,
+//! stream it was about from the store (`tributary_projections::rebuild_stream`), not by trusting the letter's
+//! bytes: whatever the record was, the projection ends up as the store says. That is idempotent — re-driving twice,
 //! or a letter published twice, changes nothing — and never moves a projection backwards.
 //!
 //! [`redrive_topic`] reads the dead-letter topic as its own consumer group (`<consumer group>-redrive`), from where
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{client_config, DeadLetter, KafkaConfig, KafkaContext, PublishError};
-use tributary_projections::{rebuild_account, Projection, ProjectionError, ProjectionStore};
+use tributary_projections::{rebuild_stream, ProjectionError, ProjectionStore, ReadModel};
 
 /// What a re-drive did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,10 +27,10 @@ pub struct RedriveReport {
     pub read: usize,
     /// Letters of this consumer group.
     pub ours: usize,
-    /// Accounts recomputed from the event store.
-    pub accounts: BTreeSet<String>,
-    /// Letters of this group about something that is not an account (nothing to re-drive; kept for inspection).
-    pub not_accounts: usize,
+    /// Streams recomputed from the event store.
+    pub streams: BTreeSet<String>,
+    /// Letters of this group about no stream the read model reads (nothing to re-drive; kept for inspection).
+    pub not_read: usize,
     /// Records on the topic that are not dead letters.
     pub unreadable: usize,
 }
@@ -42,7 +42,7 @@ pub enum RedriveError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Brokers(#[from] PublishError),
-    #[error("recomputing an account: {0}")]
+    #[error("recomputing a stream's projection: {0}")]
     Projection(#[from] ProjectionError),
     #[error("the dead-letter topic could not be read to its end within two minutes (read {read} records)")]
     Incomplete { read: usize },
@@ -50,31 +50,28 @@ pub enum RedriveError {
     Commit(#[from] tributary_kafka::CommitError),
 }
 
-/// Re-drive the `letters` of `consumer_group` into `projection`: recompute each account they name from the store.
+/// Re-drive the `letters` of `consumer_group` into `projection`: recompute each stream they name from the store.
 pub async fn redrive_letters(
-    projection: Projection,
+    projection: &dyn ReadModel,
     consumer_group: &str,
     letters: &[DeadLetter],
     projections: &ProjectionStore,
     events: &EventStore,
     report: &mut RedriveReport,
 ) -> Result<(), RedriveError> {
-    let mut accounts = BTreeSet::new();
+    let mut streams = BTreeSet::new();
     for letter in letters.iter().filter(|l| l.consumer == consumer_group) {
         report.ours += 1;
         match letter.aggregate_id() {
-            Some(stream) if tributary_projections::account_id(&stream).is_some() => {
-                accounts.insert(stream);
+            Some(stream) if projection.entity(&stream).is_some() => {
+                streams.insert(stream);
             }
-            _ => report.not_accounts += 1,
+            _ => report.not_read += 1,
         }
     }
-    for stream in accounts {
-        let account = tributary_projections::account_id(&stream)
-            .expect("filtered above")
-            .to_owned();
-        rebuild_account(projection, projections, events, &stream, &account).await?;
-        report.accounts.insert(account);
+    for stream in streams {
+        rebuild_stream(projection, projections, events, &stream).await?;
+        report.streams.insert(stream);
     }
     Ok(())
 }
@@ -84,7 +81,7 @@ pub async fn redrive_letters(
 pub async fn redrive_topic(
     kafka: &KafkaConfig,
     aws: &aws_types::SdkConfig,
-    projection: Projection,
+    projection: &dyn ReadModel,
     consumer_group: &str,
     projections: &ProjectionStore,
     events: &EventStore,

@@ -1,19 +1,18 @@
-//! What the operator tools (`rebuild`, `redrive`) share: naming a projection on the command line, and reaching
+//! What the operator tools (`rebuild`, `redrive`) share: naming a read model on the command line, and reaching
 //! DynamoDB (a local server through `AWS_ENDPOINT_URL_DYNAMODB`, else AWS with the usual credentials).
 
+use std::sync::Arc;
 use tributary_dynamodb::local::local_client;
-use tributary_projections::Projection;
+use tributary_projections::{ReadModel, ReadModels};
 use tributary_runtime::config::SdkPolicy;
 
-/// Parse a projection name (`account-summary`, `statement`, `accounts-by-owner`).
-pub fn projection(raw: &str) -> Result<Projection, String> {
-    Projection::parse(raw).ok_or_else(|| {
-        let names: Vec<_> = Projection::ALL.iter().map(|p| p.name()).collect();
-        format!("expected one of {names:?}")
-    })
+/// The read model of `models` named `raw` (a command-line argument or the `PROJECTION` setting).
+pub fn read_model(models: &ReadModels, raw: &str) -> Result<Arc<dyn ReadModel>, String> {
+    tributary_projections::find(models, raw)
+        .ok_or_else(|| format!("expected one of {:?}", tributary_projections::names(models)))
 }
 
-/// The tools' AWS configuration (environment, profile or role; patient timeouts).
+/// AWS configuration for an operator tool: the usual credentials chain, the SDK policy of background work.
 pub async fn aws_config() -> aws_types::SdkConfig {
     tributary_runtime::config::aws_config(SdkPolicy::BACKGROUND).await
 }

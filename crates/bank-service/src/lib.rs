@@ -1,0 +1,19 @@
+//! The bank example as a service, on the kit's generic parts: the read models it keeps ([`read_models`]), reading
+//! them ([`reads`]), and the transfer process manager ([`transfers`]).
+
+pub mod reads;
+pub mod transfers;
+
+use bank_account::views::{AccountSummaries, AccountsByOwner, Statements, Transfers};
+use std::sync::Arc;
+use tributary_projections::ReadModels;
+
+/// Every read model of the bank, each fed by its own denormaliser (consumer group `tributary-<name>`).
+pub fn read_models() -> ReadModels {
+    vec![
+        Arc::new(AccountSummaries),
+        Arc::new(Statements),
+        Arc::new(AccountsByOwner),
+        Arc::new(Transfers),
+    ]
+}

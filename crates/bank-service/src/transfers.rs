@@ -1,0 +1,256 @@
+//! The transfer process manager: the I/O around the pure transfer process (`bank_account::transfer::next_order`
+//! and `record`).
+//!
+//! It reacts to a transfer's stream: loads the transfer, sends the account command it waits for (as the actor the
+//! order names, with the order's idempotency key), reads the account's answer, records it on the transfer (with
+//! its own idempotency key), and goes on until the transfer completes or fails. Every step is safe to repeat: a
+//! redelivered record, a crash between an order and its record, or a second worker on the same transfer sends an
+//! order the account recognises by its key (and answers as the first time: an open account remembers a refusal as
+//! an event), and a record the transfer recognises by its key or refuses as out of order.
+//!
+//! The account events the orders commit are published by the relay (DynamoDB Streams), like any commit.
+
+use bank_account::account::TRANSFER_PROCESS;
+use bank_account::transfer::{next_order, record, Answer, Order};
+use bank_account::{Account, AccountEvent, Transfer, TransferEvent, TransferId, TransferRejection};
+use tributary_aggregate::{
+    CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
+};
+use tributary_consumer::reactor::ProcessManager;
+use tributary_core::{fingerprint, IdempotencyKey};
+use tributary_dynamodb::{EventStore, EventStoreError};
+use tributary_kafka::EventEnvelope;
+use uuid::Uuid;
+
+/// The transfer process's consumer, in consumer group names (`<prefix>-transfer-process`).
+pub const CONSUMER_GROUP_SUFFIX: &str = "transfer-process";
+/// The consumer group the transfer process runs as, unless configured otherwise.
+pub const CONSUMER_GROUP: &str = "tributary-transfer-process";
+
+/// Steps of one transfer taken in one reaction, at most (debit, credit, refund, and one look that finds it done).
+const MAX_STEPS: usize = 4;
+
+/// Why a transfer could not go on for now (or ever).
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{stream}: not a transfer stream")]
+    NotATransfer { stream: String },
+    #[error("{stream}: {source}")]
+    Store {
+        stream: String,
+        source: EventStoreError,
+    },
+    #[error("{stream}: {what} kept conflicting or timed out: {detail}")]
+    Busy {
+        stream: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error(
+        "{stream}: the account answered version {version}, which the event store does not hold"
+    )]
+    MissingAnswer { stream: String, version: u64 },
+    #[error("{stream}: the transfer refused a record of the process: {detail}")]
+    Refused { stream: String, detail: String },
+}
+
+/// The transfer process manager: an account handler and a transfer handler on the same event store.
+#[derive(Clone)]
+pub struct TransferProcess {
+    accounts: CommandHandler<Account>,
+    transfers: CommandHandler<Transfer>,
+}
+
+impl TransferProcess {
+    pub fn new(accounts: CommandHandler<Account>, transfers: CommandHandler<Transfer>) -> Self {
+        Self {
+            accounts,
+            transfers,
+        }
+    }
+
+    fn store(&self) -> &EventStore {
+        self.accounts.store()
+    }
+
+    /// Drive one transfer as far as it goes.
+    pub async fn advance(&self, stream: &str) -> Result<(), ProcessError> {
+        let id = TransferId::of_stream(stream)
+            .and_then(|raw| TransferId::parse(raw).ok())
+            .ok_or_else(|| ProcessError::NotATransfer {
+                stream: stream.to_owned(),
+            })?;
+        for _ in 0..MAX_STEPS {
+            let (state, _) =
+                self.transfers
+                    .state(stream)
+                    .await
+                    .map_err(|source| ProcessError::Store {
+                        stream: stream.to_owned(),
+                        source,
+                    })?;
+            let Some(order) = next_order(id, &state) else {
+                return Ok(());
+            };
+            let answer = self.send(stream, &order).await?;
+            tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
+            let (command, key) = record(id, order.step, &answer);
+            let request = command_request(
+                stream.to_owned(),
+                command,
+                TRANSFER_PROCESS,
+                &key,
+                &(id.to_string(), order.step.name(), "recorded"),
+                stream,
+            );
+            match self.transfers.handle(&request).await {
+                Ok(_) => {}
+                // Another worker recorded this step first: look again.
+                Err(CommandError::Rejected {
+                    rejection: TransferRejection::OutOfOrder,
+                    ..
+                }) => {}
+                Err(e) => return Err(failure(stream, "recording a step", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Send an order to its account and read the answer.
+    async fn send(&self, stream: &str, order: &Order) -> Result<Answer, ProcessError> {
+        let account_stream = order.account.stream_id();
+        let request = command_request(
+            account_stream.clone(),
+            order.command.clone(),
+            &order.actor,
+            &order.idempotency_key,
+            &(stream, order.step.name()),
+            stream,
+        );
+        match self.accounts.handle(&request).await {
+            Ok(outcome) => {
+                let events = match outcome {
+                    CommandOutcome::Committed { events, .. } if !events.is_empty() => events,
+                    // A replay (or a commit recognised after a lost response) names its version: read the answer.
+                    outcome => {
+                        let version = outcome.version();
+                        vec![self
+                            .store()
+                            .load_event(&account_stream, version)
+                            .await
+                            .map_err(|source| ProcessError::Store {
+                                stream: stream.to_owned(),
+                                source,
+                            })?
+                            .ok_or_else(|| ProcessError::MissingAnswer {
+                                stream: stream.to_owned(),
+                                version,
+                            })?]
+                    }
+                };
+                let events = events
+                    .iter()
+                    .map(|e| e.decode::<AccountEvent>().map(|r| r.event))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|source| ProcessError::Store {
+                        stream: stream.to_owned(),
+                        source,
+                    })?;
+                Ok(Answer::of_events(&events))
+            }
+            Err(CommandError::Rejected { rejection, .. }) => Ok(Answer::of_rejection(&rejection)),
+            Err(CommandError::AccessDenied) => Ok(Answer::NotAllowed),
+            // The requester used this order's key for a command of their own: the debit cannot be told apart
+            // from it, so the transfer fails without moving money.
+            Err(CommandError::IdempotencyKeyReused) => Ok(Answer::Refused {
+                code: "idempotency-key-reused".into(),
+            }),
+            Err(e) => Err(failure(stream, "an account order", e)),
+        }
+    }
+}
+
+/// A command of the process, with its idempotency key and the fingerprint of what it stands for.
+fn command_request<C>(
+    stream_id: String,
+    command: C,
+    actor: &str,
+    key: &str,
+    stands_for: &impl serde::Serialize,
+    transfer_stream: &str,
+) -> CommandRequest<C> {
+    let command_id = Uuid::new_v4();
+    CommandRequest {
+        stream_id,
+        command,
+        expected_version: None,
+        idempotency: Some(Idempotency {
+            key: IdempotencyKey::parse(key).expect("process keys are printable and short"),
+            fingerprint: fingerprint(stands_for),
+        }),
+        context: CommandContext {
+            command_id,
+            correlation_id: transfer_stream.to_owned(),
+            causation_id: transfer_stream.to_owned(),
+            actor: actor.to_owned(),
+            now: chrono::Utc::now(),
+            traceparent: None,
+        },
+    }
+}
+
+fn failure<R: std::error::Error + 'static>(
+    stream: &str,
+    what: &'static str,
+    error: CommandError<R>,
+) -> ProcessError {
+    match error {
+        CommandError::Store(source) => ProcessError::Store {
+            stream: stream.to_owned(),
+            source,
+        },
+        CommandError::Conflict { .. } => ProcessError::Busy {
+            stream: stream.to_owned(),
+            what,
+            detail: error.to_string(),
+        },
+        other => ProcessError::Refused {
+            stream: stream.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+impl ProcessManager for TransferProcess {
+    type Error = ProcessError;
+
+    fn reacts_to(&self, stream_id: &str) -> bool {
+        TransferId::of_stream(stream_id).is_some()
+    }
+
+    fn decodes(&self, envelope: EventEnvelope) -> Result<(), String> {
+        let metadata = tributary_consumer::record::metadata(&envelope);
+        tributary_core::decode_event::<TransferEvent>(
+            &envelope.event_type,
+            envelope.schema_version,
+            &metadata,
+            envelope.payload,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("not a valid transfer event: {e}"))
+    }
+
+    fn is_permanent(error: &ProcessError) -> bool {
+        match error {
+            ProcessError::NotATransfer { .. } | ProcessError::Refused { .. } => true,
+            ProcessError::Store { source, .. } => {
+                matches!(source, EventStoreError::Corrupt { .. })
+            }
+            ProcessError::Busy { .. } | ProcessError::MissingAnswer { .. } => false,
+        }
+    }
+
+    async fn react(&self, stream_id: &str, _up_to: u64) -> Result<(), ProcessError> {
+        self.advance(stream_id).await
+    }
+}

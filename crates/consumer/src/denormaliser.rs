@@ -1,0 +1,176 @@
+//! The denormaliser: folds a batch from the MSK event source mapping (`KafkaEvent`) into one read model, of any
+//! domain ([`ReadModel`]).
+//!
+//! Records arrive grouped by topic-partition, base64 encoded, at least once. Each is decoded and checked (its key
+//! must be its aggregate id); records of streams the read model does not read (another aggregate on the same topic)
+//! are skipped and counted. Then the batch's streams are brought up to date concurrently, each from the event store
+//! (see `tributary_projections::apply`): Kafka says which streams changed and how far; the store says what
+//! happened. A record naming a version the store does not hold is logged with its coordinates and counted, and
+//! changes nothing. What fails is sorted by whether retrying can help:
+//! * a record that can never apply (not base64, not an envelope, an unknown event type, an invalid payload, a key
+//!   that is not its aggregate id, a stream that does not fold) costs one dead letter — with its original bytes, the
+//!   error and its topic/partition/offset — and the rest of the batch goes on;
+//! * anything else (throttling, timeouts, a projection that kept moving) fails the invocation, so the batch is
+//!   retried — safe, because applying is idempotent — and the mapping retries without a cap.
+//!
+//! Dead letters are published only once the rest of the batch is applied, so a batch that fails and is retried
+//! does not publish its letters twice (they are published again only if publishing them failed; readers can drop
+//! such duplicates by the letters' `id`).
+
+use crate::record::{self, Delivered, LetterError, Sorted};
+use aws_lambda_events::event::kafka::KafkaEvent;
+use futures::stream::{self, StreamExt};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tributary_dynamodb::EventStore;
+use tributary_kafka::LazyPublisher;
+use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
+
+/// Streams applied at the same time within one batch.
+pub const CONCURRENT_STREAMS: usize = 16;
+
+/// The batch must be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DenormaliserError {
+    #[error("{failed} stream(s) could not be applied for now, e.g. {stream}: {error}")]
+    Transient {
+        failed: usize,
+        stream: String,
+        error: ProjectionError,
+    },
+    #[error(transparent)]
+    DeadLetters(#[from] LetterError),
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    pub records: usize,
+    /// Streams of the batch this read model reads.
+    pub streams: usize,
+    /// Records of streams this read model does not read (another aggregate's events on the same topic).
+    pub not_read: usize,
+    pub dead_lettered: usize,
+    /// Streams for which the event store held events this batch did not carry (a gap, filled from the store).
+    pub caught_up: usize,
+    /// Records whose version the event store does not hold (forged, or from another system): logged with their
+    /// coordinates, counted, never applied.
+    pub ahead_of_store: usize,
+}
+
+/// The consumer group a read model's denormaliser runs as, unless configured otherwise.
+pub fn default_consumer_group(read_model: &str) -> String {
+    format!("tributary-{read_model}")
+}
+
+/// One read model's denormaliser: everything it needs, built once per container.
+#[derive(Clone)]
+pub struct Denormaliser {
+    pub projection: Arc<dyn ReadModel>,
+    /// The consumer group it runs as (named on its dead letters).
+    pub consumer_group: String,
+    pub projections: ProjectionStore,
+    pub events: EventStore,
+    /// Where dead letters go (connected in the background).
+    pub dead_letters: LazyPublisher,
+}
+
+impl Denormaliser {
+    /// Apply one batch: `Ok` once every record is applied or dead-lettered, `Err` when the batch must be retried.
+    pub async fn handle(&self, batch: &KafkaEvent) -> Result<BatchReport, DenormaliserError> {
+        let model = &self.projection;
+        let mut sorted = Sorted::new(
+            batch,
+            &self.consumer_group,
+            |stream| model.entity(stream).is_some(),
+            |envelope| {
+                let metadata = record::metadata(&envelope);
+                model
+                    .decodes(
+                        &envelope.event_type,
+                        envelope.schema_version,
+                        &metadata,
+                        envelope.payload,
+                    )
+                    .map_err(|e| format!("not a valid {} event: {e}", model.name()))
+            },
+        );
+        let mut report = BatchReport {
+            records: sorted.records(),
+            streams: sorted.by_stream.len(),
+            not_read: sorted.not_read,
+            ..BatchReport::default()
+        };
+        let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
+            .map(|(stream, delivered)| self.apply_stream(stream, delivered))
+            .buffer_unordered(CONCURRENT_STREAMS)
+            .collect()
+            .await;
+        let mut transient = Vec::new();
+        for (stream, delivered, outcome) in outcomes {
+            match outcome {
+                Ok(applied) => {
+                    let carried: BTreeSet<u64> = delivered.iter().map(|d| d.version).collect();
+                    let filled = (applied.from + 1..=applied.to).any(|v| !carried.contains(&v));
+                    report.caught_up += usize::from(filled);
+                    let head = applied.store_head.unwrap_or(u64::MAX);
+                    for d in delivered.iter().filter(|d| d.version > head) {
+                        let (partition, record) = sorted.origins[d.origin];
+                        tracing::warn!(
+                            %stream,
+                            version = d.version,
+                            store_head = head,
+                            partition,
+                            offset = record.offset,
+                            "a record names a version the event store does not hold; nothing applied from it"
+                        );
+                        report.ahead_of_store += 1;
+                    }
+                }
+                Err(error) if error.is_permanent() => {
+                    tracing::warn!(%error, %stream, records = delivered.len(), "events that can never apply: to the dead-letter topic");
+                    sorted.reject_stream(&delivered, &error.to_string());
+                }
+                Err(error) => transient.push((stream, error)),
+            }
+        }
+        let failed = transient.len();
+        if let Some((stream, error)) = transient.into_iter().next() {
+            return Err(DenormaliserError::Transient {
+                failed,
+                stream,
+                error,
+            });
+        }
+        report.dead_lettered =
+            record::publish_letters(&self.dead_letters, &sorted.letters, &self.consumer_group)
+                .await?;
+        if report.ahead_of_store > 0 {
+            tributary_runtime::metrics::count(
+                "RecordsAheadOfStore",
+                report.ahead_of_store as u64,
+                &[("Consumer", &self.consumer_group)],
+            );
+        }
+        Ok(report)
+    }
+
+    /// Bring one stream's projection up to what the store holds, as far as its delivered records reach; the
+    /// outcome with what it was about.
+    async fn apply_stream(
+        &self,
+        stream: String,
+        delivered: Vec<Delivered>,
+    ) -> (String, Vec<Delivered>, Result<Applied, ProjectionError>) {
+        let up_to = delivered.iter().map(|d| d.version).max().unwrap_or(0);
+        let outcome = apply(
+            self.projection.as_ref(),
+            &self.projections,
+            &self.events,
+            &stream,
+            up_to,
+        )
+        .await;
+        (stream, delivered, outcome)
+    }
+}

@@ -1,0 +1,16 @@
+//! Consumers of the MSK event source mapping (`KafkaEvent` batches), for any domain:
+//! * [`denormaliser`]: folds a batch into one read model ([`tributary_projections::ReadModel`]);
+//! * [`reactor`]: hands a batch's streams to a process manager (a domain reacting to events by sending commands);
+//! * [`redrive`]: re-applies what the dead-letter topic holds for a read model, after a fix;
+//! * [`record`]: reading a record as an event envelope, and what makes it poison;
+//! * [`cli`]: what the operator commands share (AWS configuration, a DynamoDB client that honours local endpoints).
+
+pub mod cli;
+pub mod denormaliser;
+pub mod reactor;
+pub mod record;
+pub mod redrive;
+
+pub use denormaliser::{
+    default_consumer_group, BatchReport, Denormaliser, DenormaliserError, CONCURRENT_STREAMS,
+};

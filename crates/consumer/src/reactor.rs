@@ -1,0 +1,125 @@
+//! The reactor: the shell of a process manager — a domain reacting to events by sending commands.
+//!
+//! A batch from the MSK event source mapping is sorted like the denormaliser's (poison records dead-lettered,
+//! records of streams the manager does not react to skipped), then each stream the batch mentions is handed to the
+//! [`ProcessManager`] once, concurrently across streams. Like a projection, a process manager reads what happened
+//! from the event store, not from the record: a record only says "this stream moved". Reacting must be idempotent
+//! (the same batch arrives again after a failure, two workers may react to one stream at once); the manager gets
+//! there with idempotency keys on the commands it sends. What fails is sorted like the denormaliser's: a permanent
+//! error dead-letters the stream's records, anything else fails the batch so the mapping retries it.
+
+use crate::record::{self, LetterError, Sorted};
+use aws_lambda_events::event::kafka::KafkaEvent;
+use futures::stream::{self, StreamExt};
+use std::future::Future;
+use tributary_kafka::{EventEnvelope, LazyPublisher};
+
+/// Streams reacted to at the same time within one batch.
+pub const CONCURRENT_STREAMS: usize = 16;
+
+/// A domain's process manager, as the reactor drives it.
+pub trait ProcessManager: Send + Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Whether it reacts to the events of `stream_id`.
+    fn reacts_to(&self, stream_id: &str) -> bool;
+    /// Whether a record's event decodes as an event it reacts to (`Err`: why not — the record is poison).
+    fn decodes(&self, envelope: EventEnvelope) -> Result<(), String>;
+    /// Whether retrying can never cure `error` (the stream's records are dead-lettered).
+    fn is_permanent(error: &Self::Error) -> bool;
+    /// React to `stream_id` having reached at least version `up_to`: send whatever the process needs next, as far
+    /// as it can go. Idempotent.
+    fn react(
+        &self,
+        stream_id: &str,
+        up_to: u64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReactorReport {
+    pub records: usize,
+    /// Streams reacted to.
+    pub streams: usize,
+    /// Records of streams the manager does not react to.
+    pub not_read: usize,
+    pub dead_lettered: usize,
+}
+
+/// The batch must be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum ReactorError<E: std::error::Error + 'static> {
+    #[error("{failed} stream(s) could not be reacted to for now, e.g. {stream}: {error}")]
+    Transient {
+        failed: usize,
+        stream: String,
+        error: E,
+    },
+    #[error(transparent)]
+    DeadLetters(#[from] LetterError),
+}
+
+/// A process manager with what its shell needs, built once per container.
+#[derive(Clone)]
+pub struct Reactor<M> {
+    pub manager: M,
+    /// The consumer group it runs as (named on its dead letters).
+    pub consumer_group: String,
+    pub dead_letters: LazyPublisher,
+}
+
+impl<M: ProcessManager> Reactor<M> {
+    /// React to one batch: `Ok` once every stream is reacted to or its records dead-lettered, `Err` when the
+    /// batch must be retried.
+    pub async fn handle(
+        &self,
+        batch: &KafkaEvent,
+    ) -> Result<ReactorReport, ReactorError<M::Error>> {
+        let manager = &self.manager;
+        let mut sorted = Sorted::new(
+            batch,
+            &self.consumer_group,
+            |stream| manager.reacts_to(stream),
+            |envelope| manager.decodes(envelope),
+        );
+        let mut report = ReactorReport {
+            records: sorted.records(),
+            streams: sorted.by_stream.len(),
+            not_read: sorted.not_read,
+            ..ReactorReport::default()
+        };
+        let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
+            .map(|(stream, delivered)| async move {
+                let up_to = delivered.iter().map(|d| d.version).max().unwrap_or(0);
+                let outcome = manager.react(&stream, up_to).await;
+                (stream, delivered, outcome)
+            })
+            .buffer_unordered(CONCURRENT_STREAMS)
+            .collect()
+            .await;
+        let mut transient = Vec::new();
+        for (stream, delivered, outcome) in outcomes {
+            match outcome {
+                Ok(()) => {}
+                Err(error) if M::is_permanent(&error) => {
+                    tracing::warn!(%error, %stream, records = delivered.len(), "a process that can never go on: to the dead-letter topic");
+                    sorted.reject_stream(&delivered, &error.to_string());
+                }
+                Err(error) => transient.push((stream, error)),
+            }
+        }
+        let failed = transient.len();
+        if let Some((stream, error)) = transient.into_iter().next() {
+            return Err(ReactorError::Transient {
+                failed,
+                stream,
+                error,
+            });
+        }
+        report.dead_lettered =
+            record::publish_letters(&self.dead_letters, &sorted.letters, &self.consumer_group)
+                .await?;
+        Ok(report)
+    }
+}
