@@ -6,13 +6,17 @@ mod common;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use axum::body::Body;
+use bank_service::transfers::{TransferProcess, CONSUMER_GROUP};
 use command_function::{CommandService, PublishFaults};
 use http_body_util::BodyExt;
 use query_function::QueryService;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
+use tributary_aggregate::{CommandHandler, RetryPolicy};
+use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
@@ -36,9 +40,11 @@ const HTTP_FIXTURES: &[(&str, u16)] = &[
     ("command-withdraw-insufficient-funds.json", 422),
     ("command-close-balance-not-zero.json", 422),
     ("command-malformed-json.json", 400),
+    ("command-request-transfer.json", 202),
     ("query-account.json", 200),
     ("query-statement.json", 200),
     ("query-my-accounts.json", 200),
+    ("query-transfer.json", 200),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +112,29 @@ async fn every_fixture_runs_through_its_handler() {
                 1
             );
             exercised.insert("denormaliser-poison-record.json".to_owned());
+
+            // The transfer the command fixture requested: the process manager carries it out (the teller's account
+            // is debited; the destination was never opened, so the credit is refused and the money refunded), then
+            // the transfers read model shows it.
+            let batch: KafkaEvent =
+                serde_json::from_str(&fixture("transfer-process-batch.json")).unwrap();
+            let events = EventStore::new(d.client(), &d.events_table);
+            let process = Reactor {
+                manager: TransferProcess::new(
+                    CommandHandler::new(events.clone(), RetryPolicy::default()),
+                    CommandHandler::new(events, RetryPolicy::default()),
+                ),
+                consumer_group: CONSUMER_GROUP.to_owned(),
+                dead_letters: LazyPublisher::ready(publisher.clone()),
+            };
+            let report = process.handle(&batch).await.unwrap();
+            assert_eq!((report.streams, report.dead_lettered), (1, 0), "{report:?}");
+            let transfers = denormaliser(Arc::new(bank_account::views::Transfers))
+                .handle(&batch)
+                .await
+                .unwrap();
+            assert_eq!((transfers.streams, transfers.dead_lettered), (1, 0));
+            exercised.insert("transfer-process-batch.json".to_owned());
         }
         let request = lambda_http::request::from_str(&fixture(name))
             .unwrap_or_else(|e| panic!("events/{name}: {e}"));
@@ -118,6 +147,18 @@ async fn every_fixture_runs_through_its_handler() {
             "events/{name}: {}",
             String::from_utf8_lossy(&body)
         );
+        if *name == "query-transfer.json" {
+            let transfer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                (
+                    &transfer["status"],
+                    &transfer["failed_at"],
+                    &transfer["amount"]
+                ),
+                (&json!("failed"), &json!("credit"), &json!(250)),
+                "{transfer}"
+            );
+        }
         if *name == "query-my-accounts.json" {
             // The request also carries a forged bearer token for "mallory": in Lambda only the authorizer's
             // principal counts, so the teller's account is listed.
@@ -131,7 +172,8 @@ async fn every_fixture_runs_through_its_handler() {
     }
 
     // The caller API Gateway authenticated is each event's actor: the teller role opened the account and deposited
-    // into it from another session (one principal: the session name is dropped).
+    // into it from another session (one principal: the session name is dropped); the transfer's debit was sent as
+    // its requester, the teller, and its refund as the transfer process.
     let deposit: serde_json::Value =
         serde_json::from_str(&fixture("command-deposit.json")).unwrap();
     let account = deposit["rawPath"]
@@ -139,18 +181,21 @@ async fn every_fixture_runs_through_its_handler() {
         .and_then(|path| path.split('/').nth(2))
         .unwrap();
     let stream = bank_account::AccountId::parse(account).unwrap().stream_id();
-    let actors: Vec<String> = EventStore::new(d.client(), &d.events_table)
+    let actors: Vec<(String, String)> = EventStore::new(d.client(), &d.events_table)
         .load(&stream)
         .await
         .unwrap()
         .into_iter()
-        .map(|event| event.metadata.actor)
+        .map(|event| (event.event_type, event.metadata.actor))
         .collect();
+    let teller = "arn:aws:sts::123456789012:assumed-role/teller";
     assert_eq!(
         actors,
         [
-            "arn:aws:sts::123456789012:assumed-role/teller",
-            "arn:aws:sts::123456789012:assumed-role/teller"
+            ("AccountOpened".to_owned(), teller.to_owned()),
+            ("MoneyDeposited".to_owned(), teller.to_owned()),
+            ("TransferSent".to_owned(), teller.to_owned()),
+            ("TransferRefunded".to_owned(), "system:transfers".to_owned()),
         ]
     );
 

@@ -7,6 +7,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bank_account::AccountEvent;
 use bank_service::reads::BankReads;
+use bank_service::transfers::TransferProcess;
 use base64::Engine;
 use common::{client_as, post, stack, test_config};
 use devstack::{Devstack, DevstackConfig};
@@ -14,6 +15,8 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tributary_aggregate::{CommandHandler, RetryPolicy};
+use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_dynamodb::{tables, EventStore, StoredEvent};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
@@ -591,9 +594,10 @@ async fn projections_converge_after_a_restart_mid_load() {
 
 /// Events outlive their shapes: `MoneyDeposited` gained `deposited_by` in schema version 2. With version-1 items in
 /// the store and version-1 records on the topic beside version-2 ones, every reader sees the current shape and they
-/// all agree with a fold of the upcast events: the denormalisers (nothing dead-lettered), a rebuild, and the
-/// command loop (withdrawing exactly the folded balance and closing the account succeed only if its load folded
-/// the same balance).
+/// all agree with a fold of the upcast events: the denormalisers (nothing dead-lettered), a rebuild, the process
+/// manager (a transfer of one account's whole folded balance completes only if the debit's load and the answer it
+/// reads back fold the same balance), and the command loop (withdrawing exactly the folded balances and closing the
+/// accounts succeed only if its loads fold the same balances).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
     let (accounts, _) = history(3).await;
@@ -693,14 +697,108 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
 
     let stack = command_stack().await;
     let (http, base) = (reqwest::Client::new(), stack.base_url());
-    for id in &accounts {
-        let stream: Vec<StoredEvent> = events
-            .iter()
-            .filter(|e| e.stream_id == format!("account-{id}"))
-            .cloned()
-            .collect();
-        let (summary, _) = tributary_tests::projection::expected_views(id, &stream);
-        money(&http, &base, id, "withdrawals", summary.balance).await;
+    let folded: Vec<u64> = accounts
+        .iter()
+        .map(|id| {
+            let stream: Vec<StoredEvent> = events
+                .iter()
+                .filter(|e| e.stream_id == format!("account-{id}"))
+                .cloned()
+                .collect();
+            tributary_tests::projection::expected_views(id, &stream)
+                .0
+                .balance
+        })
+        .collect();
+
+    // The process manager: a transfer of the first account's whole folded balance to the second. The debit is
+    // decided by the account's command loop over version-1 items, the answer read back by the process manager: it
+    // completes only if both read them as the fold does.
+    let requested = post(
+        &http,
+        &format!("{base}/transfers"),
+        &[],
+        Some(&format!(
+            r#"{{"from":"{}","to":"{}","amount":{}}}"#,
+            accounts[0], accounts[1], folded[0]
+        )),
+    )
+    .await;
+    assert_eq!(requested.status, 202, "{}", requested.body);
+    let transfer_id = requested.body["transfer_id"].as_str().unwrap().to_owned();
+    let transfer_stream = format!("transfer-{transfer_id}");
+    let process = Reactor {
+        manager: TransferProcess::new(
+            CommandHandler::new(store.clone(), RetryPolicy::default())
+                .with_snapshots(common::SNAPSHOTS),
+            CommandHandler::new(store.clone(), RetryPolicy::default())
+                .with_snapshots(common::SNAPSHOTS),
+        ),
+        consumer_group: "test-upcast-transfer-process".to_owned(),
+        dead_letters: denormalisers[0].dead_letters.clone(),
+    };
+    let request = store.load(&transfer_stream).await.unwrap();
+    let report = process
+        .handle(&kafka_batch(
+            "events",
+            &request.iter().collect::<Vec<_>>(),
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!((report.streams, report.dead_lettered), (1, 0), "{report:?}");
+    let transfer: Vec<bank_account::TransferEvent> = store
+        .load(&transfer_stream)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.decode().unwrap().event)
+        .collect();
+    assert_eq!(
+        tributary_core::fold::<bank_account::Transfer>(&transfer).status(),
+        "completed",
+        "{transfer:?}"
+    );
+    // The read side over the new records (the transfer's and the accounts' movements) agrees with the store.
+    let mut moved = Vec::new();
+    for stream in [
+        format!("account-{}", accounts[0]),
+        format!("account-{}", accounts[1]),
+        transfer_stream.clone(),
+    ] {
+        moved.extend(store.load(&stream).await.unwrap());
+    }
+    for denormaliser in &denormalisers {
+        let report = denormaliser
+            .handle(&kafka_batch(
+                "events",
+                &moved.iter().collect::<Vec<_>>(),
+                1000,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(report.dead_lettered, 0, "{:?}", denormaliser.projection);
+    }
+    assert_projections_match_the_store(&live, &accounts).await;
+    let view = BankReads::new(live.clone())
+        .transfer(&transfer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (view.status.as_str(), view.amount),
+        ("completed", folded[0])
+    );
+
+    // The command loop: withdrawing exactly the folded balances (the second got the first's), then closing.
+    let after: Vec<u64> = [0, folded[1] + folded[0]]
+        .into_iter()
+        .chain(folded[2..].iter().copied())
+        .collect();
+    for (id, balance) in accounts.iter().zip(after) {
+        if balance > 0 {
+            money(&http, &base, id, "withdrawals", balance).await;
+        }
         let closed = post(&http, &format!("{base}/accounts/{id}/close"), &[], None).await;
         assert_eq!(closed.status, 200, "{}", closed.body);
     }

@@ -504,4 +504,160 @@ mod tests {
             }
         );
     }
+
+    /// `events` as recorded in stream `stream`, versions 1, 2, ...
+    fn recorded<E: Clone>(stream: &str, events: &[E]) -> Vec<RecordedEvent<E>> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| RecordedEvent {
+                stream_id: stream.to_owned(),
+                version: i as u64 + 1,
+                event_type: "any".into(),
+                schema_version: 1,
+                event: event.clone(),
+                metadata: tributary_core::EventMetadata {
+                    event_id: uuid::Uuid::nil(),
+                    command_id: uuid::Uuid::nil(),
+                    correlation_id: String::new(),
+                    causation_id: String::new(),
+                    occurred_at: chrono::DateTime::UNIX_EPOCH,
+                    actor: "ann".into(),
+                    idempotency_key: None,
+                    request_fingerprint: None,
+                    traceparent: None,
+                },
+            })
+            .collect()
+    }
+
+    /// Fold `events` with `projection` as the infrastructure does: the state and every row, in order.
+    fn fold<P: Projection>(
+        projection: &P,
+        entity: &str,
+        events: &[RecordedEvent<P::Event>],
+    ) -> Option<(P::State, Vec<Row>)> {
+        let mut state = None;
+        let mut rows = Vec::new();
+        for event in events {
+            state = Some(projection.step(entity, state, event, &mut rows)?);
+        }
+        state.map(|s| (s, rows))
+    }
+
+    #[test]
+    fn the_account_read_models_read_account_streams_only() {
+        let account = "7e3a27e3-0706-5af8-a594-8f1b359d1f44";
+        for stream in [format!("account-{account}"), format!("transfer-{account}")] {
+            let reads = [
+                AccountSummaries.entity(&stream),
+                Statements.entity(&stream),
+                AccountsByOwner.entity(&stream),
+            ];
+            let transfers = Transfers.entity(&stream);
+            if stream.starts_with("account-") {
+                assert_eq!((reads, transfers), ([Some(account); 3], None));
+            } else {
+                assert_eq!((reads, transfers), ([None; 3], Some(account)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_owner_listing_keeps_one_row_per_account_in_its_owners_partition() {
+        let (summary, rows) =
+            fold(&AccountsByOwner, "a-1", &recorded("account-a-1", &events())).unwrap();
+        assert_eq!((summary.balance, summary.status.as_str()), (0, "closed"));
+        // One row per event, all the same item: the store writes the last.
+        assert!(rows
+            .iter()
+            .all(|r| r.key == ItemKey::new("owner#ann", "account#a-1")));
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[4].data, serde_json::to_value(&summary).unwrap());
+        // A stream that does not start with the opening does not fold.
+        assert!(fold(
+            &AccountsByOwner,
+            "a-1",
+            &recorded("account-a-1", &events()[1..])
+        )
+        .is_none());
+        assert!(fold(&Statements, "a-1", &recorded("account-a-1", &events()[1..])).is_none());
+    }
+
+    #[test]
+    fn a_transfers_view_follows_its_process() {
+        let (from, to) = (AccountId::random(), AccountId::random());
+        let requested = TransferEvent::TransferRequested {
+            from,
+            to,
+            amount: Amount::new(250).unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            requested_by: Principal::parse("ann").unwrap(),
+        };
+        let id = "t-1";
+        let view = |events: &[TransferEvent]| {
+            let (state, rows) = fold(&Transfers, id, &recorded("transfer-t-1", events)).unwrap();
+            let last = rows.last().unwrap();
+            assert_eq!(last.key, transfer_view_key(id));
+            let view: TransferView = serde_json::from_value(last.data.clone()).unwrap();
+            assert_eq!(view.status, state.status());
+            view
+        };
+        let pending = view(std::slice::from_ref(&requested));
+        assert_eq!(
+            (
+                pending.status.as_str(),
+                pending.amount,
+                pending.from,
+                pending.version
+            ),
+            ("pending", 250, from.to_string(), 1)
+        );
+        let completed = view(&[
+            requested.clone(),
+            TransferEvent::SourceDebited,
+            TransferEvent::DestinationCredited,
+        ]);
+        assert_eq!(
+            (
+                completed.status.as_str(),
+                completed.failed_at,
+                completed.version
+            ),
+            ("completed", None, 3)
+        );
+        let refunded = view(&[
+            requested.clone(),
+            TransferEvent::SourceDebited,
+            TransferEvent::CreditRefused {
+                reason: "the destination refused the credit: account-closed".into(),
+            },
+            TransferEvent::SourceRefunded,
+        ]);
+        assert_eq!(
+            (
+                refunded.status.as_str(),
+                refunded.failed_at.as_deref(),
+                refunded.reason.as_deref()
+            ),
+            (
+                "failed",
+                Some("credit"),
+                Some("the destination refused the credit: account-closed")
+            )
+        );
+        // A transfer stream that does not start with its request does not fold; nor does a second request.
+        assert!(fold(
+            &Transfers,
+            id,
+            &recorded("transfer-t-1", &[TransferEvent::SourceDebited])
+        )
+        .is_none());
+        assert!(fold(
+            &Transfers,
+            id,
+            &recorded("transfer-t-1", &[requested.clone(), requested])
+        )
+        .is_none());
+    }
 }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tributary_core::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
@@ -88,8 +88,8 @@ impl ProjectionStore {
     }
 
     /// Write `steps` (the checkpoint after each event and the rows each writes) under `guard`: the rows and the
-    /// checkpoint they lead to in one transaction, at most [`ROWS_PER_TRANSACTION`] rows each (a later row with a
-    /// key replaces an earlier one). `false`: the guard failed (another writer moved the checkpoint); transactions
+    /// checkpoint they lead to in one transaction, at most [`ROWS_PER_TRANSACTION`] distinct rows each (a later row
+    /// with a key replaces an earlier one, so a view rewritten by every event is written once per transaction). `false`: the guard failed (another writer moved the checkpoint); transactions
     /// before it stand, each consistent on its own.
     pub async fn commit(
         &self,
@@ -99,19 +99,22 @@ impl ProjectionStore {
     ) -> Result<bool, StoreError> {
         let mut start = 0;
         while start < steps.len() {
+            // As many steps as fit one transaction: their distinct row keys, and the checkpoint.
+            let mut keys: BTreeSet<&ItemKey> = BTreeSet::new();
             let mut end = start;
-            let mut rows = 0;
             while end < steps.len() {
-                let more = steps[end].rows.len();
-                if more > ROWS_PER_TRANSACTION {
-                    return Err(StoreError::Corrupt(format!(
-                        "one event writes {more} rows of {checkpoint:?}; at most {ROWS_PER_TRANSACTION} fit a transaction"
-                    )));
-                }
-                if end > start && rows + more > ROWS_PER_TRANSACTION {
+                let mut with_step = keys.clone();
+                with_step.extend(steps[end].rows.iter().map(|r| &r.key));
+                if with_step.len() > ROWS_PER_TRANSACTION {
+                    if end == start {
+                        return Err(StoreError::Corrupt(format!(
+                            "one event writes {} rows of {checkpoint:?}; at most {ROWS_PER_TRANSACTION} fit a transaction",
+                            with_step.len()
+                        )));
+                    }
                     break;
                 }
-                rows += more;
+                keys = with_step;
                 end += 1;
             }
             let chunk = &steps[start..end];

@@ -3,11 +3,14 @@
 //! that brings an account forward costs one consistent `Query` of the new events on top of the projection's own read
 //! and write; a batch of duplicates costs the read alone.
 
-use bank_account::views::{AccountSummaries, AccountsByOwner, Statements};
+use bank_account::views::{
+    self, AccountSummaries, AccountSummary, AccountsByOwner, StatementCheckpoint, StatementLine,
+    Statements,
+};
 use bank_account::{AccountEvent, Amount, Currency, Principal};
-use tributary_core::EventMetadata;
+use tributary_core::{EventMetadata, ItemKey, Projection};
 use tributary_dynamodb::{tables, EventStore, NewEvent};
-use tributary_projections::{apply, ProjectionStore, ReadModel};
+use tributary_projections::{apply, Consistency, Direction, ProjectionStore, ReadModel};
 use tributary_testkit::dynamo;
 use uuid::Uuid;
 
@@ -106,4 +109,77 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
             projection.name()
         );
     }
+}
+
+/// A long gap (250 events, e.g. a read model that starts late) is applied in as few transactions as DynamoDB's
+/// 100-item limit allows, each moving the checkpoint to the last event it holds, and ends equal to the fold: 250
+/// statement lines take three transactions; the owner listing's one entry, rewritten by every event, one.
+#[tokio::test]
+async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
+    let d = dynamo();
+    let table = format!("test-gap-{}", Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let (client, calls) = d.counted_client();
+    let projections = ProjectionStore::new(client.clone(), &table);
+    let store = EventStore::new(client, &d.events_table);
+    let stream = account_with(250).await;
+    let account = stream.strip_prefix("account-").unwrap();
+
+    for (projection, transactions) in [
+        (&Statements as &dyn ReadModel, 3),
+        (&AccountsByOwner as &dyn ReadModel, 1),
+    ] {
+        calls.clear();
+        let applied = apply(projection, &projections, &store, &stream, 251)
+            .await
+            .unwrap();
+        assert_eq!((applied.from, applied.to), (0, 251));
+        let writes: Vec<String> = calls
+            .operations()
+            .into_iter()
+            .filter(|op| op == "TransactWriteItems")
+            .collect();
+        assert_eq!(writes.len(), transactions, "{}", projection.name());
+    }
+    let mut lines: Vec<StatementLine> = Vec::new();
+    let mut after = "line#".to_owned();
+    loop {
+        let page = projections
+            .page::<StatementLine>(
+                &views::statement_partition(account),
+                &after,
+                "line$",
+                Direction::OldestFirst,
+                Consistency::Strong,
+                100,
+            )
+            .await
+            .unwrap();
+        lines.extend(page.items);
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let versions: Vec<u64> = lines.iter().map(|l| l.version).collect();
+    assert_eq!(versions, (2..=251).collect::<Vec<_>>());
+    let total = (1..=250).sum::<u64>();
+    let checkpoint: StatementCheckpoint = projections
+        .get(&Projection::checkpoint_key(&Statements, account))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((checkpoint.version, checkpoint.balance), (251, total));
+    let entry: AccountSummary = projections
+        .get(&ItemKey::new(
+            views::owner_partition("counter"),
+            views::owner_entry_sk(account),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.version, entry.balance), (251, total));
 }
