@@ -18,6 +18,7 @@
 //! such duplicates by the letters' `id`).
 
 use crate::record::{self, Delivered, LetterError, Sorted};
+use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
@@ -25,9 +26,6 @@ use std::sync::Arc;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::LazyPublisher;
 use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
-
-/// Streams applied at the same time within one batch.
-pub const CONCURRENT_STREAMS: usize = 16;
 
 /// The batch must be retried.
 #[derive(Debug, thiserror::Error)]

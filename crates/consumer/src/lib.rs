@@ -11,6 +11,7 @@ pub mod reactor;
 pub mod record;
 pub mod redrive;
 
-pub use denormaliser::{
-    default_consumer_group, BatchReport, Denormaliser, DenormaliserError, CONCURRENT_STREAMS,
-};
+pub use denormaliser::{default_consumer_group, BatchReport, Denormaliser, DenormaliserError};
+
+/// Streams of one batch handled at the same time (by a denormaliser or a reactor); each stream's records in order.
+pub const CONCURRENT_STREAMS: usize = 16;

@@ -9,13 +9,11 @@
 //! error dead-letters the stream's records, anything else fails the batch so the mapping retries it.
 
 use crate::record::{self, LetterError, Sorted};
+use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
 use std::future::Future;
 use tributary_kafka::{EventEnvelope, LazyPublisher};
-
-/// Streams reacted to at the same time within one batch.
-pub const CONCURRENT_STREAMS: usize = 16;
 
 /// A domain's process manager, as the reactor drives it.
 pub trait ProcessManager: Send + Sync {

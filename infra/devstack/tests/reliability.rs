@@ -1,7 +1,7 @@
-//! The fault-injection suite: the whole system (the local stack: command and query APIs, relay, three
-//! denormalisers) under load while a fault is injected, then the end-to-end check — for every account the event
-//! store, the events topic (distinct events), the three projections and the client's record of acknowledged
-//! commands agree, and nothing was appended twice (`tributary_tests::agreement`).
+//! The fault-injection suite: the whole system (the local stack: command and query APIs, relay, a denormaliser per
+//! read model, the transfer process manager) under load while a fault is injected, then the end-to-end check — for
+//! every account the event store, the events topic (distinct events), the account projections and the client's
+//! record of acknowledged commands agree, and nothing was appended twice (`tributary_tests::agreement`).
 //!
 //! Runs against the embedded servers by default, and against DynamoDB Local and tansu when
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `KAFKA_BOOTSTRAP_SERVERS` are set (the full test run). The stacks use the deployed
