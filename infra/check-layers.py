@@ -3,8 +3,8 @@
 crate (normal dependencies, from `cargo metadata`; tests may use the example).
 
 Framework: the `tributary-*` library crates and the generic function packages (`relay-function`). Example: `bank-*`.
-Deployables: the function packages that wire the framework's shells to the example (their `main.rs` names the
-bank's read models, its routes, its process manager). Each must be listed in DEPLOYABLES with what it wires; a
+Deployables: the function packages that wire the framework's shells to the example (their `main.rs` and, for the
+HTTP functions, their routes name the bank's read models, commands, queries and process manager). Each must be listed in DEPLOYABLES with what it wires; a
 function package not listed is framework and is checked like one.
 Not checked: `tributary-tests` and `tributary-bench` (they test and measure the example), `devstack`, `bench-core`.
 

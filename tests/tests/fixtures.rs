@@ -36,6 +36,7 @@ fn fixture(name: &str) -> String {
 /// the queries after the denormaliser batch).
 const HTTP_FIXTURES: &[(&str, u16)] = &[
     ("command-open-account.json", 201),
+    ("command-open-second-account.json", 201),
     ("command-deposit.json", 200),
     ("command-withdraw-insufficient-funds.json", 422),
     ("command-close-balance-not-zero.json", 422),
@@ -113,9 +114,9 @@ async fn every_fixture_runs_through_its_handler() {
             );
             exercised.insert("denormaliser-poison-record.json".to_owned());
 
-            // The transfer the command fixture requested: the process manager carries it out (the teller's account
-            // is debited; the destination was never opened, so the credit is refused and the money refunded), then
-            // the transfers read model shows it.
+            // The transfer the command fixture requested: the process manager carries it out (the teller's EUR
+            // account is debited; the destination, the teller's USD account, refuses the credit, and the money is
+            // refunded), then the transfers read model shows it.
             let batch: KafkaEvent =
                 serde_json::from_str(&fixture("transfer-process-batch.json")).unwrap();
             let events = EventStore::new(d.client(), &d.events_table);

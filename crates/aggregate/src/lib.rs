@@ -30,7 +30,7 @@ use recent::RecentCommands;
 use std::marker::PhantomData;
 use std::time::Duration;
 use tributary_core::{Decider, EventMetadata, IdempotencyKey};
-use tributary_dynamodb::{EventStore, EventStoreError, NewEvent, Snapshot, StoredEvent};
+use tributary_dynamodb::{EventStore, EventStoreError, NewEvent, Receipt, Snapshot, StoredEvent};
 use uuid::Uuid;
 
 /// Who sent a command, when, and as part of what conversation. Supplied by the shell (HTTP edge).
@@ -50,6 +50,18 @@ pub struct CommandContext {
 pub struct Idempotency {
     pub key: IdempotencyKey,
     pub fingerprint: String,
+    /// Remember the key for ever, not only within the window of recent commands a snapshot carries: the command's
+    /// events are appended with a [`Receipt`] in the same transaction. For commands that may be repeated long
+    /// after they were applied (a process manager's orders); it costs a receipt read before deciding and a
+    /// two-item transaction instead of a single put.
+    pub durable: bool,
+}
+
+impl Idempotency {
+    /// The id of the receipt of `actor`'s command with this key.
+    fn receipt_id(&self, actor: &str) -> String {
+        tributary_core::fingerprint(&(actor, self.key.as_str()))
+    }
 }
 
 /// A command addressed to one stream, with its optional preconditions.
@@ -148,6 +160,22 @@ pub struct SnapshotPolicy {
     pub every: u64,
     /// The idempotency window: a load knows at least the last `window` commands accepted on the aggregate.
     pub window: usize,
+}
+
+impl SnapshotPolicy {
+    /// `SNAPSHOT_EVERY` (default 64) and `IDEMPOTENCY_WINDOW` (default 128), each a whole number up to 1,000 (a clear
+    /// error otherwise). Every function that commands an aggregate must read the same settings: the snapshots one
+    /// writes carry the window the next load knows.
+    pub fn from_env() -> Result<Self, tributary_runtime::ConfigError> {
+        use tributary_runtime::config::count;
+        let default = Self::default();
+        // Bounds keep a snapshot item far below DynamoDB's 400 KB (about 130 bytes per remembered command) and a
+        // load's read to a few pages at most.
+        Ok(Self {
+            every: count("SNAPSHOT_EVERY", default.every, 1_000)?,
+            window: count("IDEMPOTENCY_WINDOW", default.window as u64, 1_000)? as usize,
+        })
+    }
 }
 
 impl Default for SnapshotPolicy {
@@ -322,6 +350,21 @@ impl<D: Decider> CommandHandler<D> {
                         version: seen.version,
                     });
                 }
+                if idempotency.durable {
+                    let id = idempotency.receipt_id(&request.context.actor);
+                    if let Some(receipt) =
+                        self.store.receipt(&id).await.map_err(CommandError::Store)?
+                    {
+                        if receipt.stream_id != request.stream_id
+                            || receipt.fingerprint != idempotency.fingerprint
+                        {
+                            return Err(CommandError::IdempotencyKeyReused);
+                        }
+                        return Ok(CommandOutcome::Replayed {
+                            version: receipt.version,
+                        });
+                    }
+                }
             }
             let version = loaded.version;
             if let Some(expected) = request.expected_version {
@@ -344,10 +387,26 @@ impl<D: Decider> CommandHandler<D> {
                 .map(|(v, e)| StoredEvent::committed(&request.stream_id, v, e))
                 .collect();
             let snapshot = self.snapshot_after(loaded, &events, &committed);
+            let receipt = request
+                .idempotency
+                .as_ref()
+                .filter(|i| i.durable)
+                .map(|i| Receipt {
+                    id: i.receipt_id(&request.context.actor),
+                    stream_id: request.stream_id.clone(),
+                    version: version + new_events.len() as u64,
+                    fingerprint: i.fingerprint.clone(),
+                });
 
             match self
                 .store
-                .append_with_snapshot(&request.stream_id, version, &new_events, snapshot.as_ref())
+                .append_with_receipt(
+                    &request.stream_id,
+                    version,
+                    &new_events,
+                    snapshot.as_ref(),
+                    receipt.as_ref(),
+                )
                 .await
             {
                 Ok(new_version) => {
@@ -356,8 +415,8 @@ impl<D: Decider> CommandHandler<D> {
                         events: committed,
                     });
                 }
-                // Another writer won, or a transaction collided: nothing of ours was written by this call (though
-                // an SDK retry inside it may have met our own earlier write).
+                // Another writer won (or wrote this command's receipt first), or a transaction collided: nothing of
+                // ours was written by this call (though an SDK retry inside it may have met our own earlier write).
                 Err(
                     e @ (EventStoreError::WrongExpectedVersion { .. }
                     | EventStoreError::TransactionConflict(_)),

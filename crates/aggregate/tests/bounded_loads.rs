@@ -8,7 +8,7 @@ mod support;
 use proptest::prelude::*;
 use support::{request_to, Never, Recorded, Tally};
 use tributary_aggregate::{
-    CommandHandler, CommandOutcome, CommandRequest, RetryPolicy, SnapshotPolicy,
+    CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy, SnapshotPolicy,
 };
 use tributary_core::Decider;
 use tributary_dynamodb::tables::{self, TableSpec};
@@ -191,6 +191,68 @@ async fn retries_are_recognised_inside_the_window_and_not_outside() {
         matches!(outcome, CommandOutcome::Committed { .. }),
         "{outcome:?}"
     );
+}
+
+/// A durable key (a process manager's order) is recognised for ever: far outside the window, by its receipt; the
+/// same key with another request is refused; two senders racing with it append once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_key_is_recognised_outside_the_window_and_applied_once_under_a_race() {
+    let (every, window) = (4, 8);
+    let handler = handler::<Tally>(every, window).await;
+    let stream = stream();
+    let durable = |count: u64| {
+        let mut r = request(&stream, count, Some("order-7"));
+        r.idempotency.as_mut().unwrap().durable = true;
+        r
+    };
+    let original = durable(1);
+    let first = handler.handle(&original).await.unwrap();
+    assert_eq!(first.version(), 1);
+    for _ in 0..3 * window {
+        handler.handle(&request(&stream, 1, None)).await.unwrap();
+    }
+    let mut again = original.clone();
+    again.context.command_id = Uuid::new_v4();
+    assert_eq!(
+        handler.handle(&again).await.unwrap(),
+        CommandOutcome::Replayed { version: 1 },
+        "recognised {} commands later",
+        3 * window
+    );
+    assert!(matches!(
+        handler.handle(&durable(2)).await,
+        Err(CommandError::IdempotencyKeyReused)
+    ));
+    // The same key on another stream is another request under a used key, too.
+    let mut elsewhere = original.clone();
+    elsewhere.stream_id = self::stream();
+    assert!(matches!(
+        handler.handle(&elsewhere).await,
+        Err(CommandError::IdempotencyKeyReused)
+    ));
+    assert_eq!(ns(&stream).await.len() as u64, 1 + 3 * window as u64);
+
+    // Eight senders of one new durable command at once: one append, seven replays of it.
+    let raced = self::stream();
+    let mut order = request(&raced, 1, Some("order-8"));
+    order.idempotency.as_mut().unwrap().durable = true;
+    let senders = (0..8).map(|_| {
+        let (handler, mut order) = (handler.clone(), order.clone());
+        order.context.command_id = Uuid::new_v4();
+        tokio::spawn(async move { handler.handle(&order).await.unwrap() })
+    });
+    let outcomes: Vec<CommandOutcome> = futures::future::join_all(senders)
+        .await
+        .into_iter()
+        .map(|t| t.unwrap())
+        .collect();
+    assert_eq!(ns(&raced).await, [1]);
+    assert!(outcomes.iter().all(|o| o.version() == 1), "{outcomes:?}");
+    let committed = outcomes
+        .iter()
+        .filter(|o| matches!(o, CommandOutcome::Committed { .. }))
+        .count();
+    assert_eq!(committed, 1, "{outcomes:?}");
 }
 
 #[tokio::test]

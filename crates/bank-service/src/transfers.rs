@@ -95,12 +95,15 @@ impl TransferProcess {
             let answer = self.send(stream, &order).await?;
             tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
             let (command, key) = record(id, order.step, &answer);
+            // The answer is part of what the record stands for: a worker that got another answer to the same order
+            // (which the account's rules make impossible) is told the key was used for another request, and its
+            // batch is dead-lettered for an operator, rather than its record passing as a replay.
             let request = command_request(
                 stream.to_owned(),
                 command,
                 TRANSFER_PROCESS,
                 &key,
-                &(id.to_string(), order.step.name(), "recorded"),
+                &(id.to_string(), order.step.name(), format!("{answer:?}")),
                 stream,
             );
             match self.transfers.handle(&request).await {
@@ -187,6 +190,7 @@ fn command_request<C>(
         idempotency: Some(Idempotency {
             key: IdempotencyKey::parse(key).expect("process keys are printable and short"),
             fingerprint: fingerprint(stands_for),
+            durable: true,
         }),
         context: CommandContext {
             command_id,
@@ -240,13 +244,16 @@ impl ProcessManager for TransferProcess {
         .map_err(|e| format!("not a valid transfer event: {e}"))
     }
 
+    /// Only what no deployment can cure goes to the dead-letter topic: a stream that is not a transfer, or a transfer
+    /// that refuses the process's record. An event this build cannot read (a newer shape, mid-deployment) is
+    /// retried, not dead-lettered: the transfer may have moved money already, and must go on once the new build
+    /// runs (`TransferProcessBehindAlarm` fires meanwhile).
     fn is_permanent(error: &ProcessError) -> bool {
         match error {
             ProcessError::NotATransfer { .. } | ProcessError::Refused { .. } => true,
-            ProcessError::Store { source, .. } => {
-                matches!(source, EventStoreError::Corrupt { .. })
-            }
-            ProcessError::Busy { .. } | ProcessError::MissingAnswer { .. } => false,
+            ProcessError::Store { .. }
+            | ProcessError::Busy { .. }
+            | ProcessError::MissingAnswer { .. } => false,
         }
     }
 

@@ -11,9 +11,10 @@
 //!
 //! Two workers on one transfer at once are harmless too: an open account answers an order with an event either way
 //! (the movement, or `TransferOrderRefused`), so the same order sent twice gets the same answer even if the balance
-//! changed in between, and both workers record the same thing. The limit, for whoever wires the process (issue 12):
-//! an account recognises a repeated order only within its idempotency window (the last W commands), so a worker may
-//! not resend an order later than that.
+//! changed in between, and both workers record the same thing. The wiring (`bank-service`) sends orders with
+//! durable idempotency keys, so an account recognises a repeated order however late it comes (not only within the
+//! window of its recent commands), and only lets a transfer be requested to an account that exists, so that a
+//! rejected order's answer (closed, or never opened) cannot change either.
 
 use crate::account::{Account, AccountCommand, AccountEvent, AccountRejection, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
@@ -422,7 +423,8 @@ impl Answer {
         }
     }
 
-    /// The answer of an order the account rejected (closed, or never opened: answers that cannot change).
+    /// The answer of an order the account rejected (closed — for ever — or never opened: a transfer is requested
+    /// only to an opened account, so for the process this concerns only a source, checked at the request too).
     pub fn of_rejection(rejection: &AccountRejection) -> Self {
         Self::Refused {
             code: Account::rejection_code(rejection).to_owned(),

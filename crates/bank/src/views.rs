@@ -7,7 +7,7 @@
 //! | account summary (checkpoint) | `account#<id>` | `summary` |
 //! | statement checkpoint | `statement#<id>` | `~checkpoint` |
 //! | statement line (row) | `statement#<id>` | `line#<version, 20 digits>` |
-//! | owner listing checkpoint | `owner-of#<id>` | `owner` |
+//! | owner listing checkpoint | `owner-of#<id>` | `checkpoint` |
 //! | account of an owner (row) | `owner#<owner>` | `account#<id>` |
 //! | transfer checkpoint | `transfer#<id>` | `~checkpoint` |
 //! | transfer view (row) | `transfer#<id>` | `view` |
@@ -109,7 +109,8 @@ impl Projection for AccountsByOwner {
         AccountId::of_stream(stream_id)
     }
     fn checkpoint_key(&self, account_id: &str) -> ItemKey {
-        ItemKey::new(format!("owner-of#{account_id}"), "owner")
+        // Not `owner`: that sort key held the owner pointer (a bare string) of an earlier layout.
+        ItemKey::new(format!("owner-of#{account_id}"), "checkpoint")
     }
     fn step(
         &self,

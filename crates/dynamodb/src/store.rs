@@ -5,6 +5,7 @@ use crate::item::{
     from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, STREAM_ID,
     VERSION,
 };
+use crate::receipt::Receipt;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -77,6 +78,21 @@ impl EventStore {
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
     ) -> Result<u64, EventStoreError> {
+        self.append_with_receipt(stream_id, expected_version, events, snapshot, None)
+            .await
+    }
+
+    /// [`append_with_snapshot`](Self::append_with_snapshot), and, in the same transaction, the command's
+    /// [`Receipt`] — written only if none exists under its id (another writer's receipt cancels the append: a
+    /// conflict, after which the caller finds the receipt).
+    pub async fn append_with_receipt(
+        &self,
+        stream_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+        snapshot: Option<&Snapshot>,
+        receipt: Option<&Receipt>,
+    ) -> Result<u64, EventStoreError> {
         if events.len() > MAX_EVENTS_PER_APPEND {
             return Err(EventStoreError::TooManyEvents {
                 count: events.len(),
@@ -98,9 +114,10 @@ impl EventStore {
             expected: expected_version,
             actual_at_least: expected_version + 1,
         };
-        match items.len() {
-            0 => Ok(expected_version),
-            1 => {
+        let receipt_item = receipt.filter(|_| !items.is_empty()).map(Receipt::to_item);
+        match (items.len(), receipt_item) {
+            (0, _) => Ok(expected_version),
+            (1, None) => {
                 let item = items.into_iter().next().expect("one item");
                 let result = self
                     .client
@@ -121,9 +138,10 @@ impl EventStore {
                     Err(e) => Err(item_size_or(classify(&e), stream_id, expected_version + 1)),
                 }
             }
-            _ => {
+            (_, receipt_item) => {
                 let puts = items
                     .into_iter()
+                    .chain(receipt_item)
                     .map(|item| {
                         let put = Put::builder()
                             .table_name(&self.table)
@@ -268,6 +286,21 @@ impl EventStore {
     /// Every event of a stream, in version order (strongly consistent; follows `LastEvaluatedKey`).
     pub async fn load(&self, stream_id: &str) -> Result<Vec<StoredEvent>, EventStoreError> {
         self.load_after(stream_id, 0).await
+    }
+
+    /// The receipt recorded under `id`, if any (strongly consistent; one item read).
+    pub async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key(STREAM_ID, AttributeValue::S(Receipt::stream_of(id)))
+            .key(VERSION, AttributeValue::N("0".into()))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item().map(Receipt::from_item).transpose()
     }
 
     /// The event at `version` of a stream, if there is one (strongly consistent; one item read).

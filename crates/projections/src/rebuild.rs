@@ -7,7 +7,7 @@
 //! stored one is newer, so a rebuild can run beside the live denormaliser and never moves a projection backwards.
 
 use crate::apply::ProjectionError;
-use crate::model::ReadModel;
+use crate::model::{ReadModel, Step};
 use crate::store::{Guard, ProjectionStore};
 use serde::{Deserialize, Serialize};
 use tributary_dynamodb::{EventStore, StreamCursor};
@@ -124,16 +124,20 @@ pub async fn rebuild_stream(
         return Ok(0);
     };
     let key = model.checkpoint_key(entity);
+    let mut pending: &[Step] = &steps;
     for attempt in 0..8u32 {
-        if projections.commit(&key, Guard::NotNewer, &steps).await? {
+        if projections.commit(&key, Guard::NotNewer, pending).await? {
             return Ok(history.len() as u64);
         }
-        // Refused: either the live denormaliser is already further (its write holds everything this one would),
-        // or a transaction was writing the checkpoint at the same moment: look, and try again if it is behind.
+        // Refused: another writer (the live denormaliser, or a transaction of this stream at the same moment) holds
+        // the checkpoint at a version this write's transaction would move backwards. What it holds up to its
+        // version is this same fold (both fold the store's events); write only what comes after, if anything.
         match projections.checkpoint(&key).await? {
             Some((_, stored)) if stored >= last => return Ok(history.len() as u64),
-            _ => tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await,
+            Some((_, stored)) => pending = &steps[steps.partition_point(|s| s.version <= stored)..],
+            None => {}
         }
+        tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
     }
     Err(ProjectionError::Contention {
         stream: stream.to_owned(),

@@ -10,22 +10,37 @@ use bank_account::views::{
 use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::{EventMetadata, ItemKey, Projection};
 use tributary_dynamodb::{tables, EventStore, NewEvent};
-use tributary_projections::{apply, Consistency, Direction, ProjectionStore, ReadModel};
+use tributary_projections::{
+    apply, rebuild_stream, Consistency, Direction, ProjectionStore, ReadModel,
+};
 use tributary_testkit::dynamo;
 use uuid::Uuid;
 
 async fn account_with(deposits: u64) -> String {
-    let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
     let stream = format!("account-{}", Uuid::new_v4());
-    let mut events = vec![AccountEvent::AccountOpened {
+    let opened = AccountEvent::AccountOpened {
         owner: Principal::parse("counter").unwrap(),
         currency: Currency::parse("EUR").unwrap(),
-    }];
-    events.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
-        amount: Amount::new(n).unwrap(),
-        deposited_by: Principal::parse("counter").unwrap(),
-    }));
+    };
+    append(&stream, 0, &[opened]).await;
+    deposit(&stream, 1, deposits).await;
+    stream
+}
+
+/// Deposits of 1, 2, ... `count` minor units after `version`.
+async fn deposit(stream: &str, version: u64, count: u64) {
+    let events: Vec<AccountEvent> = (1..=count)
+        .map(|n| AccountEvent::MoneyDeposited {
+            amount: Amount::new(n).unwrap(),
+            deposited_by: Principal::parse("counter").unwrap(),
+        })
+        .collect();
+    append(stream, version, &events).await;
+}
+
+async fn append(stream: &str, version: u64, events: &[AccountEvent]) {
+    let d = dynamo();
+    let store = EventStore::new(d.client(), &d.events_table);
     for (i, event) in events.iter().enumerate() {
         let id = Uuid::new_v4();
         let metadata = EventMetadata {
@@ -40,11 +55,14 @@ async fn account_with(deposits: u64) -> String {
             traceparent: None,
         };
         store
-            .append(&stream, i as u64, &[NewEvent::from_domain(event, metadata)])
+            .append(
+                stream,
+                version + i as u64,
+                &[NewEvent::from_domain(event, metadata)],
+            )
             .await
             .unwrap();
     }
-    stream
 }
 
 #[tokio::test]
@@ -182,4 +200,50 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
         .unwrap()
         .unwrap();
     assert_eq!((entry.version, entry.balance), (251, total));
+}
+
+/// A rebuild of a long stream beside a live projection that is behind (stuck at version 200 of 251): it writes what
+/// comes after the live checkpoint and ends equal to the fold — it neither gives up nor moves anything backwards.
+#[tokio::test]
+async fn a_rebuild_of_a_long_stream_beside_a_projection_that_is_behind_completes() {
+    let d = dynamo();
+    let table = format!("test-behind-{}", Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let projections = ProjectionStore::new(d.client(), &table);
+    let store = EventStore::new(d.client(), &d.events_table);
+    let stream = account_with(199).await;
+    let applied = apply(&Statements, &projections, &store, &stream, 200)
+        .await
+        .unwrap();
+    assert_eq!(applied.to, 200);
+    deposit(&stream, 200, 51).await;
+    let read = rebuild_stream(&Statements, &projections, &store, &stream)
+        .await
+        .unwrap();
+    assert_eq!(read, 251);
+    let account = stream.strip_prefix("account-").unwrap();
+    let checkpoint: StatementCheckpoint = projections
+        .get(&Projection::checkpoint_key(&Statements, account))
+        .await
+        .unwrap()
+        .unwrap();
+    let total = (1..=199).sum::<u64>() + (1..=51).sum::<u64>();
+    assert_eq!((checkpoint.version, checkpoint.balance), (251, total));
+    let lines = projections
+        .page::<StatementLine>(
+            &views::statement_partition(account),
+            "line#",
+            "line$",
+            Direction::OldestFirst,
+            Consistency::Strong,
+            1000,
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(lines.len(), 250);
+    assert_eq!(lines.last().unwrap().balance_after, total);
 }

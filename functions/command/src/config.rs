@@ -1,7 +1,7 @@
 //! Configuration of the command function, read once per container from the environment.
 
 use tributary_aggregate::SnapshotPolicy;
-use tributary_runtime::config::{count, env_or, socket_addr};
+use tributary_runtime::config::{env_or, socket_addr};
 use tributary_runtime::ConfigError;
 
 /// Default name of the events table (matches the local stack; `template.yaml` sets the deployed name).
@@ -25,17 +25,7 @@ impl CommandConfig {
         Ok(Self {
             events_table: env_or("EVENTS_TABLE", DEFAULT_EVENTS_TABLE),
             local_addr: socket_addr("COMMAND_ADDR", "127.0.0.1:3001")?,
-            snapshots: snapshot_policy()?,
+            snapshots: SnapshotPolicy::from_env()?,
         })
     }
-}
-
-/// Bounds keep a snapshot item far below DynamoDB's 400 KB (about 130 bytes per remembered command) and a load's
-/// read to a few pages at most.
-fn snapshot_policy() -> Result<SnapshotPolicy, ConfigError> {
-    let default = SnapshotPolicy::default();
-    Ok(SnapshotPolicy {
-        every: count("SNAPSHOT_EVERY", default.every, 1_000)?,
-        window: count("IDEMPOTENCY_WINDOW", default.window as u64, 1_000)? as usize,
-    })
 }

@@ -294,6 +294,23 @@ pub async fn request_transfer(
         }
         _ => return Err(bank_account::Account::not_found()),
     };
+    // The destination must have been opened: an account that does not exist yet could be opened between two
+    // deliveries of the credit, and answer it differently. Opened is for ever (closing is final too), so every
+    // answer the transfer process gets from it is the same each time it asks.
+    let (destination, _) = service
+        .accounts
+        .handler()
+        .state(&body.to.stream_id())
+        .await
+        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    if destination == AccountState::Unopened {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "destination-not-found",
+            "Destination not found",
+            "the destination account does not exist",
+        ));
+    }
     let transfer_id = match headers::idempotency_key(&headers)? {
         Some(key) => TransferId::derived_from(&format!("{}\n{}", caller.principal, key)),
         None => TransferId::random(),
@@ -354,6 +371,7 @@ where
         idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency {
             key,
             fingerprint: fingerprint(description),
+            durable: false,
         }),
         context: CommandContext {
             command_id,

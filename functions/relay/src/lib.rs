@@ -11,7 +11,8 @@
 //! * an inserted item that can never be published (not an event, or a payload that is not JSON): publish a dead
 //!   letter with the item and the error, and go on — one bad item must not block its shard until the stream
 //!   trims everything behind it;
-//! * anything else (an event is never modified; removals are housekeeping): nothing.
+//! * a command's receipt (an idempotency key kept for ever, `tributary_dynamodb::Receipt`), and anything else (an
+//!   event is never modified; removals are housekeeping): nothing.
 //!
 //! Every record queued is awaited. Records that Kafka did not acknowledge are reported as batch item failures
 //! (from the first of them), so Lambda retries from there, in order, until Kafka takes them.
@@ -20,7 +21,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
-use tributary_dynamodb::from_item;
+use tributary_dynamodb::{from_item, Receipt};
 use tributary_kafka::{DeadLetter, LazyPublisher, Outgoing, Publisher};
 
 /// The `consumer` named on the relay's dead letters.
@@ -105,6 +106,10 @@ pub fn outgoing_for(record: &EventRecord) -> Option<Outgoing> {
         return None;
     }
     let item: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
+    // A command's receipt (its idempotency key kept for ever) lives in the events table, but is not an event.
+    if Receipt::is_receipt(&item) {
+        return None;
+    }
     let dead_letter = |error: String| {
         tracing::error!(%error, sequence = ?record.change.sequence_number, "an inserted item cannot be published; dead-lettering it");
         Outgoing::DeadLetter(DeadLetter::stream_record(

@@ -78,6 +78,53 @@ async fn publishes_inserted_events_in_order_and_skips_modifications() {
     assert_eq!(records[0].value["payload"]["amount"], 100);
 }
 
+/// A command's receipt (an idempotency key kept for ever, written beside the command's events) is not an event:
+/// nothing is published for it and nothing is dead-lettered; the events around it are published.
+#[tokio::test]
+async fn a_receipt_is_not_published() {
+    let k = kafka();
+    let topic = k.topic("relay-receipts", 1).await;
+    let letters = k.topic("relay-receipts-dlq", 1).await;
+    let publisher = Publisher::connect(
+        &KafkaConfig {
+            dead_letter_topic: letters.clone(),
+            ..KafkaConfig::plaintext(&k.bootstrap, &topic, "unused")
+        },
+        &aws_types::SdkConfig::builder().build(),
+    )
+    .await
+    .unwrap();
+    let mut receipt = record("INSERT", "150", "receipt#0a1b2c", 0);
+    receipt["dynamodb"]["NewImage"] = json!({
+        "stream_id": {"S": "receipt#0a1b2c"},
+        "version": {"N": "0"},
+        "receipt_stream_id": {"S": "account-a"},
+        "receipt_version": {"N": "1"},
+        "receipt_fingerprint": {"S": "f00d"}
+    });
+    let response = relay_function::relay(
+        &publisher,
+        batch(vec![
+            record("INSERT", "100", "account-a", 1),
+            receipt,
+            record("INSERT", "200", "account-a", 2),
+        ]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let records = read_topic(&k.bootstrap, &topic, Duration::from_secs(20), |r| {
+        r.len() >= 2
+    })
+    .await;
+    let keys: Vec<(&str, u64)> = records
+        .iter()
+        .map(|r| (r.key.as_str(), r.value["version"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [("account-a", 1), ("account-a", 2)]);
+    let dead = read_topic(&k.bootstrap, &letters, Duration::from_secs(2), |_| false).await;
+    assert!(dead.is_empty(), "{dead:?}");
+}
+
 #[tokio::test]
 async fn reports_the_first_unpublished_record_so_lambda_retries_from_it() {
     // Nothing listens on this port: every publish times out.

@@ -5,7 +5,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use bank_service::transfers::{TransferProcess, CONSUMER_GROUP};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
-use tributary_aggregate::{CommandHandler, RetryPolicy};
+use tributary_aggregate::{CommandHandler, RetryPolicy, SnapshotPolicy};
 use tributary_consumer::reactor::Reactor;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
@@ -24,10 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         env_or("EVENTS_TABLE", "tributary-events"),
     );
     let kafka = KafkaConfig::from_env(Duration::from_secs(10))?;
+    // The same snapshot settings as the command function: the snapshots this function writes carry the window of
+    // recent commands the command function's loads know.
+    let snapshots = SnapshotPolicy::from_env()?;
     let reactor = Reactor {
         manager: TransferProcess::new(
-            CommandHandler::new(events.clone(), RetryPolicy::default()),
-            CommandHandler::new(events, RetryPolicy::default()),
+            CommandHandler::new(events.clone(), RetryPolicy::default()).with_snapshots(snapshots),
+            CommandHandler::new(events, RetryPolicy::default()).with_snapshots(snapshots),
         ),
         // Named on dead letters; the template sets it to the mapping's ConsumerGroupId.
         consumer_group: env_or("KAFKA_CONSUMER_GROUP", CONSUMER_GROUP),

@@ -53,6 +53,7 @@ pub fn request_to(stream: &str, count: u64, actor: &str, key: Option<&str>) -> C
         idempotency: key.map(|k| Idempotency {
             key: IdempotencyKey::parse(k).unwrap(),
             fingerprint: fingerprint(&count),
+            durable: false,
         }),
         context: CommandContext {
             command_id,
