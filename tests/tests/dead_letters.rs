@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bank_service::reads::BankReads;
 use common::{post, stack};
 use std::time::Duration;
-use tributary_consumer::redrive::redrive_topic;
+use tributary_consumer::redrive::{redrive_topic, ReadModelTarget};
 use tributary_dynamodb::EventStore;
 use tributary_kafka::KafkaConfig;
 use tributary_projections::ProjectionStore;
@@ -110,17 +110,14 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     // The read model as `redrive account-summary` picks it.
     let summary = tributary_projections::find(&bank_service::read_models(), "account-summary")
         .expect("the bank keeps account summaries");
-    let report = redrive_topic(
-        &kafka,
-        &no_aws,
-        summary.as_ref(),
-        &consumer,
-        &projections,
-        &store,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let target = ReadModelTarget {
+        model: summary.as_ref(),
+        projections: &projections,
+        events: &store,
+    };
+    let report = redrive_topic(&kafka, &no_aws, &target, &consumer, |_| {})
+        .await
+        .unwrap();
     assert!(report.ours >= 1, "{report:?}");
     assert!(
         report.streams.contains(&format!("account-{id}")),
@@ -129,16 +126,8 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     assert_projections_match_the_store(&projections, &store, std::slice::from_ref(&id)).await;
 
     // A second run finds nothing new to re-drive.
-    let again = redrive_topic(
-        &kafka,
-        &no_aws,
-        summary.as_ref(),
-        &consumer,
-        &projections,
-        &store,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let again = redrive_topic(&kafka, &no_aws, &target, &consumer, |_| {})
+        .await
+        .unwrap();
     assert_eq!(again.ours, 0, "{again:?}");
 }

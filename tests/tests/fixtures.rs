@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
-use tributary_aggregate::{CommandHandler, RetryPolicy};
+use tributary_aggregate::SnapshotPolicy;
 use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_dynamodb::EventStore;
@@ -121,10 +121,7 @@ async fn every_fixture_runs_through_its_handler() {
                 serde_json::from_str(&fixture("transfer-process-batch.json")).unwrap();
             let events = EventStore::new(d.client(), &d.events_table);
             let process = Reactor {
-                manager: TransferProcess::new(
-                    CommandHandler::new(events.clone(), RetryPolicy::default()),
-                    CommandHandler::new(events, RetryPolicy::default()),
-                ),
+                manager: TransferProcess::over(events, SnapshotPolicy::default()),
                 consumer_group: CONSUMER_GROUP.to_owned(),
                 dead_letters: LazyPublisher::ready(publisher.clone()),
             };

@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tributary_aggregate::{CommandHandler, RetryPolicy};
 use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_dynamodb::{tables, EventStore, StoredEvent};
@@ -728,12 +727,7 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
     let transfer_id = requested.body["transfer_id"].as_str().unwrap().to_owned();
     let transfer_stream = format!("transfer-{transfer_id}");
     let process = Reactor {
-        manager: TransferProcess::new(
-            CommandHandler::new(store.clone(), RetryPolicy::default())
-                .with_snapshots(common::SNAPSHOTS),
-            CommandHandler::new(store.clone(), RetryPolicy::default())
-                .with_snapshots(common::SNAPSHOTS),
-        ),
+        manager: TransferProcess::over(store.clone(), common::SNAPSHOTS),
         consumer_group: "test-upcast-transfer-process".to_owned(),
         dead_letters: denormalisers[0].dead_letters.clone(),
     };

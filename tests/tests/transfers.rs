@@ -10,6 +10,8 @@
 mod common;
 
 use bank_account::{Account, AccountEvent, AccountState};
+use bank_service::transfers::TransferProcess;
+use base64::Engine;
 use common::{client_as, post, test_config};
 use devstack::Devstack;
 use futures::future::join_all;
@@ -20,6 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_consumer::redrive::{redrive_topic, ProcessTarget};
 use tributary_dynamodb::EventStore;
 use tributary_testkit::dynamo;
 
@@ -360,7 +363,7 @@ async fn concurrent_transfers_conserve_money_under_dropped_publishes_and_a_proce
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_from_someone_elses_account_is_refused_and_writes_nothing() {
+async fn a_transfer_from_someone_elses_account_or_to_no_account_is_refused_and_writes_nothing() {
     let stack = common::stack().await;
     let base = stack.base_url();
     let owner = format!("owner-{}", uuid::Uuid::new_v4().simple());
@@ -390,5 +393,140 @@ async fn a_transfer_from_someone_elses_account_is_refused_and_writes_nothing() {
     let would_be = bank_account::TransferId::derived_from("thief\nsteal");
     let store = EventStore::new(dynamo().client(), &dynamo().events_table);
     assert!(store.load(&would_be.stream_id()).await.unwrap().is_empty());
+
+    // The owner may not send to an account that was never opened (its answer to the credit could change once it
+    // is): 422 destination-not-found, nothing written.
+    let reply = post(
+        &client_as(&owner),
+        &format!("{base}/transfers"),
+        &[("idempotency-key", "nowhere")],
+        Some(&format!(r#"{{"from":"{id}","to":"{other}","amount":1}}"#)),
+    )
+    .await;
+    assert_eq!(reply.status, 422, "{reply:?}");
+    assert_eq!(
+        reply.body["type"],
+        "urn:tributary:problem:destination-not-found"
+    );
+    let would_be = bank_account::TransferId::derived_from(&format!("{owner}\nnowhere"));
+    assert!(store.load(&would_be.stream_id()).await.unwrap().is_empty());
+    stack.stop().await;
+}
+
+/// A transfer the process manager dead-lettered (an operator's case: say a record the transfer refused) is carried
+/// out by the documented re-drive once the cause is fixed (`cargo run --bin redrive -- transfer-process`): the
+/// process reacts to the transfer again and does what is left, from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_transfer_is_carried_out_by_the_redrive() {
+    // No consumers run: nothing carries the transfer out but the re-drive.
+    let stack = Devstack::start(devstack::DevstackConfig {
+        denormalisers: false,
+        ..test_config().await
+    })
+    .await
+    .expect("devstack starts");
+    let base = stack.base_url();
+    let (ann, bob) = (client_as("redrive-ann"), client_as("redrive-bob"));
+    let open = |client: reqwest::Client, key: &'static str| {
+        let base = base.clone();
+        async move {
+            let reply = post_definite(
+                &client,
+                &format!("{base}/accounts"),
+                key,
+                r#"{"currency":"EUR"}"#,
+            )
+            .await;
+            reply.body["account_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (from, to) = (
+        open(ann.clone(), "redrive-open-ann").await,
+        open(bob.clone(), "redrive-open-bob").await,
+    );
+    let deposited = post_definite(
+        &ann,
+        &format!("{base}/accounts/{from}/deposits"),
+        "redrive-deposit",
+        r#"{"amount":500}"#,
+    )
+    .await;
+    assert_eq!(deposited.status, 200);
+    let requested = post_definite(
+        &ann,
+        &format!("{base}/transfers"),
+        "redrive-transfer",
+        &format!(r#"{{"from":"{from}","to":"{to}","amount":200}}"#),
+    )
+    .await;
+    assert_eq!(requested.status, 202, "{requested:?}");
+    let stream = format!(
+        "transfer-{}",
+        requested.body["transfer_id"].as_str().unwrap()
+    );
+
+    // The letter the process manager published for the transfer's record.
+    let kafka = tributary_kafka::KafkaConfig {
+        dead_letter_topic: stack.dead_letter_topic.clone(),
+        ..tributary_kafka::KafkaConfig::plaintext(
+            &stack.kafka_bootstrap,
+            &stack.events_topic,
+            "unused",
+        )
+    };
+    let no_aws = aws_types::SdkConfig::builder().build();
+    let group = "redrive-test-transfer-process";
+    let letter = tributary_kafka::DeadLetter::kafka_record(
+        group,
+        &stack.events_topic,
+        0,
+        0,
+        Some(base64::engine::general_purpose::STANDARD.encode(&stream)),
+        None,
+        "the transfer refused the process's record".to_owned(),
+    );
+    tributary_kafka::Publisher::connect(&kafka, &no_aws)
+        .await
+        .unwrap()
+        .publish_dead_letters(&[letter])
+        .await
+        .unwrap();
+
+    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let process = TransferProcess::over(store.clone(), common::SNAPSHOTS);
+    let report = redrive_topic(&kafka, &no_aws, &ProcessTarget(&process), group, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.ours, report.not_read), (1, 0), "{report:?}");
+    assert!(report.streams.contains(&stream), "{report:?}");
+    let transfer: Vec<bank_account::TransferEvent> = store
+        .load(&stream)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.decode().unwrap().event)
+        .collect();
+    assert_eq!(
+        tributary_core::fold::<bank_account::Transfer>(&transfer).status(),
+        "completed"
+    );
+    for (account, balance) in [(&from, 300), (&to, 200)] {
+        let events: Vec<AccountEvent> = store
+            .load(&format!("account-{account}"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.decode().unwrap().event)
+            .collect();
+        assert!(matches!(
+            tributary_core::fold::<Account>(&events),
+            AccountState::Open { balance: b, .. } if b == balance
+        ));
+    }
+    // A second run finds nothing new.
+    let again = redrive_topic(&kafka, &no_aws, &ProcessTarget(&process), group, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.ours, 0, "{again:?}");
     stack.stop().await;
 }

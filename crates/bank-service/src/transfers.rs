@@ -15,6 +15,7 @@ use bank_account::transfer::{next_order, record, Answer, Order};
 use bank_account::{Account, AccountEvent, Transfer, TransferEvent, TransferId, TransferRejection};
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
+    RetryPolicy, SnapshotPolicy,
 };
 use tributary_consumer::reactor::ProcessManager;
 use tributary_core::{fingerprint, IdempotencyKey};
@@ -67,6 +68,15 @@ impl TransferProcess {
             accounts,
             transfers,
         }
+    }
+
+    /// The process over the event store `events`, with the default conflict-retry policy and `snapshots` (the
+    /// command function's: the snapshots this writes carry the window of recent commands its loads know).
+    pub fn over(events: EventStore, snapshots: SnapshotPolicy) -> Self {
+        Self::new(
+            CommandHandler::new(events.clone(), RetryPolicy::default()).with_snapshots(snapshots),
+            CommandHandler::new(events, RetryPolicy::default()).with_snapshots(snapshots),
+        )
     }
 
     fn store(&self) -> &EventStore {

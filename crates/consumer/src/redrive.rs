@@ -1,19 +1,22 @@
 //! Re-driving dead letters once their cause is fixed (a new deployment that understands an event type, a repaired
-//! read-model item).
+//! read-model item, an operator's repair of a transfer).
 //!
-//! A projection is a function of the event store, so a dead letter is re-driven by recomputing the projection of the
-//! stream it was about from the store (`tributary_projections::rebuild_stream`), not by trusting the letter's
-//! bytes: whatever the record was, the projection ends up as the store says. That is idempotent — re-driving twice,
-//! or a letter published twice, changes nothing — and never moves a projection backwards.
+//! Consumers act on the event store, not on records, so a dead letter is re-driven by handing the stream it was
+//! about to its consumer again ([`Target`]), not by trusting the letter's bytes: a read model recomputes the
+//! stream's projection from the store (`tributary_projections::rebuild_stream`, never moving it backwards); a
+//! process manager reacts to the stream again and does what is left. Either is idempotent: re-driving twice, or a
+//! letter published twice, changes nothing.
 //!
 //! [`redrive_topic`] reads the dead-letter topic as its own consumer group (`<consumer group>-redrive`), from where
 //! the last run stopped to the end of the topic as it was when it started, re-drives the letters of one consumer
 //! group, and commits, so the next run re-drives only newer letters.
 
+use crate::reactor::ProcessManager;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
@@ -44,47 +47,88 @@ pub enum RedriveError {
     Brokers(#[from] PublishError),
     #[error("recomputing a stream's projection: {0}")]
     Projection(#[from] ProjectionError),
+    #[error("reacting to a stream again: {0}")]
+    Process(String),
     #[error("the dead-letter topic could not be read to its end within two minutes (read {read} records)")]
     Incomplete { read: usize },
     #[error("the letters were re-driven but the position after them is not committed ({0}); running again re-drives them again, which is harmless")]
     Commit(#[from] tributary_kafka::CommitError),
 }
 
-/// Re-drive the `letters` of `consumer_group` into `projection`: recompute each stream they name from the store.
+/// What dead letters are re-driven into: a consumer that, given a stream, brings what it keeps for it up to what the
+/// event store holds — idempotently, from the store, never from a letter's bytes.
+pub trait Target: Sync {
+    /// Whether the consumer reads `stream` (letters about other streams are counted and left).
+    fn reads(&self, stream: &str) -> bool;
+    /// Bring the consumer up to date for `stream`.
+    fn redrive(&self, stream: &str) -> impl Future<Output = Result<(), RedriveError>> + Send;
+}
+
+/// A read model, re-driven by recomputing each stream's projection from the store (never moving it backwards).
+pub struct ReadModelTarget<'a> {
+    pub model: &'a dyn ReadModel,
+    pub projections: &'a ProjectionStore,
+    pub events: &'a EventStore,
+}
+
+impl Target for ReadModelTarget<'_> {
+    fn reads(&self, stream: &str) -> bool {
+        self.model.entity(stream).is_some()
+    }
+
+    async fn redrive(&self, stream: &str) -> Result<(), RedriveError> {
+        rebuild_stream(self.model, self.projections, self.events, stream).await?;
+        Ok(())
+    }
+}
+
+/// A process manager, re-driven by reacting to each stream again (it decides from the store what is left to do).
+pub struct ProcessTarget<'a, M>(pub &'a M);
+
+impl<M: ProcessManager> Target for ProcessTarget<'_, M> {
+    fn reads(&self, stream: &str) -> bool {
+        self.0.reacts_to(stream)
+    }
+
+    async fn redrive(&self, stream: &str) -> Result<(), RedriveError> {
+        self.0
+            .react(stream, 0)
+            .await
+            .map_err(|e| RedriveError::Process(e.to_string()))
+    }
+}
+
+/// Re-drive the `letters` of `consumer_group` into `target`: each stream they name, once.
 pub async fn redrive_letters(
-    projection: &dyn ReadModel,
+    target: &impl Target,
     consumer_group: &str,
     letters: &[DeadLetter],
-    projections: &ProjectionStore,
-    events: &EventStore,
     report: &mut RedriveReport,
 ) -> Result<(), RedriveError> {
     let mut streams = BTreeSet::new();
     for letter in letters.iter().filter(|l| l.consumer == consumer_group) {
         report.ours += 1;
         match letter.aggregate_id() {
-            Some(stream) if projection.entity(&stream).is_some() => {
+            Some(stream) if target.reads(&stream) => {
                 streams.insert(stream);
             }
             _ => report.not_read += 1,
         }
     }
     for stream in streams {
-        rebuild_stream(projection, projections, events, &stream).await?;
+        target.redrive(&stream).await?;
         report.streams.insert(stream);
     }
     Ok(())
 }
 
 /// Read the dead-letter topic (as `<consumer_group>-redrive`) up to its current end, re-drive the letters of
-/// `consumer_group` into `projection`, then commit. `progress` hears about every letter read.
+/// `consumer_group` into `target`, then commit. `progress` hears about every letter read.
 pub async fn redrive_topic(
     kafka: &KafkaConfig,
     aws: &aws_types::SdkConfig,
-    projection: &dyn ReadModel,
+    target: &impl Target,
     consumer_group: &str,
-    projections: &ProjectionStore,
-    events: &EventStore,
     mut progress: impl FnMut(&RedriveReport),
 ) -> Result<RedriveReport, RedriveError> {
     let (bootstrap, context) = tributary_kafka::resolve_brokers(kafka, aws).await?;
@@ -106,15 +150,7 @@ pub async fn redrive_topic(
         ..RedriveReport::default()
     };
     progress(&report);
-    redrive_letters(
-        projection,
-        consumer_group,
-        &letters,
-        projections,
-        events,
-        &mut report,
-    )
-    .await?;
+    redrive_letters(target, consumer_group, &letters, &mut report).await?;
     progress(&report);
     if read_to.count() > 0 {
         tributary_kafka::commit_offsets(Arc::new(consumer), read_to, Duration::from_secs(30))

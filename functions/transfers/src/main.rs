@@ -5,7 +5,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use bank_service::transfers::{TransferProcess, CONSUMER_GROUP};
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
-use tributary_aggregate::{CommandHandler, RetryPolicy, SnapshotPolicy};
+use tributary_aggregate::SnapshotPolicy;
 use tributary_consumer::reactor::Reactor;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
@@ -28,10 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // recent commands the command function's loads know.
     let snapshots = SnapshotPolicy::from_env()?;
     let reactor = Reactor {
-        manager: TransferProcess::new(
-            CommandHandler::new(events.clone(), RetryPolicy::default()).with_snapshots(snapshots),
-            CommandHandler::new(events, RetryPolicy::default()).with_snapshots(snapshots),
-        ),
+        manager: TransferProcess::over(events, snapshots),
         // Named on dead letters; the template sets it to the mapping's ConsumerGroupId.
         consumer_group: env_or("KAFKA_CONSUMER_GROUP", CONSUMER_GROUP),
         dead_letters: LazyPublisher::connect_in_background(kafka, aws),

@@ -385,18 +385,7 @@ impl Devstack {
                 topic: config.events_topic.clone(),
                 group: group.clone(),
                 reactor: Reactor {
-                    manager: TransferProcess::new(
-                        tributary_aggregate::CommandHandler::new(
-                            events.clone(),
-                            tributary_aggregate::RetryPolicy::default(),
-                        )
-                        .with_snapshots(config.snapshots),
-                        tributary_aggregate::CommandHandler::new(
-                            events,
-                            tributary_aggregate::RetryPolicy::default(),
-                        )
-                        .with_snapshots(config.snapshots),
-                    ),
+                    manager: TransferProcess::over(events, config.snapshots),
                     consumer_group: group,
                     dead_letters: LazyPublisher::ready(
                         Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
