@@ -113,7 +113,7 @@ impl TransferProcess {
                 command,
                 TRANSFER_PROCESS,
                 &key,
-                &(id.to_string(), order.step.name(), format!("{answer:?}")),
+                &(id.to_string(), order.step.name(), answer.code()),
                 stream,
             );
             match self.transfers.handle(&request).await {

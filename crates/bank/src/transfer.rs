@@ -411,6 +411,15 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// A stable name of the answer: `accepted`, `not-allowed`, or the refusal's code.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Refused { code } => code,
+            Self::NotAllowed => "not-allowed",
+        }
+    }
+
     /// The answer the events of an accepted order (or of its replay) give: the movement, or its refusal
     /// (`TransferOrderRefused`: an open account's refusal is an event, so it is the same every time).
     pub fn of_events(events: &[AccountEvent]) -> Self {
