@@ -227,9 +227,9 @@ async fn stopping_finishes_and_commits_the_batches_in_hand() {
     .await;
     let account = opened.body["account_id"].as_str().unwrap().to_owned();
     // Every account denormaliser has the opening in hand, its write held by the proxy: the summary's and the
-    // statement's puts (the opening writes no statement line) and the owner listing's transaction (its checkpoint
-    // and the owner's entry).
-    while proxy.stalled("TransactWriteItems") < 1 || proxy.stalled("PutItem") < 2 {
+    // statement's checkpoint puts (the opening writes no statement line) and the owner listing's first put (the
+    // owner's entry; its checkpoint follows).
+    while proxy.stalled("PutItem") < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let table = stack.projections_table.clone();

@@ -89,7 +89,8 @@ impl ProjectionStore {
 
     /// Write `steps` (the checkpoint after each event and the rows each writes) under `guard`: the rows and the
     /// checkpoint they lead to in one transaction, at most [`ROWS_PER_TRANSACTION`] distinct rows each (a later row
-    /// with a key replaces an earlier one, so a view rewritten by every event is written once per transaction). `false`: the guard failed (another writer moved the checkpoint); transactions
+    /// with a key replaces an earlier one, so a view rewritten by every event is written once per transaction). A
+    /// chunk of one row is two puts instead (the row guarded on its own version, then the checkpoint); none, one. `false`: the guard failed (another writer moved the checkpoint); transactions
     /// before it stand, each consistent on its own.
     pub async fn commit(
         &self,
@@ -144,6 +145,32 @@ impl ProjectionStore {
         }
         let checkpoint = item(&key.pk, &key.sk, &last.state, last.version);
         let (condition, expected) = guard.condition(last.version);
+        if rows.len() == 1 {
+            // One row (a view the events keep current): two puts cost less than a transaction (half the write
+            // units on DynamoDB; far less time on the local servers). The row goes first, guarded on its own
+            // version so that it never moves backwards: a writer whose checkpoint write then fails leaves a row
+            // that is the fold at its version — what any writer writes there — and the checkpoint is never ahead
+            // of its rows.
+            let (row_key, (row_version, row)) = rows.pop_first().expect("one row");
+            let (row_condition, row_version_value) = Guard::NotNewer.condition(row_version);
+            let request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item(&row_key.pk, &row_key.sk, row, row_version)))
+                .condition_expression(row_condition)
+                .expression_attribute_names("#version", "version")
+                .set_expression_attribute_values(
+                    row_version_value.map(|v| HashMap::from([(":expected".to_owned(), v)])),
+                );
+            match request.send().await {
+                Ok(_) => {}
+                // A newer fold is there already: this writer's checkpoint will be refused too, or is behind it.
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {}
+                Err(e) => return Err(sdk(e)),
+            }
+        }
         if rows.is_empty() {
             let mut request = self
                 .client

@@ -11,7 +11,7 @@ use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::{EventMetadata, ItemKey, Projection};
 use tributary_dynamodb::{tables, EventStore, NewEvent};
 use tributary_projections::{
-    apply, rebuild_stream, Consistency, Direction, ProjectionStore, ReadModel,
+    apply, rebuild_stream, Consistency, Direction, Guard, ProjectionStore, ReadModel,
 };
 use tributary_testkit::dynamo;
 use uuid::Uuid;
@@ -90,11 +90,11 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
             &["GetItem", "Query", "TransactWriteItems"],
             &["GetItem"],
         ),
-        // The owner listing's checkpoint (the account's `owner-of` item) and its entry in the owner's partition,
-        // in one transaction.
+        // The owner listing's entry in the owner's partition (guarded on its own version), then its checkpoint
+        // (the account's `owner-of` item): two puts.
         (
             &AccountsByOwner,
-            &["GetItem", "Query", "TransactWriteItems"],
+            &["GetItem", "Query", "PutItem", "PutItem"],
             &["GetItem"],
         ),
     ];
@@ -129,9 +129,10 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
     }
 }
 
-/// A long gap (250 events, e.g. a read model that starts late) is applied in as few transactions as DynamoDB's
-/// 100-item limit allows, each moving the checkpoint to the last event it holds, and ends equal to the fold: 250
-/// statement lines take three transactions; the owner listing's one entry, rewritten by every event, one.
+/// A long gap (250 events, e.g. a read model that starts late) is applied in as few writes as DynamoDB's 100-item
+/// transaction limit allows, each moving the checkpoint to the last event it holds, and ends equal to the fold: 250
+/// statement lines take three transactions; the owner listing's one entry, rewritten by every event, one put of the
+/// entry and one of the checkpoint.
 #[tokio::test]
 async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
     let d = dynamo();
@@ -146,21 +147,27 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
     let stream = account_with(250).await;
     let account = stream.strip_prefix("account-").unwrap();
 
-    for (projection, transactions) in [
-        (&Statements as &dyn ReadModel, 3),
-        (&AccountsByOwner as &dyn ReadModel, 1),
+    for (projection, writes) in [
+        (
+            &Statements as &dyn ReadModel,
+            ["TransactWriteItems"; 3].as_slice(),
+        ),
+        (
+            &AccountsByOwner as &dyn ReadModel,
+            ["PutItem"; 2].as_slice(),
+        ),
     ] {
         calls.clear();
         let applied = apply(projection, &projections, &store, &stream, 251)
             .await
             .unwrap();
         assert_eq!((applied.from, applied.to), (0, 251));
-        let writes: Vec<String> = calls
+        let got: Vec<String> = calls
             .operations()
             .into_iter()
-            .filter(|op| op == "TransactWriteItems")
+            .filter(|op| op != "GetItem" && op != "Query")
             .collect();
-        assert_eq!(writes.len(), transactions, "{}", projection.name());
+        assert_eq!(got, writes, "{}", projection.name());
     }
     let mut lines: Vec<StatementLine> = Vec::new();
     let mut after = "line#".to_owned();
@@ -246,4 +253,46 @@ async fn a_rebuild_of_a_long_stream_beside_a_projection_that_is_behind_completes
         .items;
     assert_eq!(lines.len(), 250);
     assert_eq!(lines.last().unwrap().balance_after, total);
+}
+
+/// A view row written without a transaction never moves backwards: a writer that folded from an older checkpoint
+/// (its checkpoint write will be refused) cannot overwrite the row a newer fold wrote.
+#[tokio::test]
+async fn a_stale_writer_never_moves_a_view_row_backwards() {
+    let d = dynamo();
+    let table = format!("test-stale-row-{}", Uuid::new_v4().simple());
+    tables::PROJECTIONS
+        .ensure(&d.client(), &table)
+        .await
+        .unwrap();
+    let projections = ProjectionStore::new(d.client(), &table);
+    let store = EventStore::new(d.client(), &d.events_table);
+    let stream = account_with(5).await;
+    let account = stream.strip_prefix("account-").unwrap();
+    let events = store.load(&stream).await.unwrap();
+    let key = Projection::checkpoint_key(&AccountsByOwner, account);
+    let fold = |to: usize| AccountsByOwner.fold(account, None, &events[..to]).unwrap();
+    // A writer folded versions 1-3 and wrote them; another then folded 4-6 from that checkpoint and wrote them.
+    assert!(projections
+        .commit(&key, Guard::Exactly(0), &fold(3))
+        .await
+        .unwrap());
+    assert!(projections
+        .commit(&key, Guard::Exactly(3), &fold(6)[3..])
+        .await
+        .unwrap());
+    // A stale writer that read the checkpoint at 3 and folded only to 5 writes now: refused, and the entry stays.
+    assert!(!projections
+        .commit(&key, Guard::Exactly(3), &fold(5)[3..])
+        .await
+        .unwrap());
+    let entry: AccountSummary = projections
+        .get(&ItemKey::new(
+            views::owner_partition("counter"),
+            views::owner_entry_sk(account),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.version, entry.balance), (6, 15));
 }

@@ -122,8 +122,14 @@ async fn main() -> anyhow::Result<()> {
         stack.events_topic, stack.rejections_topic, stack.dead_letter_topic
     );
     println!(
-        "  projections   account-summary, statement, accounts-by-owner (consumer groups {}-<name>)",
+        "  read models   {} (consumer groups {}-<name>)",
+        tributary_projections::names(&bank_service::read_models()).join(", "),
         args.group_prefix
+    );
+    println!(
+        "  processes     transfer process manager (consumer group {}-{})",
+        args.group_prefix,
+        bank_service::transfers::CONSUMER_GROUP_SUFFIX
     );
     if args.fail_publish_rate > 0.0 {
         println!(
