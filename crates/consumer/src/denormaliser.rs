@@ -17,7 +17,7 @@
 //! does not publish its letters twice (they are published again only if publishing them failed; readers can drop
 //! such duplicates by the letters' `id`).
 
-use crate::record::{self, Delivered, LetterError, Sorted};
+use crate::record::{self, BatchError, Delivered, Sorted};
 use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
@@ -28,17 +28,7 @@ use tributary_kafka::LazyPublisher;
 use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
 
 /// The batch must be retried.
-#[derive(Debug, thiserror::Error)]
-pub enum DenormaliserError {
-    #[error("{failed} stream(s) could not be applied for now, e.g. {stream}: {error}")]
-    Transient {
-        failed: usize,
-        stream: String,
-        error: ProjectionError,
-    },
-    #[error(transparent)]
-    DeadLetters(#[from] LetterError),
-}
+pub type DenormaliserError = BatchError<ProjectionError>;
 
 /// What a batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -132,17 +122,7 @@ impl Denormaliser {
                 Err(error) => transient.push((stream, error)),
             }
         }
-        let failed = transient.len();
-        if let Some((stream, error)) = transient.into_iter().next() {
-            return Err(DenormaliserError::Transient {
-                failed,
-                stream,
-                error,
-            });
-        }
-        report.dead_lettered =
-            record::publish_letters(&self.dead_letters, &sorted.letters, &self.consumer_group)
-                .await?;
+        report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
         if report.ahead_of_store > 0 {
             tributary_runtime::metrics::count(
                 "RecordsAheadOfStore",

@@ -8,7 +8,7 @@
 //! there with idempotency keys on the commands it sends. What fails is sorted like the denormaliser's: a permanent
 //! error dead-letters the stream's records, anything else fails the batch so the mapping retries it.
 
-use crate::record::{self, LetterError, Sorted};
+use crate::record::{BatchError, Sorted};
 use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
@@ -46,17 +46,7 @@ pub struct ReactorReport {
 }
 
 /// The batch must be retried.
-#[derive(Debug, thiserror::Error)]
-pub enum ReactorError<E: std::error::Error + 'static> {
-    #[error("{failed} stream(s) could not be reacted to for now, e.g. {stream}: {error}")]
-    Transient {
-        failed: usize,
-        stream: String,
-        error: E,
-    },
-    #[error(transparent)]
-    DeadLetters(#[from] LetterError),
-}
+pub type ReactorError<E> = BatchError<E>;
 
 /// A process manager with what its shell needs, built once per container.
 #[derive(Clone)]
@@ -107,17 +97,7 @@ impl<M: ProcessManager> Reactor<M> {
                 Err(error) => transient.push((stream, error)),
             }
         }
-        let failed = transient.len();
-        if let Some((stream, error)) = transient.into_iter().next() {
-            return Err(ReactorError::Transient {
-                failed,
-                stream,
-                error,
-            });
-        }
-        report.dead_lettered =
-            record::publish_letters(&self.dead_letters, &sorted.letters, &self.consumer_group)
-                .await?;
+        report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
         Ok(report)
     }
 }

@@ -185,6 +185,39 @@ impl<'a> Sorted<'a> {
     }
 }
 
+/// A batch must be retried: streams failed for now (the first is named), or its dead letters were not published.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError<E: std::error::Error + 'static> {
+    #[error("{failed} stream(s) could not be handled for now, e.g. {stream}: {error}")]
+    Transient {
+        failed: usize,
+        stream: String,
+        error: E,
+    },
+    #[error(transparent)]
+    DeadLetters(#[from] LetterError),
+}
+
+impl Sorted<'_> {
+    /// End the batch once every stream was handled: a retry if any failed for now (nothing published: the retried
+    /// batch publishes its letters once), else the letters published; how many.
+    pub async fn settle<E: std::error::Error + 'static>(
+        &self,
+        transient: Vec<(String, E)>,
+        dead_letters: &LazyPublisher,
+    ) -> Result<usize, BatchError<E>> {
+        let failed = transient.len();
+        if let Some((stream, error)) = transient.into_iter().next() {
+            return Err(BatchError::Transient {
+                failed,
+                stream,
+                error,
+            });
+        }
+        Ok(publish_letters(dead_letters, &self.letters, self.consumer_group).await?)
+    }
+}
+
 /// Publishing a batch's dead letters failed: the batch must be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum LetterError {

@@ -196,13 +196,7 @@ pub async fn account(
     let summary: AccountSummary = summary
         .filter(|s| caller.may_read(&s.owner))
         .ok_or_else(not_found)?;
-    let mut response = Json(&summary).into_response();
-    response.headers_mut().insert(
-        header::ETAG,
-        HeaderValue::from_str(&format!("\"{}\"", summary.version))
-            .expect("digits are a valid header"),
-    );
-    Ok(response)
+    Ok(with_etag(&summary, summary.version))
 }
 
 /// `GET /accounts/{id}/statement`: lines newest first (its owner's, or an operator's; anyone else gets 404).
@@ -302,12 +296,17 @@ pub async fn transfer(
                 "no such transfer (or it is not yours)",
             )
         })?;
-    let mut response = Json(&view).into_response();
+    Ok(with_etag(&view, view.version))
+}
+
+/// One read model's view as JSON, with its version as the `ETag`.
+fn with_etag(view: &impl Serialize, version: u64) -> Response {
+    let mut response = Json(view).into_response();
     response.headers_mut().insert(
         header::ETAG,
-        HeaderValue::from_str(&format!("\"{}\"", view.version)).expect("digits are a valid header"),
+        HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header"),
     );
-    Ok(response)
+    response
 }
 
 /// `owner` is a listing parameter only.
