@@ -320,6 +320,7 @@ impl<D: Decider> CommandHandler<D> {
                     });
                 }
                 pause = self.retry.next_delay(pause);
+                tributary_runtime::metrics::count("AppendRetries", 1, &[]);
                 tracing::debug!(stream = %request.stream_id, attempts, %failure, ?pause, "retrying the command");
                 tokio::time::sleep(pause).await;
             }
@@ -420,7 +421,10 @@ impl<D: Decider> CommandHandler<D> {
                 Err(
                     e @ (EventStoreError::WrongExpectedVersion { .. }
                     | EventStoreError::TransactionConflict(_)),
-                ) => last_failure = Some(e),
+                ) => {
+                    tributary_runtime::metrics::count("AppendConflicts", 1, &[]);
+                    last_failure = Some(e)
+                }
                 // Throttled after the SDK's retries, timed out, or no answer: the append may or may not have landed.
                 Err(e @ EventStoreError::Transient(_)) => {
                     tracing::warn!(stream = %request.stream_id, attempts, error = %e, "append outcome unknown; checking the stream");

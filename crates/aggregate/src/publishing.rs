@@ -100,8 +100,12 @@ where
             Ok(CommandOutcome::Committed { events, .. }) => {
                 if self.faults.strikes() {
                     tracing::warn!(stream = %request.stream_id, "chaos: skipping the publish after the commit");
+                    tributary_runtime::metrics::count("PublishFailures", 1, &[]);
                 } else if let Err(error) = publisher.publish_events(events).await {
                     tracing::warn!(%error, stream = %request.stream_id, "publish after commit failed; the relay will publish");
+                    tributary_runtime::metrics::count("PublishFailures", 1, &[]);
+                } else {
+                    tracing::info!(stream = %request.stream_id, events = events.len(), "published");
                 }
             }
             Err(CommandError::Rejected { rejection, version }) => {

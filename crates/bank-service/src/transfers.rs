@@ -18,7 +18,7 @@ use tributary_aggregate::{
     RetryPolicy, SnapshotPolicy,
 };
 use tributary_consumer::reactor::ProcessManager;
-use tributary_core::{fingerprint, IdempotencyKey};
+use tributary_core::{fingerprint, IdempotencyKey, TraceParent};
 use tributary_dynamodb::{EventStore, EventStoreError};
 use tributary_kafka::EventEnvelope;
 use uuid::Uuid;
@@ -85,6 +85,17 @@ impl TransferProcess {
 
     /// Drive one transfer as far as it goes.
     pub async fn advance(&self, stream: &str) -> Result<(), ProcessError> {
+        self.advance_in_trace(stream, None).await
+    }
+
+    /// Drive one transfer as far as it goes, its commands continuing `trace` (the trace of the record that moved
+    /// it: the request's, so one trace id follows a transfer from `POST /transfers` to the last account it
+    /// changes).
+    pub async fn advance_in_trace(
+        &self,
+        stream: &str,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), ProcessError> {
         let id = TransferId::of_stream(stream)
             .and_then(|raw| TransferId::parse(raw).ok())
             .ok_or_else(|| ProcessError::NotATransfer {
@@ -102,7 +113,7 @@ impl TransferProcess {
             let Some(order) = next_order(id, &state) else {
                 return Ok(());
             };
-            let answer = self.send(stream, &order).await?;
+            let answer = self.send(stream, &order, trace).await?;
             tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
             let (command, key) = record(id, order.step, &answer);
             // The answer is part of what the record stands for: a worker that got another answer to the same order
@@ -115,6 +126,7 @@ impl TransferProcess {
                 &key,
                 &(id.to_string(), order.step.name(), answer.code()),
                 stream,
+                trace,
             );
             match self.transfers.handle(&request).await {
                 Ok(_) => {}
@@ -130,7 +142,12 @@ impl TransferProcess {
     }
 
     /// Send an order to its account and read the answer.
-    async fn send(&self, stream: &str, order: &Order) -> Result<Answer, ProcessError> {
+    async fn send(
+        &self,
+        stream: &str,
+        order: &Order,
+        trace: Option<&TraceParent>,
+    ) -> Result<Answer, ProcessError> {
         let account_stream = order.account.stream_id();
         let request = command_request(
             account_stream.clone(),
@@ -139,6 +156,7 @@ impl TransferProcess {
             &order.idempotency_key,
             &(stream, order.step.name()),
             stream,
+            trace,
         );
         match self.accounts.handle(&request).await {
             Ok(outcome) => {
@@ -191,6 +209,7 @@ fn command_request<C>(
     key: &str,
     stands_for: &impl serde::Serialize,
     transfer_stream: &str,
+    trace: Option<&TraceParent>,
 ) -> CommandRequest<C> {
     let command_id = Uuid::new_v4();
     CommandRequest {
@@ -208,7 +227,7 @@ fn command_request<C>(
             causation_id: transfer_stream.to_owned(),
             actor: actor.to_owned(),
             now: chrono::Utc::now(),
-            traceparent: None,
+            traceparent: trace.map(|t| t.child().to_string()),
         },
     }
 }
@@ -267,7 +286,12 @@ impl ProcessManager for TransferProcess {
         }
     }
 
-    async fn react(&self, stream_id: &str, _up_to: u64) -> Result<(), ProcessError> {
-        self.advance(stream_id).await
+    async fn react(
+        &self,
+        stream_id: &str,
+        _up_to: u64,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), ProcessError> {
+        self.advance_in_trace(stream_id, trace).await
     }
 }

@@ -17,12 +17,14 @@
 //! does not publish its letters twice (they are published again only if publishing them failed; readers can drop
 //! such duplicates by the letters' `id`).
 
+use crate::observe;
 use crate::record::{self, BatchError, Delivered, Sorted};
 use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tracing::Instrument;
 use tributary_dynamodb::EventStore;
 use tributary_kafka::LazyPublisher;
 use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
@@ -89,6 +91,9 @@ impl Denormaliser {
             not_read: sorted.not_read,
             ..BatchReport::default()
         };
+        let lag = (!sorted.by_stream.is_empty())
+            .then(|| observe::lag_ms(sorted.by_stream.values().flatten()));
+        let mut counts = observe::Applied::default();
         let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
             .map(|(stream, delivered)| self.apply_stream(stream, delivered))
             .buffer_unordered(CONCURRENT_STREAMS)
@@ -99,8 +104,20 @@ impl Denormaliser {
             match outcome {
                 Ok(applied) => {
                     let carried: BTreeSet<u64> = delivered.iter().map(|d| d.version).collect();
-                    let filled = (applied.from + 1..=applied.to).any(|v| !carried.contains(&v));
-                    report.caught_up += usize::from(filled);
+                    let filled = (applied.from + 1..=applied.to)
+                        .filter(|v| !carried.contains(v))
+                        .count() as u64;
+                    report.caught_up += usize::from(filled > 0);
+                    counts.applied += applied.to - applied.from;
+                    counts.caught_up += filled;
+                    // Records beyond the ones that brought new events: redeliveries and the second copy of each
+                    // event (the fast path and the relay both publish).
+                    let new = if applied.to > applied.from {
+                        carried.range(applied.from + 1..=applied.to).count() as u64
+                    } else {
+                        0
+                    };
+                    counts.skipped += delivered.len() as u64 - new.min(delivered.len() as u64);
                     let head = applied.store_head.unwrap_or(u64::MAX);
                     for d in delivered.iter().filter(|d| d.version > head) {
                         let (partition, record) = sorted.origins[d.origin];
@@ -123,6 +140,7 @@ impl Denormaliser {
             }
         }
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
+        observe::record_batch(&self.consumer_group, counts, lag);
         if report.ahead_of_store > 0 {
             tributary_runtime::metrics::count(
                 "RecordsAheadOfStore",
@@ -141,13 +159,29 @@ impl Denormaliser {
         delivered: Vec<Delivered>,
     ) -> (String, Vec<Delivered>, Result<Applied, ProjectionError>) {
         let up_to = delivered.iter().map(|d| d.version).max().unwrap_or(0);
-        let outcome = apply(
-            self.projection.as_ref(),
-            &self.projections,
-            &self.events,
-            &stream,
-            up_to,
-        )
+        let span = observe::stream_span(&self.consumer_group, &stream, &delivered);
+        let outcome = async {
+            let outcome = apply(
+                self.projection.as_ref(),
+                &self.projections,
+                &self.events,
+                &stream,
+                up_to,
+            )
+            .await;
+            if let Ok(applied) = &outcome {
+                if applied.to > applied.from {
+                    tracing::info!(
+                        projection = self.projection.name(),
+                        from = applied.from,
+                        to = applied.to,
+                        "projection written"
+                    );
+                }
+            }
+            outcome
+        }
+        .instrument(span)
         .await;
         (stream, delivered, outcome)
     }

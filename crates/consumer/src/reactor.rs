@@ -8,11 +8,14 @@
 //! there with idempotency keys on the commands it sends. What fails is sorted like the denormaliser's: a permanent
 //! error dead-letters the stream's records, anything else fails the batch so the mapping retries it.
 
+use crate::observe;
 use crate::record::{BatchError, Sorted};
 use crate::CONCURRENT_STREAMS;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use futures::stream::{self, StreamExt};
 use std::future::Future;
+use tracing::Instrument;
+use tributary_core::TraceParent;
 use tributary_kafka::{EventEnvelope, LazyPublisher};
 
 /// A domain's process manager, as the reactor drives it.
@@ -27,10 +30,12 @@ pub trait ProcessManager: Send + Sync {
     fn is_permanent(error: &Self::Error) -> bool;
     /// React to `stream_id` having reached at least version `up_to`: send whatever the process needs next, as far
     /// as it can go. Idempotent.
+    /// `trace`: the trace of the newest record that moved the stream (the commands sent continue it).
     fn react(
         &self,
         stream_id: &str,
         up_to: u64,
+        trace: Option<&TraceParent>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
@@ -77,19 +82,29 @@ impl<M: ProcessManager> Reactor<M> {
             not_read: sorted.not_read,
             ..ReactorReport::default()
         };
+        let lag = (!sorted.by_stream.is_empty())
+            .then(|| observe::lag_ms(sorted.by_stream.values().flatten()));
+        let group = &self.consumer_group;
         let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
             .map(|(stream, delivered)| async move {
-                let up_to = delivered.iter().map(|d| d.version).max().unwrap_or(0);
-                let outcome = manager.react(&stream, up_to).await;
+                let newest = delivered.iter().max_by_key(|d| d.version);
+                let up_to = newest.map_or(0, |d| d.version);
+                let trace = newest.and_then(|d| d.trace.clone());
+                let span = observe::stream_span(group, &stream, &delivered);
+                let outcome = manager
+                    .react(&stream, up_to, trace.as_ref())
+                    .instrument(span)
+                    .await;
                 (stream, delivered, outcome)
             })
             .buffer_unordered(CONCURRENT_STREAMS)
             .collect()
             .await;
         let mut transient = Vec::new();
+        let mut counts = observe::Applied::default();
         for (stream, delivered, outcome) in outcomes {
             match outcome {
-                Ok(()) => {}
+                Ok(()) => counts.applied += delivered.len() as u64,
                 Err(error) if M::is_permanent(&error) => {
                     tracing::warn!(%error, %stream, records = delivered.len(), "a process that can never go on: to the dead-letter topic");
                     sorted.reject_stream(&delivered, &error.to_string());
@@ -98,6 +113,7 @@ impl<M: ProcessManager> Reactor<M> {
             }
         }
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
+        observe::record_batch(&self.consumer_group, counts, lag);
         Ok(report)
     }
 }

@@ -4,9 +4,10 @@
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tributary_core::{DomainEvent, EventMetadata, RecordedEvent};
+use tributary_core::{DomainEvent, EventMetadata, RecordedEvent, TraceParent};
 use tributary_kafka::{DeadLetter, EventEnvelope, LazyPublisher, PublishError, ENVELOPE_VERSION};
 
 /// How long a batch with dead letters waits for a publisher that is still connecting.
@@ -19,6 +20,19 @@ pub struct Delivered {
     pub stream_id: String,
     pub version: u64,
     pub origin: usize,
+    /// When the command that produced it was accepted (the envelope's `occurred_at`).
+    pub occurred_at: DateTime<Utc>,
+    /// The trace it belongs to (its `traceparent` header), if it carries one.
+    pub trace: Option<TraceParent>,
+}
+
+/// The value of the Kafka header `name` of `record`, if it has one that is UTF-8.
+pub fn header(record: &KafkaRecord, name: &str) -> Option<String> {
+    record
+        .headers
+        .iter()
+        .find_map(|headers| headers.get(name))
+        .and_then(|bytes| String::from_utf8(bytes.iter().map(|b| *b as u8).collect()).ok())
 }
 
 /// Read `record` as an envelope; `reads` says whether the consumer reads the envelope's stream (`None`: a record of
@@ -129,20 +143,23 @@ impl<'a> Sorted<'a> {
             let read = decode(record, &reads).and_then(|decoded| match decoded {
                 None => Ok(None),
                 Some(envelope) => {
-                    let (stream_id, version) = (envelope.aggregate_id.clone(), envelope.version);
-                    check(envelope).map(|()| Some((stream_id, version)))
+                    let delivered = Delivered {
+                        stream_id: envelope.aggregate_id.clone(),
+                        version: envelope.version,
+                        origin,
+                        occurred_at: envelope.occurred_at,
+                        trace: header(record, "traceparent")
+                            .and_then(|raw| TraceParent::parse(&raw)),
+                    };
+                    check(envelope).map(|()| Some(delivered))
                 }
             });
             match read {
-                Ok(Some((stream_id, version))) => sorted
+                Ok(Some(delivered)) => sorted
                     .by_stream
-                    .entry(stream_id.clone())
+                    .entry(delivered.stream_id.clone())
                     .or_default()
-                    .push(Delivered {
-                        stream_id,
-                        version,
-                        origin,
-                    }),
+                    .push(delivered),
                 Ok(None) => sorted.not_read += 1,
                 Err(error) => {
                     tracing::warn!(%error, partition, offset = record.offset, "poison record: to the dead-letter topic");

@@ -92,7 +92,7 @@ impl<M: ProcessManager> Target for ProcessTarget<'_, M> {
 
     async fn redrive(&self, stream: &str) -> Result<(), RedriveError> {
         self.0
-            .react(stream, 0)
+            .react(stream, 0, None)
             .await
             .map_err(|e| RedriveError::Process(e.to_string()))
     }

@@ -5,6 +5,7 @@
 //! * [`Caller`]: who is calling (API Gateway's authorizer in Lambda, an unverified bearer token locally), and
 //!   whether they are an operator.
 //! * [`ProblemListener`]: the local server's listener, whose connections answer malformed HTTP as problems too.
+//! * [`outcomes`]: commands counted by outcome (a metric).
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
 //!
 //! Process setup that is not about HTTP (configuration, logs, metrics) is in `tributary-runtime`.
@@ -12,6 +13,7 @@
 pub mod caller;
 pub mod json_body;
 pub mod listener;
+pub mod outcomes;
 pub mod problem;
 pub mod routes;
 pub mod serve;

@@ -20,14 +20,7 @@ pub fn init_tracing() {
     );
     let registry = tracing_subscriber::registry().with(filter);
     let result = if in_lambda() {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .without_time()
-                    .with_current_span(false),
-            )
-            .try_init()
+        registry.with(json_layer(std::io::stdout)).try_init()
     } else {
         registry.with(tracing_subscriber::fmt::layer()).try_init()
     };
@@ -37,6 +30,22 @@ pub fn init_tracing() {
             tracing::warn!("{problem}");
         }
     }
+}
+
+/// The JSON log lines of Lambda, written to `writer`: one object per event, with the fields of every span it
+/// happened in (`spans`: so a command's or a record's `trace_id` is on each line logged while handling it). No time:
+/// CloudWatch stamps each line.
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .without_time()
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_writer(writer)
 }
 
 /// The log filter from `RUST_LOG` or Lambda's log level, and what was wrong with them if they could not be used.

@@ -32,6 +32,7 @@ use tributary_aggregate::{
     CommandContext, CommandError, CommandOutcome, CommandRequest, Idempotency, PublishingHandler,
 };
 use tributary_core::fingerprint;
+use tributary_http::outcomes::{note, Outcome};
 use tributary_http::{Caller, JsonBody, Problem, Route};
 use uuid::Uuid;
 
@@ -42,7 +43,8 @@ pub fn router(service: CommandService) -> Router {
 
 /// The command routes alone (to merge with others).
 pub fn routes(service: CommandService) -> Router {
-    tributary_http::router_from(route_table()).with_state(service)
+    tributary_http::outcomes::count_outcomes(tributary_http::router_from(route_table()))
+        .with_state(service)
 }
 
 /// Every route of the command API.
@@ -362,6 +364,7 @@ where
     D::Command: Sync,
 {
     let command_id = Uuid::new_v4();
+    let trace = headers::trace_context(headers);
     let correlation_id =
         headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
     let request = CommandRequest {
@@ -379,15 +382,40 @@ where
             correlation_id,
             actor: caller.principal,
             now: chrono::Utc::now(),
-            traceparent: Some(headers::trace_context(headers).to_string()),
+            traceparent: Some(trace.to_string()),
         },
     };
-    let span = tracing::info_span!("command", %command_id, stream = %request.stream_id, correlation = %request.context.correlation_id);
-    handler
-        .handle(&request, description)
-        .instrument(span)
-        .await
-        .map_err(for_command_error::<D>)
+    let span = tracing::info_span!(
+        "command",
+        %command_id,
+        stream = %request.stream_id,
+        correlation = %request.context.correlation_id,
+        trace_id = %trace.trace_id(),
+    );
+    let result = async {
+        let result = handler.handle(&request, description).await;
+        match &result {
+            Ok(outcome) => tracing::info!(
+                version = outcome.version(),
+                replayed = matches!(outcome, CommandOutcome::Replayed { .. }),
+                "command handled"
+            ),
+            Err(error) => tracing::info!(%error, "command not applied"),
+        }
+        result
+    }
+    .instrument(span)
+    .await;
+    match &result {
+        Ok(CommandOutcome::Committed { .. }) => note(Outcome::Committed),
+        Ok(CommandOutcome::Replayed { .. }) => note(Outcome::Replayed),
+        Err(CommandError::Rejected { rejection, .. }) => {
+            note(Outcome::Rejected(D::rejection_code(rejection).to_owned()))
+        }
+        Err(CommandError::Conflict { .. }) => note(Outcome::Conflict),
+        Err(_) => {}
+    }
+    result.map_err(for_command_error::<D>)
 }
 
 /// A success response: `body` with its `ETag`, a `Location` for what was created, and whether it was a replay.

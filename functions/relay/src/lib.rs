@@ -21,8 +21,10 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
+use tributary_core::TraceParent;
 use tributary_dynamodb::{from_item, Receipt};
 use tributary_kafka::{DeadLetter, LazyPublisher, Outgoing, Publisher};
+use tributary_runtime::metrics::Point;
 
 /// The `consumer` named on the relay's dead letters.
 pub const CONSUMER: &str = "tributary-relay";
@@ -45,8 +47,25 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
         .count();
     match publisher.publish_in_order(&records).await {
         Ok(()) => {
-            if !records.is_empty() {
-                tracing::debug!(count = records.len(), "relayed");
+            let events = records.len() - letters;
+            if events > 0 {
+                // Whose traces this batch continued (the JSON logs link each command to its relay delivery).
+                let trace_ids = trace_ids(&records);
+                tracing::info!(events, trace_ids = %trace_ids.join(","), "relayed");
+                let oldest = batch
+                    .records
+                    .iter()
+                    .filter(|r| r.event_name == "INSERT")
+                    .map(|r| r.change.approximate_creation_date_time)
+                    .min();
+                let lag = oldest.map_or(0, |t| (chrono::Utc::now() - t).num_milliseconds());
+                tributary_runtime::metrics::record(
+                    &[
+                        Point::count("RelayDeliveries", events as u64),
+                        Point::millis("RelayLag", lag),
+                    ],
+                    &[],
+                );
             }
             if letters > 0 {
                 tributary_runtime::metrics::count(
@@ -68,6 +87,25 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
         }
     }
     response
+}
+
+/// The distinct trace ids of the events among `records`, in order.
+fn trace_ids(records: &[Outgoing]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for record in records {
+        if let Outgoing::Event {
+            traceparent: Some(traceparent),
+            ..
+        } = record
+        {
+            if let Some(id) = TraceParent::parse(traceparent).map(|t| t.trace_id().to_owned()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
 }
 
 /// How long a batch waits for a publisher that is still connecting (a cold start's MSK discovery).
