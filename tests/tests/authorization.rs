@@ -113,6 +113,10 @@ async fn callers_see_and_command_only_their_own_accounts() {
         format!("{base}/accounts/{account_a}"),
         format!("{base}/accounts/{account_a}/statement"),
         format!("{base}/accounts/{account_a}?min_version=2"),
+        format!("{base}/accounts/{account_a}/events"),
+        format!("{base}/accounts/{account_a}/events?order=oldest"),
+        format!("{base}/accounts/{account_a}?as_of_version=1"),
+        format!("{base}/accounts/{account_a}?as_of_version=99"),
     ] {
         let (status, body) = get(&bob, &url).await;
         assert_eq!(
@@ -173,7 +177,37 @@ async fn callers_see_and_command_only_their_own_accounts() {
         )
         .await;
         assert_eq!(status, 200, "{statement}");
+        let (status, events) = get(&operator, &format!("{base}/accounts/{account}/events")).await;
+        assert_eq!(
+            (status, events["items"].as_array().map(Vec::len)),
+            (200, Some(2)),
+            "the operator reads the audit trail: {events}"
+        );
     }
+    // The owner reads the audit trail and the account as of a version.
+    let (status, events) = get(
+        &alice,
+        &format!("{base}/accounts/{account_a}/events?order=oldest"),
+    )
+    .await;
+    assert_eq!(status, 200, "{events}");
+    let types: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["AccountOpened", "MoneyDeposited"]);
+    let (status, opened) = get(
+        &alice,
+        &format!("{base}/accounts/{account_a}?as_of_version=1"),
+    )
+    .await;
+    assert_eq!(
+        (status, opened["balance"].clone()),
+        (200, Value::from(0)),
+        "{opened}"
+    );
 
     // Listings are per caller; an operator may list anyone's; nobody else may.
     let alices = listed(&alice, &base, &[&account_a]).await;

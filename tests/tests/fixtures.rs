@@ -67,7 +67,11 @@ async fn every_fixture_runs_through_its_handler() {
         LazyPublisher::ready(publisher.clone()),
         PublishFaults::default(),
     );
-    let queries = QueryService::new(projections.clone(), b"fixture-secret");
+    let queries = QueryService::new(
+        projections.clone(),
+        EventStore::new(d.client(), &d.events_table),
+        b"fixture-secret",
+    );
     let api = command_function::routes(commands).merge(query_function::routes(queries));
     let denormaliser = |projection: Arc<dyn ReadModel>| Denormaliser {
         consumer_group: default_consumer_group(projection.name()),

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tower::ServiceExt;
+use tributary_dynamodb::EventStore;
 use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
 use tributary_testkit::{bearer, bearer_with, dynamo, CallLog, RequestLog};
@@ -57,6 +58,7 @@ fn edge() -> &'static Edge {
         );
         let mut queries = QueryService::new(
             ProjectionStore::new(client.clone(), &d.projections_table),
+            EventStore::new(client.clone(), &d.events_table),
             b"fuzz-secret",
         );
         // No denormaliser feeds these projections: min_version waits are cut short.
@@ -130,6 +132,8 @@ fn query_string() -> impl Strategy<Value = String> {
             "limit",
             "cursor",
             "owner",
+            "order",
+            "as_of_version",
             "colour",
             "",
         ]),
@@ -170,7 +174,9 @@ fn path() -> impl Strategy<Value = String> {
         "/accounts/{id}/close",
         "/accounts/{id}",
         "/accounts/{id}/statement",
+        "/accounts/{id}/events",
         "/openapi.json",
+        "/asyncapi.json",
         "/{id}",
         "/accounts/{id}/{id}",
     ]);

@@ -219,6 +219,64 @@ async fn responses_match_the_documented_schemas() {
     check("/accounts/{account_id}/statement", "GET", status, body);
     let (status, body) = get(format!("{base}/accounts/{id}/statement?cursor=forged")).await;
     check("/accounts/{account_id}/statement", "GET", status, body);
+    // The audit trail and the account as of a version, from the event store: opened, deposited, withdrawn (the
+    // close was refused: the balance is not zero).
+    let (status, body) = get(format!("{base}/accounts/{id}/events?limit=2")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["version"], 3, "newest first: {body}");
+    let next = body["next_cursor"].as_str().unwrap().to_owned();
+    check("/accounts/{account_id}/events", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{id}/events?limit=2&cursor={next}")).await;
+    assert_eq!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    assert!(body["next_cursor"].is_null(), "{body}");
+    check("/accounts/{account_id}/events", "GET", status, body);
+    let (status, body) = get(format!(
+        "{base}/accounts/{id}/events?order=oldest&limit=100"
+    ))
+    .await;
+    assert_eq!(body["items"][0]["event_type"], "AccountOpened", "{body}");
+    check("/accounts/{account_id}/events", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{id}/events?order=sideways")).await;
+    assert_eq!(status, 400);
+    check("/accounts/{account_id}/events", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{}/events", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, 404);
+    check("/accounts/{account_id}/events", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{id}?as_of_version=2")).await;
+    assert_eq!(
+        (body["version"].as_u64(), body["balance"].as_u64()),
+        (Some(2), Some(500)),
+        "{body}"
+    );
+    check("/accounts/{account_id}", "GET", status, body);
+    let (status, body) = get(format!("{base}/accounts/{id}?as_of_version=99")).await;
+    assert_eq!(
+        (
+            status,
+            body["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("version-not-found")
+        ),
+        (404, true),
+        "{body}"
+    );
+    check("/accounts/{account_id}", "GET", status, body);
+    let (status, body) = get(format!(
+        "{base}/accounts/{id}?as_of_version=2&min_version=1"
+    ))
+    .await;
+    assert_eq!(status, 400);
+    check("/accounts/{account_id}", "GET", status, body);
+
     let (status, body) = get(format!("{base}/accounts?limit=5")).await;
     check("/accounts", "GET", status, body);
     let (status, body) = get(format!("{base}/accounts?owner=someone-else")).await;

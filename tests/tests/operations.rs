@@ -315,6 +315,30 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
             with("projection written", Some(("consumer", &group(name)))),
         );
     }
+    // The audit trail of the debited account: every event of its stream, in order, and nothing else (the transfer
+    // process's orders were sent with durable idempotency keys: their receipts live in partitions of their own).
+    let audit: Value = alice
+        .get(format!("{base}/accounts/{a}/events?order=oldest&limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<u64> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    let stored = events_in(&store, &format!("account-{a}")).await;
+    assert_eq!(versions, (1..=stored).collect::<Vec<_>>(), "{audit}");
+    assert_eq!(
+        audit["items"][stored as usize - 1]["event_type"],
+        "TransferSent"
+    );
+    assert_eq!(audit["items"][stored as usize - 1]["trace_id"], id);
+
     // The accounts' events of the transfer carry the request's trace (the process manager continued it).
     for stream in [format!("account-{a}"), format!("account-{b}")] {
         let last = store.load(&stream).await.unwrap().pop().unwrap();

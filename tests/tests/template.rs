@@ -86,8 +86,9 @@ fn every_table_in_the_code_is_in_the_template_with_the_same_keys() {
     }
 }
 
-/// The one route anyone may call: the OpenAPI document (it describes the API, it reveals no account).
-const PUBLIC_ROUTE: &str = "GET /openapi.json";
+/// The routes anyone may call: the OpenAPI and AsyncAPI documents (they describe the API and the topics, they reveal
+/// no account).
+const PUBLIC_ROUTES: [&str; 2] = ["GET /openapi.json", "GET /asyncapi.json"];
 
 /// The template's HTTP routes as `(method, path)` pairs, each with the function its integration invokes.
 fn template_routes(template: &Value) -> BTreeSet<(String, String, String)> {
@@ -109,7 +110,7 @@ fn template_routes(template: &Value) -> BTreeSet<(String, String, String)> {
                 .strip_suffix(".Arn")
                 .unwrap_or_else(|| panic!("{key}: integration invokes a function ARN"))
                 .to_owned();
-            if key == PUBLIC_ROUTE {
+            if PUBLIC_ROUTES.contains(&key) {
                 assert_eq!(
                     properties["AuthorizationType"].as_str(),
                     Some("NONE"),

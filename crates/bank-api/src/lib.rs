@@ -10,6 +10,9 @@ use tributary_http::Problem;
 /// The OpenAPI 3.1 document of the whole HTTP API (command and query routes), served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
+/// The AsyncAPI 3 document of the Kafka topics (events, rejections, dead letters), served at `GET /asyncapi.json`.
+pub const ASYNCAPI: &str = include_str!("../asyncapi.json");
+
 /// The `{account_id}` path segment: a canonical UUID.
 pub struct AccountPath(pub AccountId);
 

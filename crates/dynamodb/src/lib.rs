@@ -20,4 +20,4 @@ pub mod tables;
 pub use errors::EventStoreError;
 pub use item::{from_item, snapshot_of, to_item, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES};
 pub use receipt::Receipt;
-pub use store::{EventStore, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
+pub use store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};

@@ -254,18 +254,34 @@ impl EventStore {
         stream_id: &str,
         page_size: i32,
     ) -> Result<Tail, EventStoreError> {
-        let mut pages = self
+        self.load_tail_until(stream_id, None, page_size).await
+    }
+
+    /// Like [`EventStore::load_tail`], as of version `up_to` (`None`: the head): the newest snapshot at or before
+    /// it and the events after that snapshot up to it. The state of an aggregate as of a version, read boundedly.
+    pub async fn load_tail_until(
+        &self,
+        stream_id: &str,
+        up_to: Option<u64>,
+        page_size: i32,
+    ) -> Result<Tail, EventStoreError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
             .scan_index_forward(false)
             .limit(page_size.max(1))
-            .key_condition_expression("#stream = :stream")
             .expression_attribute_names("#stream", STREAM_ID)
-            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
-            .into_paginator()
-            .send();
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()));
+        let query = match up_to {
+            None => query.key_condition_expression("#stream = :stream"),
+            Some(up_to) => query
+                .key_condition_expression("#stream = :stream AND #version <= :up_to")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":up_to", AttributeValue::N(up_to.to_string())),
+        };
+        let mut pages = query.into_paginator().send();
         let mut tail = Tail::default();
         'pages: while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(&e))?;
@@ -328,16 +344,33 @@ impl EventStore {
         stream_id: &str,
         after_version: u64,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.load_between(stream_id, after_version, u64::MAX).await
+    }
+
+    /// The events of a stream after `after_version` up to `up_to` (inclusive), in version order.
+    pub async fn load_between(
+        &self,
+        stream_id: &str,
+        after_version: u64,
+        up_to: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        if up_to <= after_version {
+            return Ok(Vec::new());
+        }
         let mut pages = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("#stream = :stream AND #version > :after")
+            .key_condition_expression("#stream = :stream AND #version BETWEEN :first AND :last")
             .expression_attribute_names("#stream", STREAM_ID)
             .expression_attribute_names("#version", VERSION)
             .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
-            .expression_attribute_values(":after", AttributeValue::N(after_version.to_string()))
+            .expression_attribute_values(
+                ":first",
+                AttributeValue::N((after_version + 1).to_string()),
+            )
+            .expression_attribute_values(":last", AttributeValue::N(up_to.to_string()))
             .into_paginator()
             .send();
         let mut events = Vec::new();
@@ -348,6 +381,80 @@ impl EventStore {
             }
         }
         Ok(events)
+    }
+}
+
+/// Which end of a stream a page of its events starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// One page of a stream's events (the audit trail): the events, and whether more follow in that order.
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub more: bool,
+}
+
+impl EventStore {
+    /// Up to `limit` events of a stream in `order`, after the version `after` in that order (`None`: from the
+    /// start). Eventually consistent (an audit read, not a command's). Only the stream's own items are read: a
+    /// command's receipt lives in a partition of its own.
+    pub async fn page(
+        &self,
+        stream_id: &str,
+        order: Order,
+        after: Option<u64>,
+        limit: i32,
+    ) -> Result<EventPage, EventStoreError> {
+        let limit = limit.max(1);
+        if order == Order::NewestFirst && after.is_some_and(|before| before <= 1) {
+            return Ok(EventPage::default());
+        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .scan_index_forward(order == Order::OldestFirst)
+            .expression_attribute_names("#stream", STREAM_ID)
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()));
+        let query = match (order, after) {
+            (_, None) => query.key_condition_expression("#stream = :stream AND #version > :zero"),
+            (Order::OldestFirst, Some(after)) => query
+                .key_condition_expression("#stream = :stream AND #version > :after")
+                .expression_attribute_values(":after", AttributeValue::N(after.to_string())),
+            (Order::NewestFirst, Some(before)) => query
+                .key_condition_expression("#stream = :stream AND #version BETWEEN :one AND :before")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(
+                    ":before",
+                    AttributeValue::N(before.saturating_sub(1).to_string()),
+                ),
+        };
+        let query = if after.is_none() {
+            query.expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        } else {
+            query
+        };
+        // One more than asked: whether more follow, without a second request.
+        let mut pages = query
+            .expression_attribute_names("#version", VERSION)
+            .limit(limit + 1)
+            .into_paginator()
+            .send();
+        let mut page = EventPage::default();
+        while let Some(result) = pages.next().await {
+            for item in result.map_err(|e| classify(&e))?.items() {
+                if page.events.len() == limit as usize {
+                    page.more = true;
+                    return Ok(page);
+                }
+                page.events.push(from_item(item)?);
+            }
+        }
+        Ok(page)
     }
 }
 

@@ -5,6 +5,7 @@
 //! * [`apply`]: bring one entity's projection up to date with the event store — duplicates skipped, gaps filled
 //!   from the store, one guarded write per batch (checkpoint and rows in one transaction), started over when
 //!   another writer moved it;
+//! * [`state_as_of`]: an entity's view as of a version, folded on demand from the event store (nothing written);
 //! * [`rebuild`]: recompute a projection from the event store alone, resumably, beside the live denormaliser;
 //! * [`ProjectionStore`]: the table — guarded writes, consistent reads, pages.
 //!
@@ -12,11 +13,13 @@
 //! domain's read models in one list.
 
 mod apply;
+mod as_of;
 mod model;
 pub mod rebuild;
 mod store;
 
 pub use apply::{apply, Applied, ProjectionError};
+pub use as_of::state_as_of;
 pub use model::{find, names, ReadModel, ReadModels, Step};
 pub use rebuild::{rebuild, rebuild_stream, RebuildOptions, RebuildOutcome, RebuildProgress};
 pub use store::{Consistency, Direction, Guard, Page, ProjectionStore, StoreError};

@@ -1,6 +1,7 @@
 //! Query function entry point: configuration, clients (once per container), then serve (Lambda or local).
 
 use query_function::{router, QueryService};
+use tributary_dynamodb::EventStore;
 use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::{env_or, socket_addr};
@@ -24,10 +25,12 @@ async fn main() -> Result<(), lambda_http::Error> {
             tributary_runtime::config::SdkPolicy::REQUEST_PATH,
         )?)
         .await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let projections = ProjectionStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
+        dynamodb.clone(),
         env_or("PROJECTIONS_TABLE", "tributary-projections"),
     );
+    let events = EventStore::new(dynamodb, env_or("EVENTS_TABLE", "tributary-events"));
     let operators = if tributary_runtime::in_lambda() {
         OperatorRule::from_env()
     } else {
@@ -35,7 +38,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     tributary_http::serve(
         with_operators(
-            router(QueryService::new(projections, secret.as_bytes())),
+            router(QueryService::new(projections, events, secret.as_bytes())),
             operators,
         ),
         local_addr,

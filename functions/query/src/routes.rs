@@ -6,14 +6,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bank_account::views::{AccountSummary, StatementLine};
+use bank_account::views::{AccountSummaries, AccountSummary, StatementLine};
+use bank_account::AccountId;
 use bank_api::{AccountPath, TransferPath};
 use bank_service::reads::BankReads;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
+use tributary_core::TraceParent;
+use tributary_dynamodb::{EventStore, Order, StoredEvent};
 use tributary_http::{Caller, Problem, Route};
-use tributary_projections::{Page, ProjectionStore};
+use tributary_projections::{state_as_of, Page, ProjectionStore};
 
 /// The largest `min_version` (2^53 - 1: exact in every JSON client, and more events than any stream will hold).
 const MAX_MIN_VERSION: u64 = 9_007_199_254_740_991;
@@ -29,15 +32,18 @@ const LONGEST_POLL: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct QueryService {
     projections: BankReads,
+    /// The event store: the audit trail, and views as of a past version.
+    events: EventStore,
     cursors: Cursors,
     /// How long a `min_version` read may wait.
     pub wait: Duration,
 }
 
 impl QueryService {
-    pub fn new(projections: ProjectionStore, cursor_secret: &[u8]) -> Self {
+    pub fn new(projections: ProjectionStore, events: EventStore, cursor_secret: &[u8]) -> Self {
         Self {
             projections: BankReads::new(projections),
+            events,
             cursors: Cursors::new(cursor_secret),
             wait: Duration::from_secs(1),
         }
@@ -106,10 +112,21 @@ pub fn route_table() -> Vec<Route<QueryService>> {
     vec![
         Route::new("GET", "/accounts/{account_id}", get(account)),
         Route::new("GET", "/accounts/{account_id}/statement", get(statement)),
+        Route::new("GET", "/accounts/{account_id}/events", get(account_events)),
         Route::new("GET", "/accounts", get(my_accounts)),
         Route::new("GET", "/transfers/{transfer_id}", get(transfer)),
         Route::new("GET", "/openapi.json", get(openapi)),
+        Route::new("GET", "/asyncapi.json", get(asyncapi)),
     ]
+}
+
+/// `GET /asyncapi.json`: the AsyncAPI 3 document of the Kafka topics (events, rejections, dead letters).
+pub async fn asyncapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        bank_api::ASYNCAPI,
+    )
+        .into_response()
 }
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document of the command and query API.
@@ -130,6 +147,10 @@ pub struct Params {
     pub cursor: Option<String>,
     /// `GET /accounts` only: whose accounts (operators only; default: the caller's).
     pub owner: Option<String>,
+    /// `GET /accounts/{id}/events` only: `newest` (the default) or `oldest` first.
+    pub order: Option<String>,
+    /// `GET /accounts/{id}` only: the account as it was after this version, folded from the event store.
+    pub as_of_version: Option<String>,
 }
 
 impl Params {
@@ -151,6 +172,57 @@ impl Params {
                     })
             })
             .transpose()
+    }
+
+    fn as_of_version(&self) -> Result<Option<u64>, Problem> {
+        self.as_of_version
+            .as_deref()
+            .map(|raw| {
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|v| (1..=MAX_MIN_VERSION).contains(v))
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            "invalid-parameter",
+                            "Invalid parameter",
+                            format!(
+                                "as_of_version must be a whole number from 1 to {MAX_MIN_VERSION}"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    fn order(&self) -> Result<Order, Problem> {
+        match self.order.as_deref() {
+            None | Some("newest") => Ok(Order::NewestFirst),
+            Some("oldest") => Ok(Order::OldestFirst),
+            Some(_) => Err(Problem::bad_request(
+                "invalid-parameter",
+                "Invalid parameter",
+                "order must be newest or oldest",
+            )),
+        }
+    }
+
+    /// Refuse the parameters in `names` (they belong to another route).
+    fn refuse(&self, names: &[&str]) -> Result<(), Problem> {
+        let given = |name: &str| match name {
+            "owner" => self.owner.is_some(),
+            "order" => self.order.is_some(),
+            "as_of_version" => self.as_of_version.is_some(),
+            "min_version" => self.min_version.is_some(),
+            _ => false,
+        };
+        match names.iter().find(|name| given(name)) {
+            Some(name) => Err(Problem::bad_request(
+                "invalid-parameter",
+                "Invalid parameter",
+                format!("{name} does not apply to this route"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn limit(&self) -> Result<i32, Problem> {
@@ -187,6 +259,11 @@ pub async fn account(
 ) -> Result<Response, Problem> {
     let params = query_params(params)?;
     no_owner_parameter(&params)?;
+    params.refuse(&["order"])?;
+    if let Some(version) = params.as_of_version()? {
+        params.refuse(&["min_version"])?;
+        return account_as_of(&service, id, &caller, version).await;
+    }
     let id = id.to_string();
     let summary = wait_for(service.wait, params.min_version()?, || async {
         let summary = service.projections.summary(&id).await.map_err(internal)?;
@@ -199,6 +276,134 @@ pub async fn account(
     Ok(with_etag(&summary, summary.version))
 }
 
+/// `GET /accounts/{id}?as_of_version=N`: the account summary as it was after its event N, folded from the event
+/// store (a past version never changes: cacheable for good). Its owner's or an operator's; anyone else gets 404.
+async fn account_as_of(
+    service: &QueryService,
+    id: AccountId,
+    caller: &Caller,
+    version: u64,
+) -> Result<Response, Problem> {
+    let stream = id.stream_id();
+    let summary = state_as_of(&AccountSummaries, &service.events, &stream, version)
+        .await
+        .map_err(internal)?;
+    let summary = match summary {
+        Some(summary) if caller.may_read(&summary.owner) => summary,
+        Some(_) => return Err(not_found()),
+        None => {
+            // The caller's account has not reached that version; to anyone else it does not exist.
+            return Err(match account_owner(service, &stream).await? {
+                Some(owner) if caller.may_read(&owner) => Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "version-not-found",
+                    "Version not found",
+                    format!("the account has not reached version {version}"),
+                )
+                .with("as_of_version", version),
+                _ => not_found(),
+            });
+        }
+    };
+    let mut response = with_etag(&summary, summary.version);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}
+
+/// Who opened the account in `stream` (its first event), if it was opened.
+async fn account_owner(service: &QueryService, stream: &str) -> Result<Option<String>, Problem> {
+    Ok(state_as_of(&AccountSummaries, &service.events, stream, 1)
+        .await
+        .map_err(internal)?
+        .map(|opened| opened.owner))
+}
+
+/// An event of the audit trail, as recorded in the event store.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub version: u64,
+    pub event_type: String,
+    /// The schema version it was recorded in (`payload` is in that shape).
+    pub schema_version: u32,
+    pub payload: serde_json::Value,
+    pub occurred_at: String,
+    /// Who sent the command.
+    pub actor: String,
+    pub command_id: String,
+    pub correlation_id: String,
+    /// The W3C trace the command belonged to (its logs carry this id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+impl AuditEvent {
+    fn of(stored: StoredEvent) -> Self {
+        let metadata = stored.metadata;
+        Self {
+            version: stored.version,
+            event_type: stored.event_type,
+            schema_version: stored.schema_version,
+            payload: serde_json::from_str(&stored.payload).unwrap_or(serde_json::Value::Null),
+            occurred_at: metadata
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            actor: metadata.actor,
+            command_id: metadata.command_id.to_string(),
+            correlation_id: metadata.correlation_id,
+            trace_id: metadata
+                .traceparent
+                .as_deref()
+                .and_then(TraceParent::parse)
+                .map(|t| t.trace_id().to_owned()),
+        }
+    }
+}
+
+/// `GET /accounts/{id}/events`: the account's events from the event store, newest (default) or oldest first, in
+/// pages (its owner's, or an operator's; anyone else gets 404). Kafka is not a database: history is the store's.
+pub async fn account_events(
+    State(service): State<QueryService>,
+    AccountPath(id): AccountPath,
+    caller: Caller,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Listing<AuditEvent>>, Problem> {
+    let params = query_params(params)?;
+    params.refuse(&["owner", "min_version", "as_of_version"])?;
+    let order = params.order()?;
+    let limit = params.limit()?;
+    let stream = id.stream_id();
+    let scope = match order {
+        Order::NewestFirst => "events-newest",
+        Order::OldestFirst => "events-oldest",
+    };
+    let scope_id = id.to_string();
+    let after = service
+        .cursor_after(&params, scope, &scope_id)?
+        .map(|after| after.parse::<u64>().map_err(|_| invalid_cursor()))
+        .transpose()?;
+    match account_owner(&service, &stream).await? {
+        Some(owner) if caller.may_read(&owner) => {}
+        _ => return Err(not_found()),
+    }
+    let page = service
+        .events
+        .page(&stream, order, after, limit)
+        .await
+        .map_err(internal)?;
+    let page = Page {
+        next: if page.more {
+            page.events.last().map(|e| e.version.to_string())
+        } else {
+            None
+        },
+        items: page.events.into_iter().map(AuditEvent::of).collect(),
+    };
+    Ok(service.listing(page, scope, &scope_id, |event| event.version.to_string()))
+}
+
 /// `GET /accounts/{id}/statement`: lines newest first (its owner's, or an operator's; anyone else gets 404).
 pub async fn statement(
     State(service): State<QueryService>,
@@ -208,6 +413,7 @@ pub async fn statement(
 ) -> Result<Json<Listing<StatementLine>>, Problem> {
     let params = query_params(params)?;
     no_owner_parameter(&params)?;
+    params.refuse(&["order", "as_of_version"])?;
     let id = id.to_string();
     let limit = params.limit()?;
     let before = service
@@ -242,6 +448,7 @@ pub async fn my_accounts(
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Listing<AccountSummary>>, Problem> {
     let params = query_params(params)?;
+    params.refuse(&["order", "as_of_version"])?;
     if params.min_version.is_some() {
         return Err(Problem::bad_request(
             "invalid-parameter",
@@ -280,6 +487,7 @@ pub async fn transfer(
 ) -> Result<Response, Problem> {
     let params = query_params(params)?;
     no_owner_parameter(&params)?;
+    params.refuse(&["order", "as_of_version"])?;
     let id = id.to_string();
     let view = wait_for(service.wait, params.min_version()?, || async {
         let view = service.projections.transfer(&id).await.map_err(internal)?;

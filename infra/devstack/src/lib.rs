@@ -294,7 +294,8 @@ impl Devstack {
         })?;
         let http_addr = listener.local_addr()?;
         let query = QueryService::new(
-            ProjectionStore::new(request_path, &config.projections_table),
+            ProjectionStore::new(request_path.clone(), &config.projections_table),
+            EventStore::new(request_path, &config.events_table),
             LOCAL_CURSOR_SECRET,
         );
         let projections = ProjectionStore::new(background.clone(), &config.projections_table);
