@@ -19,7 +19,7 @@ import sys
 DEPLOYABLES = {
     "command-function": "the bank's command routes (accounts, transfers) on tributary-aggregate and tributary-http",
     "query-function": "the bank's query routes on tributary-projections and tributary-http",
-    "denormaliser-function": "the bank's read models on tributary-consumer's denormaliser (and rebuild/redrive)",
+    "denormaliser-function": "the bank's read models on tributary-consumer's denormaliser",
     "transfers-function": "the bank's transfer process manager on tributary-consumer's reactor",
 }
 NOT_CHECKED = {"tributary-tests", "tributary-bench", "devstack", "bench-core"}

@@ -1,6 +1,6 @@
 //! Dead letters end to end on the local stack: a record that can never apply (here, because a read-model item is
 //! corrupt) becomes a dead letter instead of blocking its partition; after the fix, the documented re-drive
-//! (`cargo run --bin redrive`, `tributary_consumer::redrive`) brings the projection to what the store says.
+//! (`tributary dead-letters replay`, `tributary_consumer::redrive`) brings the projection to what the store says.
 
 mod common;
 

@@ -414,7 +414,7 @@ async fn a_transfer_from_someone_elses_account_or_to_no_account_is_refused_and_w
 }
 
 /// A transfer the process manager dead-lettered (an operator's case: say a record the transfer refused) is carried
-/// out by the documented re-drive once the cause is fixed (`cargo run --bin redrive -- transfer-process`): the
+/// out by the documented re-drive once the cause is fixed (`tributary dead-letters replay transfer-process`): the
 /// process reacts to the transfer again and does what is left, from the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_lettered_transfer_is_carried_out_by_the_redrive() {

@@ -3,12 +3,14 @@
 //! * [`reactor`]: hands a batch's streams to a process manager (a domain reacting to events by sending commands);
 //! * [`redrive`]: re-applies what the dead-letter topic holds for a read model, after a fix;
 //! * [`observe`]: a batch's metrics and the traces its records continue;
+//! * [`ops`]: what an operator asks Kafka: consumer lag per partition, the dead-letter topic's letters;
 //! * [`record`]: reading a record as an event envelope, and what makes it poison;
 //! * [`cli`]: what the operator commands share (AWS configuration, a DynamoDB client that honours local endpoints).
 
 pub mod cli;
 pub mod denormaliser;
 pub mod observe;
+pub mod ops;
 pub mod reactor;
 pub mod record;
 pub mod redrive;

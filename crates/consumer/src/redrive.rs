@@ -131,19 +131,14 @@ pub async fn redrive_topic(
     consumer_group: &str,
     mut progress: impl FnMut(&RedriveReport),
 ) -> Result<RedriveReport, RedriveError> {
-    let (bootstrap, context) = tributary_kafka::resolve_brokers(kafka, aws).await?;
-    let iam = context.iam.is_some();
-    let consumer: BaseConsumer<KafkaContext> = client_config(&bootstrap, iam)
-        .set("group.id", format!("{consumer_group}-redrive"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(context)?;
+    let consumer = reader(kafka, aws, &format!("{consumer_group}-redrive")).await?;
     let topic = kafka.dead_letter_topic.clone();
     let (consumer, letters, read_to, unreadable) =
         tokio::task::spawn_blocking(move || read_to_end(consumer, &topic))
             .await
             .expect("the dead-letter reader did not panic")?
             .ok_or(RedriveError::Incomplete { read: 0 })?;
+    let letters: Vec<DeadLetter> = letters.into_iter().map(|l| l.letter).collect();
     let mut report = RedriveReport {
         read: letters.len() + unreadable,
         unreadable,
@@ -159,17 +154,41 @@ pub async fn redrive_topic(
     Ok(report)
 }
 
+/// A consumer of the configured brokers (MSK with IAM, or plaintext) in `group`, committing nothing by itself and
+/// starting where the group stopped (the beginning for a new group).
+pub async fn reader(
+    kafka: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+    group: &str,
+) -> Result<BaseConsumer<KafkaContext>, RedriveError> {
+    let (bootstrap, context) = tributary_kafka::resolve_brokers(kafka, aws).await?;
+    let iam = context.iam.is_some();
+    Ok(client_config(&bootstrap, iam)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(context)?)
+}
+
+/// A dead letter and where it is on the dead-letter topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedLetter {
+    pub partition: i32,
+    pub offset: i64,
+    pub letter: DeadLetter,
+}
+
 /// Every dead letter from the group's committed position to the end of `topic` as it is now; the offsets to commit
 /// after them, and how many records were not dead letters.
 /// `None` when the end was not reached in time.
 #[allow(clippy::type_complexity)]
-fn read_to_end(
+pub fn read_to_end(
     consumer: BaseConsumer<KafkaContext>,
     topic: &str,
 ) -> Result<
     Option<(
         BaseConsumer<KafkaContext>,
-        Vec<DeadLetter>,
+        Vec<PlacedLetter>,
         TopicPartitionList,
         usize,
     )>,
@@ -215,7 +234,11 @@ fn read_to_end(
         let message = message?;
         position.insert(message.partition(), message.offset() + 1);
         match serde_json::from_slice::<DeadLetter>(message.payload().unwrap_or_default()) {
-            Ok(letter) => letters.push(letter),
+            Ok(letter) => letters.push(PlacedLetter {
+                partition: message.partition(),
+                offset: message.offset(),
+                letter,
+            }),
             Err(_) => unreadable += 1,
         }
     }

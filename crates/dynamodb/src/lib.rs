@@ -8,8 +8,9 @@
 //!   commands); a command's load reads backwards to the newest one ([`EventStore::load_tail`]): a bounded read.
 //! * A command may leave a [`Receipt`] (its idempotency key, remembered for ever) in the same transaction.
 //!
-//! Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
+//! [`AuditEvent`] is an event as an auditor reads it. Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
 
+mod audit;
 mod errors;
 mod item;
 pub mod local;
@@ -17,6 +18,7 @@ mod receipt;
 mod store;
 pub mod tables;
 
+pub use audit::AuditEvent;
 pub use errors::EventStoreError;
 pub use item::{from_item, snapshot_of, to_item, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES};
 pub use receipt::Receipt;

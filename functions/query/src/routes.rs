@@ -13,8 +13,7 @@ use bank_service::reads::BankReads;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
-use tributary_core::TraceParent;
-use tributary_dynamodb::{EventStore, Order, StoredEvent};
+use tributary_dynamodb::{AuditEvent, EventStore, Order};
 use tributary_http::{Caller, Problem, Route};
 use tributary_projections::{state_as_of, Page, ProjectionStore};
 
@@ -321,47 +320,6 @@ async fn account_owner(service: &QueryService, stream: &str) -> Result<Option<St
         .map(|opened| opened.owner))
 }
 
-/// An event of the audit trail, as recorded in the event store.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AuditEvent {
-    pub version: u64,
-    pub event_type: String,
-    /// The schema version it was recorded in (`payload` is in that shape).
-    pub schema_version: u32,
-    pub payload: serde_json::Value,
-    pub occurred_at: String,
-    /// Who sent the command.
-    pub actor: String,
-    pub command_id: String,
-    pub correlation_id: String,
-    /// The W3C trace the command belonged to (its logs carry this id).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-}
-
-impl AuditEvent {
-    fn of(stored: StoredEvent) -> Self {
-        let metadata = stored.metadata;
-        Self {
-            version: stored.version,
-            event_type: stored.event_type,
-            schema_version: stored.schema_version,
-            payload: serde_json::from_str(&stored.payload).unwrap_or(serde_json::Value::Null),
-            occurred_at: metadata
-                .occurred_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            actor: metadata.actor,
-            command_id: metadata.command_id.to_string(),
-            correlation_id: metadata.correlation_id,
-            trace_id: metadata
-                .traceparent
-                .as_deref()
-                .and_then(TraceParent::parse)
-                .map(|t| t.trace_id().to_owned()),
-        }
-    }
-}
-
 /// `GET /accounts/{id}/events`: the account's events from the event store, newest (default) or oldest first, in
 /// pages (its owner's, or an operator's; anyone else gets 404). Kafka is not a database: history is the store's.
 pub async fn account_events(
@@ -399,7 +357,7 @@ pub async fn account_events(
         } else {
             None
         },
-        items: page.events.into_iter().map(AuditEvent::of).collect(),
+        items: page.events.into_iter().map(AuditEvent::from).collect(),
     };
     Ok(service.listing(page, scope, &scope_id, |event| event.version.to_string()))
 }
