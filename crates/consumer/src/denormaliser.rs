@@ -91,8 +91,6 @@ impl Denormaliser {
             not_read: sorted.not_read,
             ..BatchReport::default()
         };
-        let lag = (!sorted.by_stream.is_empty())
-            .then(|| observe::lag_ms(sorted.by_stream.values().flatten()));
         let mut counts = observe::Applied::default();
         let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
             .map(|(stream, delivered)| self.apply_stream(stream, delivered))
@@ -104,20 +102,13 @@ impl Denormaliser {
             match outcome {
                 Ok(applied) => {
                     let carried: BTreeSet<u64> = delivered.iter().map(|d| d.version).collect();
-                    let filled = (applied.from + 1..=applied.to)
-                        .filter(|v| !carried.contains(v))
-                        .count() as u64;
-                    report.caught_up += usize::from(filled > 0);
-                    counts.applied += applied.to - applied.from;
-                    counts.caught_up += filled;
-                    // Records beyond the ones that brought new events: redeliveries and the second copy of each
-                    // event (the fast path and the relay both publish).
-                    let new = if applied.to > applied.from {
-                        carried.range(applied.from + 1..=applied.to).count() as u64
-                    } else {
-                        0
-                    };
-                    counts.skipped += delivered.len() as u64 - new.min(delivered.len() as u64);
+                    let filled = (applied.from + 1..=applied.to).any(|v| !carried.contains(&v));
+                    report.caught_up += usize::from(filled);
+                    counts.add(observe::Applied::of_stream(
+                        &delivered,
+                        applied.from,
+                        applied.to,
+                    ));
                     let head = applied.store_head.unwrap_or(u64::MAX);
                     for d in delivered.iter().filter(|d| d.version > head) {
                         let (partition, record) = sorted.origins[d.origin];
@@ -139,8 +130,9 @@ impl Denormaliser {
                 Err(error) => transient.push((stream, error)),
             }
         }
+        // What was applied counts even when the batch is retried for other streams (its retry skips them).
+        observe::record_batch(&self.consumer_group, counts);
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
-        observe::record_batch(&self.consumer_group, counts, lag);
         if report.ahead_of_store > 0 {
             tributary_runtime::metrics::count(
                 "RecordsAheadOfStore",

@@ -5,15 +5,60 @@ use crate::record::Delivered;
 use tracing::Span;
 use tributary_runtime::metrics::{self, Point};
 
-/// What one batch did with the events it carried (all counts of events, not records).
+/// What one batch did with the events it carried.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
-    /// Events folded into the read model (or reacted to), including those filled from the store.
+    /// Events folded into the read model (or, for a process manager, distinct events reacted to), including those
+    /// filled from the store.
     pub applied: u64,
-    /// Records of events already applied (the fast path and the relay both deliver; redeliveries).
+    /// Records that brought nothing new: events already applied, and the second copy of each event (the fast path
+    /// and the relay both deliver; redeliveries).
     pub skipped: u64,
-    /// Events applied from the event store that the batch did not carry (a gap).
+    /// Events up to the batch's newest record of a stream that no record carried: a gap, filled from the store.
     pub caught_up: u64,
+    /// How long ago the oldest newly applied event's command was accepted (ms): the read side's staleness.
+    pub lag_ms: Option<i64>,
+}
+
+impl Applied {
+    /// One stream of a read model: its projection moved from version `from` to `to` with these records.
+    pub fn of_stream(delivered: &[Delivered], from: u64, to: u64) -> Self {
+        let fresh: Vec<&Delivered> = delivered
+            .iter()
+            .filter(|d| d.version > from && d.version <= to)
+            .collect();
+        let carried: std::collections::BTreeSet<u64> = fresh.iter().map(|d| d.version).collect();
+        let newest = delivered.iter().map(|d| d.version).max().unwrap_or(0);
+        Self {
+            applied: to.saturating_sub(from),
+            skipped: (delivered.len() - carried.len()) as u64,
+            caught_up: (from + 1..=to.min(newest))
+                .filter(|v| !carried.contains(v))
+                .count() as u64,
+            lag_ms: lag_ms(fresh),
+        }
+    }
+
+    /// One stream of a process manager (it cannot tell what it reacted to before): the distinct events delivered,
+    /// and the age of the newest, which moved the stream.
+    pub fn reacted(delivered: &[Delivered]) -> Self {
+        let distinct: std::collections::BTreeSet<u64> =
+            delivered.iter().map(|d| d.version).collect();
+        Self {
+            applied: distinct.len() as u64,
+            skipped: (delivered.len() - distinct.len()) as u64,
+            caught_up: 0,
+            lag_ms: lag_ms(delivered.iter().max_by_key(|d| d.version)),
+        }
+    }
+
+    /// Add another stream's.
+    pub fn add(&mut self, other: Applied) {
+        self.applied += other.applied;
+        self.skipped += other.skipped;
+        self.caught_up += other.caught_up;
+        self.lag_ms = self.lag_ms.max(other.lag_ms);
+    }
 }
 
 /// The distinct trace ids of `delivered`, in order.
@@ -43,25 +88,75 @@ pub fn stream_span(consumer_group: &str, stream: &str, delivered: &[Delivered]) 
     )
 }
 
-/// How long ago the oldest of `delivered` was accepted as a command (0 for none), in milliseconds.
-pub fn lag_ms<'a>(delivered: impl IntoIterator<Item = &'a Delivered>) -> i64 {
+/// How long ago the oldest of `delivered` was accepted as a command, in milliseconds (`None` for none).
+fn lag_ms<'a>(delivered: impl IntoIterator<Item = &'a Delivered>) -> Option<i64> {
     delivered
         .into_iter()
         .map(|d| d.occurred_at)
         .min()
-        .map_or(0, |oldest| (chrono::Utc::now() - oldest).num_milliseconds())
+        .map(|oldest| (chrono::Utc::now() - oldest).num_milliseconds())
 }
 
 /// Record a batch's metrics for `consumer_group`: `EventsApplied`, `EventsSkipped`, `EventsCaughtUp` and
-/// `ProjectionLag` (now minus the oldest record's command time; skipped when the batch carried none).
-pub fn record_batch(consumer_group: &str, applied: Applied, lag_ms: Option<i64>) {
+/// `ProjectionLag` (only when something new was applied: a batch of copies says nothing about staleness).
+pub fn record_batch(consumer_group: &str, applied: Applied) {
     let mut points = vec![
         Point::count("EventsApplied", applied.applied),
         Point::count("EventsSkipped", applied.skipped),
         Point::count("EventsCaughtUp", applied.caught_up),
     ];
-    if let Some(lag) = lag_ms {
+    if let Some(lag) = applied.lag_ms {
         points.push(Point::millis("ProjectionLag", lag));
     }
     metrics::record(&points, &[("Consumer", consumer_group)]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn delivered(version: u64, minutes_ago: i64) -> Delivered {
+        Delivered {
+            stream_id: "account-1".into(),
+            version,
+            origin: 0,
+            occurred_at: Utc::now() - chrono::Duration::minutes(minutes_ago),
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn copies_are_skipped_gaps_caught_up_and_lag_counts_only_what_was_new() {
+        // The projection was at 2; records 2 (a late relay copy, 10 minutes old), 4, 4 again, 5; the store held 6.
+        let records = [
+            delivered(2, 10),
+            delivered(4, 1),
+            delivered(4, 1),
+            delivered(5, 0),
+        ];
+        let applied = Applied::of_stream(&records, 2, 6);
+        assert_eq!(
+            (applied.applied, applied.skipped, applied.caught_up),
+            (4, 2, 1)
+        );
+        let lag = applied.lag_ms.unwrap();
+        assert!(
+            (55_000..65_000).contains(&lag),
+            "the oldest new event, not the copy: {lag}"
+        );
+        // Nothing new: no staleness to report.
+        assert_eq!(Applied::of_stream(&records[..1], 2, 2).lag_ms, None);
+    }
+
+    #[test]
+    fn a_process_manager_counts_distinct_events() {
+        let records = [delivered(1, 3), delivered(1, 3), delivered(2, 0)];
+        let reacted = Applied::reacted(&records);
+        assert_eq!((reacted.applied, reacted.skipped), (2, 1));
+        assert!(
+            reacted.lag_ms.unwrap() < 5_000,
+            "the newest record moved the stream"
+        );
+    }
 }

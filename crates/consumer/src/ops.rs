@@ -24,6 +24,9 @@ pub struct PartitionLag {
     pub end: i64,
     /// Records between the group's position and the end.
     pub behind: i64,
+    /// Records the group never read that retention has removed (its committed offset is before the first record
+    /// the topic holds): their streams catch up from the event store only when they change again, or by a rebuild.
+    pub expired: i64,
     /// How long ago the oldest record the group has not read was written (its Kafka timestamp), in milliseconds;
     /// `None` when it is not behind.
     pub oldest_unapplied_age_ms: Option<i64>,
@@ -74,6 +77,7 @@ fn group_lag(
         };
         let position = committed.unwrap_or(low).max(low);
         let behind = (end - position).max(0);
+        let expired = committed.map_or(0, |c| (low - c).max(0));
         let oldest_unapplied_age_ms = if behind > 0 {
             record_time(peeker, topic, partition, position)?
                 .map(|written| chrono::Utc::now().timestamp_millis() - written)
@@ -86,6 +90,7 @@ fn group_lag(
             committed,
             end,
             behind,
+            expired,
             oldest_unapplied_age_ms,
         });
     }

@@ -82,8 +82,6 @@ impl<M: ProcessManager> Reactor<M> {
             not_read: sorted.not_read,
             ..ReactorReport::default()
         };
-        let lag = (!sorted.by_stream.is_empty())
-            .then(|| observe::lag_ms(sorted.by_stream.values().flatten()));
         let group = &self.consumer_group;
         let outcomes: Vec<_> = stream::iter(std::mem::take(&mut sorted.by_stream))
             .map(|(stream, delivered)| async move {
@@ -104,7 +102,7 @@ impl<M: ProcessManager> Reactor<M> {
         let mut counts = observe::Applied::default();
         for (stream, delivered, outcome) in outcomes {
             match outcome {
-                Ok(()) => counts.applied += delivered.len() as u64,
+                Ok(()) => counts.add(observe::Applied::reacted(&delivered)),
                 Err(error) if M::is_permanent(&error) => {
                     tracing::warn!(%error, %stream, records = delivered.len(), "a process that can never go on: to the dead-letter topic");
                     sorted.reject_stream(&delivered, &error.to_string());
@@ -112,8 +110,8 @@ impl<M: ProcessManager> Reactor<M> {
                 Err(error) => transient.push((stream, error)),
             }
         }
+        observe::record_batch(&self.consumer_group, counts);
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
-        observe::record_batch(&self.consumer_group, counts, lag);
         Ok(report)
     }
 }

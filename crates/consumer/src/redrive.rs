@@ -203,19 +203,23 @@ pub fn read_to_end(
         .collect();
     // Where each partition ends now, and where this group stopped last time.
     let mut end: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
     let mut wanted = TopicPartitionList::new();
     for partition in &partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, *partition, timeout)?;
+        let (low, high) = consumer.fetch_watermarks(topic, *partition, timeout)?;
         end.insert(*partition, high);
+        first.insert(*partition, low);
         wanted.add_partition(topic, *partition);
     }
     let committed = consumer.committed_offsets(wanted, timeout)?;
     let mut assignment = TopicPartitionList::new();
     let mut position: BTreeMap<i32, i64> = BTreeMap::new();
     for element in committed.elements() {
+        // Never before the first record the topic still holds (retention removes older ones).
+        let low = first.get(&element.partition()).copied().unwrap_or(0);
         let start = match element.offset() {
-            Offset::Offset(offset) => offset,
-            _ => 0,
+            Offset::Offset(offset) => offset.max(low),
+            _ => low,
         };
         position.insert(element.partition(), start);
         assignment.add_partition_offset(topic, element.partition(), Offset::Offset(start))?;

@@ -254,34 +254,18 @@ impl EventStore {
         stream_id: &str,
         page_size: i32,
     ) -> Result<Tail, EventStoreError> {
-        self.load_tail_until(stream_id, None, page_size).await
-    }
-
-    /// Like [`EventStore::load_tail`], as of version `up_to` (`None`: the head): the newest snapshot at or before
-    /// it and the events after that snapshot up to it. The state of an aggregate as of a version, read boundedly.
-    pub async fn load_tail_until(
-        &self,
-        stream_id: &str,
-        up_to: Option<u64>,
-        page_size: i32,
-    ) -> Result<Tail, EventStoreError> {
-        let query = self
+        let mut pages = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
             .scan_index_forward(false)
             .limit(page_size.max(1))
+            .key_condition_expression("#stream = :stream")
             .expression_attribute_names("#stream", STREAM_ID)
-            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()));
-        let query = match up_to {
-            None => query.key_condition_expression("#stream = :stream"),
-            Some(up_to) => query
-                .key_condition_expression("#stream = :stream AND #version <= :up_to")
-                .expression_attribute_names("#version", VERSION)
-                .expression_attribute_values(":up_to", AttributeValue::N(up_to.to_string())),
-        };
-        let mut pages = query.into_paginator().send();
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
+            .into_paginator()
+            .send();
         let mut tail = Tail::default();
         'pages: while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(&e))?;
@@ -344,40 +328,42 @@ impl EventStore {
         stream_id: &str,
         after_version: u64,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        self.load_between(stream_id, after_version, u64::MAX).await
+        self.load_between(stream_id, after_version, None).await
     }
 
-    /// The events of a stream after `after_version` up to `up_to` (inclusive), in version order.
+    /// The events of a stream after `after_version` up to `up_to` (inclusive; `None`: the head), in version order.
     pub async fn load_between(
         &self,
         stream_id: &str,
         after_version: u64,
-        up_to: u64,
+        up_to: Option<u64>,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        if up_to <= after_version {
-            return Ok(Vec::new());
-        }
-        let mut pages = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("#stream = :stream AND #version BETWEEN :first AND :last")
             .expression_attribute_names("#stream", STREAM_ID)
             .expression_attribute_names("#version", VERSION)
             .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
-            .expression_attribute_values(
-                ":first",
-                AttributeValue::N((after_version + 1).to_string()),
-            )
-            .expression_attribute_values(":last", AttributeValue::N(up_to.to_string()))
-            .into_paginator()
-            .send();
+            .expression_attribute_values(":after", AttributeValue::N(after_version.to_string()));
+        let query = match up_to {
+            None => query.key_condition_expression("#stream = :stream AND #version > :after"),
+            Some(up_to) if up_to <= after_version => return Ok(Vec::new()),
+            Some(up_to) => query
+                .key_condition_expression("#stream = :stream AND #version BETWEEN :after AND :last")
+                .expression_attribute_values(":last", AttributeValue::N(up_to.to_string())),
+        };
+        // BETWEEN is inclusive: the event at `after_version` itself is read and dropped.
+        let mut pages = query.into_paginator().send();
         let mut events = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(&e))?;
             for item in page.items() {
-                events.push(from_item(item)?);
+                let event = from_item(item)?;
+                if event.version > after_version {
+                    events.push(event);
+                }
             }
         }
         Ok(events)

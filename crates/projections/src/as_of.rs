@@ -17,7 +17,7 @@ pub async fn state_as_of<P: Projection>(
     let Some(entity) = projection.entity(stream) else {
         return Ok(None);
     };
-    let stored = events.load_between(stream, 0, version).await?;
+    let stored = events.load_between(stream, 0, Some(version)).await?;
     if stored.last().map(|e| e.version) != Some(version) {
         return Ok(None);
     }

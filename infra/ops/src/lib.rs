@@ -424,14 +424,25 @@ fn print_lag(out: &mut (dyn Write + Send), lags: &[ops::PartitionLag]) -> std::i
     for group in groups {
         let of = lags.iter().filter(|l| l.consumer_group == group);
         let behind: i64 = of.clone().map(|l| l.behind).sum();
+        let expired: i64 = of.clone().map(|l| l.expired).sum();
         let oldest = of.filter_map(|l| l.oldest_unapplied_age_ms).max();
-        match oldest {
-            Some(ms) => writeln!(
+        match (behind, oldest) {
+            (0, _) => writeln!(out, "{group}: up to date")?,
+            (_, Some(ms)) => writeln!(
                 out,
                 "{group}: {behind} records behind, the oldest written {:.1} s ago",
                 ms as f64 / 1000.0
             )?,
-            None => writeln!(out, "{group}: up to date")?,
+            (_, None) => writeln!(
+                out,
+                "{group}: {behind} records behind (the oldest could not be read in time)"
+            )?,
+        }
+        if expired > 0 {
+            writeln!(
+                out,
+                "{group}: WARNING {expired} records expired before it read them: `tributary rebuild` its read model"
+            )?;
         }
     }
     Ok(())
