@@ -5,13 +5,11 @@
 mod common;
 
 use common::{client_as, post, stack};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
-use tributary_testkit::{dynamo, read_topic, ConsumedRecord};
+use tributary_testkit::{dynamo, produce_raw, read_topic, ConsumedRecord};
 
 fn document() -> Value {
     serde_json::from_str(bank_api::ASYNCAPI).expect("asyncapi.json is JSON")
@@ -147,20 +145,13 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
         transfers.push(r.body["transfer_id"].as_str().unwrap().to_owned());
     }
     // A poison record: each consumer dead-letters it.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_bootstrap)
-        .create()
-        .unwrap();
-    producer
-        .send(
-            FutureRecord::to(&stack.events_topic)
-                .key("poison")
-                .payload("{ not an envelope"),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    produce_raw(
+        &stack.kafka_bootstrap,
+        &stack.events_topic,
+        "poison",
+        "{ not an envelope",
+    )
+    .await;
 
     // Every transfer has ended: completed, refunded (the destination is closed), refused at the debit.
     let store = EventStore::new(dynamo().client(), &dynamo().events_table);

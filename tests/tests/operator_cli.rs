@@ -9,12 +9,10 @@ use bank_ops::{run, Cli};
 use clap::Parser;
 use common::{client_as, post, test_config};
 use devstack::Devstack;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::Value;
 use std::time::Duration;
 use tributary_dynamodb::EventStore;
-use tributary_testkit::{dynamo, read_topic};
+use tributary_testkit::{dynamo, produce_raw, read_topic};
 
 /// Run `tributary <args>` against `stack`; its stdout, or the error.
 async fn tributary(stack: &Devstack, prefix: &str, args: &[&str]) -> anyhow::Result<String> {
@@ -129,20 +127,13 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     let stream = format!("account-{account}");
 
     // A poison record, on the account's key: every consumer dead-letters it (five letters).
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_bootstrap)
-        .create()
-        .unwrap();
-    producer
-        .send(
-            FutureRecord::to(&stack.events_topic)
-                .key(&stream)
-                .payload("{ not an envelope"),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    produce_raw(
+        &stack.kafka_bootstrap,
+        &stack.events_topic,
+        &stream,
+        "{ not an envelope",
+    )
+    .await;
     read_topic(
         &stack.kafka_bootstrap,
         &stack.dead_letter_topic,

@@ -145,3 +145,21 @@ pub async fn read_topic(
         .expect("the topic reader finished")
         .expect("the topic reader did not panic")
 }
+
+/// Produce one raw record (any bytes: a poison record among good ones) to `topic`, and wait for the broker's ack.
+pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &str) {
+    let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key)
+                .payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the broker takes the record");
+}

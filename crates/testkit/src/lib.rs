@@ -16,7 +16,7 @@ pub use calls::CallLog;
 pub use chaos::{ChaosCounts, ChaosProxy, Faults};
 pub use faults::{run_on_own_thread, AfterCall, LoseResponses, RequestLog};
 pub use history::{event_metadata, seed_history};
-pub use kafka::{kafka, read_topic, ConsumedRecord, TestKafka};
+pub use kafka::{kafka, produce_raw, read_topic, ConsumedRecord, TestKafka};
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::Intercept;

@@ -154,43 +154,11 @@ pub struct Params {
 
 impl Params {
     fn min_version(&self) -> Result<Option<u64>, Problem> {
-        self.min_version
-            .as_deref()
-            .map(|raw| {
-                raw.parse::<u64>()
-                    .ok()
-                    .filter(|v| (1..=MAX_MIN_VERSION).contains(v))
-                    .ok_or_else(|| {
-                        Problem::bad_request(
-                            "invalid-parameter",
-                            "Invalid parameter",
-                            format!(
-                                "min_version must be a whole number from 1 to {MAX_MIN_VERSION}"
-                            ),
-                        )
-                    })
-            })
-            .transpose()
+        version_parameter("min_version", self.min_version.as_deref())
     }
 
     fn as_of_version(&self) -> Result<Option<u64>, Problem> {
-        self.as_of_version
-            .as_deref()
-            .map(|raw| {
-                raw.parse::<u64>()
-                    .ok()
-                    .filter(|v| (1..=MAX_MIN_VERSION).contains(v))
-                    .ok_or_else(|| {
-                        Problem::bad_request(
-                            "invalid-parameter",
-                            "Invalid parameter",
-                            format!(
-                                "as_of_version must be a whole number from 1 to {MAX_MIN_VERSION}"
-                            ),
-                        )
-                    })
-            })
-            .transpose()
+        version_parameter("as_of_version", self.as_of_version.as_deref())
     }
 
     fn order(&self) -> Result<Order, Problem> {
@@ -240,6 +208,23 @@ impl Params {
                 }),
         }
     }
+}
+
+/// A stream version given as the query parameter `name`: a whole number from 1 to [`MAX_MIN_VERSION`].
+fn version_parameter(name: &str, raw: Option<&str>) -> Result<Option<u64>, Problem> {
+    raw.map(|raw| {
+        raw.parse::<u64>()
+            .ok()
+            .filter(|v| (1..=MAX_MIN_VERSION).contains(v))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-parameter",
+                    "Invalid parameter",
+                    format!("{name} must be a whole number from 1 to {MAX_MIN_VERSION}"),
+                )
+            })
+    })
+    .transpose()
 }
 
 /// A listing page as returned to clients.
