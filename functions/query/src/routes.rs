@@ -245,7 +245,8 @@ pub async fn account(
     no_owner_parameter(&params)?;
     params.refuse(&["order"])?;
     if let Some(version) = params.as_of_version()? {
-        params.refuse(&["min_version"])?;
+        // Read from the event store, where every write lands first: any min_version is met by construction.
+        params.min_version()?;
         return account_as_of(&service, id, &caller, version).await;
     }
     let id = id.to_string();
