@@ -3,10 +3,12 @@
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Builder, Credentials, Region};
 
-/// SDK configuration for a local server at `endpoint` (add interceptors before `build()` if needed).
+/// SDK configuration for a local server at `endpoint` (add interceptors before `build()` if needed), over the
+/// process's HTTP client.
 pub fn local_config(endpoint: &str) -> Builder {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(tributary_runtime::http_client::sdk_http_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(

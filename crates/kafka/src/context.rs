@@ -1,7 +1,7 @@
 //! librdkafka callbacks for our producers: log lines go to `tracing`, and on MSK the SASL OAUTHBEARER token is a
-//! SigV4-signed IAM token from `aws-msk-iam-sasl-signer`, refreshed whenever librdkafka asks (before expiry).
+//! SigV4-presigned IAM token ([`crate::msk_token`]), refreshed whenever librdkafka asks (before expiry).
 
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_types::region::Region;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
@@ -20,28 +20,23 @@ pub struct MskIamAuth {
 }
 
 impl MskIamAuth {
-    /// A fresh token. librdkafka calls this from its own thread, so the async signer runs on a short-lived runtime
-    /// on a thread of its own (valid from any thread, inside or outside tokio).
+    /// A fresh token. librdkafka calls this from its own thread, so the (async) credentials provider runs on a
+    /// short-lived runtime on a thread of its own (valid from any thread, inside or outside tokio).
     pub fn token(&self) -> Result<OAuthToken, Box<dyn Error>> {
-        let (region, credentials) = (self.region.clone(), self.credentials.clone());
-        let signed = std::thread::spawn(move || {
+        let provider = self.credentials.clone();
+        let credentials = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()?;
+                .build()
+                .map_err(|e| format!("MSK IAM token: {e}"))?;
             runtime
-                .block_on(
-                    aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(
-                        region,
-                        credentials,
-                    ),
-                )
-                .map_err(|e| -> Box<dyn Error + Send + Sync> {
-                    format!("MSK IAM token: {e}").into()
-                })
+                .block_on(provider.provide_credentials())
+                .map_err(|e| format!("MSK IAM token: no credentials: {e}"))
         })
         .join()
-        .map_err(|_| "the MSK IAM token thread panicked")?;
-        let (token, lifetime_ms) = signed.map_err(|e| e.to_string())?;
+        .map_err(|_| "the MSK IAM token thread panicked")??;
+        let (token, lifetime_ms) =
+            crate::msk_token::auth_token(&self.region, credentials, std::time::SystemTime::now())?;
         Ok(OAuthToken {
             token,
             principal_name: PRINCIPAL.to_owned(),

@@ -17,6 +17,7 @@ mod envelope;
 mod lazy;
 pub mod local;
 mod msk;
+mod msk_token;
 mod publisher;
 
 pub use commit::{commit_offsets, CommitError};

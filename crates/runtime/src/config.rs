@@ -129,9 +129,11 @@ pub fn count(name: &'static str, default: u64, max: u64) -> Result<u64, ConfigEr
 }
 
 /// The AWS SDK configuration from the usual sources (environment, profile, Lambda role), with `policy`'s timeouts
-/// and retries. Honours `AWS_ENDPOINT_URL_DYNAMODB` for local servers.
+/// and retries, over the process's HTTP client ([`crate::http_client`]; the credential providers use it too).
+/// Honours `AWS_ENDPOINT_URL_DYNAMODB` for local servers.
 pub async fn aws_config(policy: SdkPolicy) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::http_client::sdk_http_client())
         .timeout_config(policy.timeout_config())
         .retry_config(policy.retry_config())
         .load()

@@ -1,10 +1,12 @@
 //! What every function's process needs before it does anything, HTTP or not.
 //!
 //! * [`config`]: environment configuration with clear errors, and the AWS SDK configuration (timeouts, retries).
+//! * [`http_client`]: the AWS SDK's HTTP client, on the vendored OpenSSL librdkafka links (one TLS library).
 //! * [`logging`]: JSON logs in Lambda, readable ones elsewhere; [`in_lambda`].
 //! * [`metrics`]: counters in CloudWatch Embedded Metric Format.
 
 pub mod config;
+pub mod http_client;
 pub mod logging;
 pub mod metrics;
 

@@ -73,6 +73,7 @@ async fn commands_are_served_while_msk_discovery_fails() {
     let endpoint = control_plane(failing.clone(), calls.clone()).await;
     let aws = aws_types::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(tributary_runtime::http_client::sdk_http_client())
         .region(Region::new("eu-west-1"))
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
