@@ -79,6 +79,15 @@ where
         self.publisher.as_ref().is_some_and(|p| p.get().is_some())
     }
 
+    /// Wait up to `patience` for the publisher to connect and reach the brokers ([`LazyPublisher::settled`]);
+    /// whether it is connected then (false when there is none).
+    pub async fn publisher_settled(&self, patience: std::time::Duration) -> bool {
+        match &self.publisher {
+            Some(publisher) => publisher.settled(patience).await,
+            None => false,
+        }
+    }
+
     /// Run a command, then publish its outcome. `description` is the command as the caller sent it (its
     /// `operation` names the command): the body of a rejection event, serialised only when one is published.
     pub async fn handle(

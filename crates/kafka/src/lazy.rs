@@ -1,21 +1,38 @@
 //! A publisher that does not hold up a cold start: the brokers are discovered (MSK's `GetBootstrapBrokers`, a
 //! control-plane call) in the background, retried until they answer. Until then there is no publisher, and callers
 //! go on without one — the command path's publish is only a fast path (the relay publishes every committed event),
-//! and a denormaliser needs Kafka only for dead letters.
+//! and a denormaliser needs Kafka only for dead letters. Once connected, the publisher warms up
+//! ([`Publisher::warm_up`]), so that the first record does not pay for reaching the brokers; a function's `main` may
+//! wait a bounded time for that ([`LazyPublisher::settled`]) to do it during init.
 
 use crate::config::KafkaConfig;
 use crate::publisher::{PublishError, Publisher};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// First and longest pause between discovery attempts.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
+/// How long the warm-up waits for each metadata answer.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A publisher that may not be connected yet. Cheap to clone (clones share the connection).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LazyPublisher {
     slot: Arc<OnceLock<Publisher>>,
+    /// Becomes true when the background work is over: connected and warmed up, or given up for good.
+    settled: watch::Receiver<bool>,
+}
+
+impl Default for LazyPublisher {
+    /// A publisher that never connects.
+    fn default() -> Self {
+        Self {
+            slot: Arc::default(),
+            settled: watch::channel(true).1,
+        }
+    }
 }
 
 impl LazyPublisher {
@@ -25,26 +42,29 @@ impl LazyPublisher {
         let _ = slot.set(publisher);
         Self {
             slot: Arc::new(slot),
+            settled: watch::channel(true).1,
         }
     }
 
     /// Connect in the background on the current tokio runtime: plaintext brokers at once, an MSK cluster once
-    /// `GetBootstrapBrokers` answers (retried with backoff, each failure logged). Never blocks the caller.
+    /// `GetBootstrapBrokers` answers (retried with backoff, each failure logged); then warm up. Never blocks the
+    /// caller.
     pub fn connect_in_background(config: KafkaConfig, aws: aws_types::SdkConfig) -> Self {
-        let lazy = Self::default();
-        let slot = lazy.slot.clone();
+        let slot = Arc::new(OnceLock::new());
+        let (settle, settled) = watch::channel(false);
+        let lazy = Self {
+            slot: slot.clone(),
+            settled,
+        };
         tokio::spawn(async move {
             let mut pause = FIRST_RETRY;
-            loop {
+            let publisher = loop {
                 match Publisher::connect(&config, &aws).await {
-                    Ok(publisher) => {
-                        let _ = slot.set(publisher);
-                        tracing::info!("Kafka publisher connected");
-                        return;
-                    }
+                    Ok(publisher) => break publisher,
                     // A configuration that can never work is reported once, loudly; retrying cannot fix it.
                     Err(error @ (PublishError::MissingAws(_) | PublishError::Setup(_))) => {
                         tracing::error!(%error, "cannot create the Kafka publisher; publishing is off in this container");
+                        settle.send_replace(true);
                         return;
                     }
                     Err(error) => {
@@ -53,7 +73,21 @@ impl LazyPublisher {
                         pause = (pause * 2).min(LONGEST_RETRY);
                     }
                 }
+            };
+            let _ = slot.set(publisher.clone());
+            tracing::info!("Kafka publisher connected");
+            let started = Instant::now();
+            match publisher.warm_up(WARM_UP_TIMEOUT).await {
+                Ok(()) => tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "Kafka brokers reached (connection, metadata, producer id)"
+                ),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "Kafka warm-up failed; the first record will connect"
+                ),
             }
+            settle.send_replace(true);
         });
         lazy
     }
@@ -75,5 +109,13 @@ impl LazyPublisher {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Wait up to `patience` for the background work to end (connected and warmed up, or given up); whether the
+    /// publisher is connected then. For a function's init: the first request then finds the brokers reached.
+    pub async fn settled(&self, patience: Duration) -> bool {
+        let mut settled = self.settled.clone();
+        let _ = tokio::time::timeout(patience, settled.wait_for(|done| *done)).await;
+        self.get().is_some()
     }
 }

@@ -5,7 +5,8 @@
 //! * [`EventEnvelope`] / [`RejectionEnvelope`]: the versioned JSON records consumers read.
 //! * [`Publisher`]: one idempotent producer per container (`acks=all`), key = aggregate id, headers with the event
 //!   type, version, correlation id and W3C `traceparent`.
-//! * [`LazyPublisher`]: a publisher connected in the background, so a cold start never waits on MSK discovery.
+//! * [`LazyPublisher`]: a publisher connected (and warmed up: brokers reached, metadata, producer id) in the
+//!   background, so a cold start never fails with MSK discovery and waits for it only as long as it chooses.
 //! * [`KafkaContext`]: librdkafka callbacks: logs to `tracing`, and SigV4 OAUTHBEARER tokens for MSK IAM auth.
 //! * [`commit_offsets`]: consumer offset commits that cannot stall the async runtime (a paused broker).
 //! * [`local`]: the embedded Kafka (librdkafka's mock cluster) and topic creation, for local stacks and tests.

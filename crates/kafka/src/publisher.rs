@@ -8,7 +8,9 @@ use crate::msk::{discover_bootstrap_brokers, MskError};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
 use tributary_dynamodb::StoredEvent;
 
 /// Publishing failed; the records may or may not have reached the broker.
@@ -109,6 +111,26 @@ impl Publisher {
             rejections_topic: config.rejections_topic.clone(),
             dead_letter_topic: config.dead_letter_topic.clone(),
         })
+    }
+
+    /// Reach the brokers now rather than with the first record: connect (TLS and the IAM token on MSK), learn the
+    /// events topic's partitions and leaders, and let the idempotent producer get its producer id. Two metadata
+    /// requests, each waiting up to `timeout`: the first is answered over the bootstrap connection and names the
+    /// brokers; the second goes to one of them, and an answer from a broker is when librdkafka asks for the
+    /// producer id (else a timer does, 500 ms after the producer was created; one request was not enough when
+    /// measured).
+    pub async fn warm_up(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let producer = self.producer.clone();
+        let topic = self.events_topic.clone();
+        // librdkafka's metadata call blocks its thread.
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..2 {
+                producer.client().fetch_metadata(Some(&topic), timeout)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or(Err(KafkaError::MetadataFetch(RDKafkaErrorCode::Fail)))
     }
 
     /// Publish committed events (in order) and wait until the broker has acknowledged all of them.
@@ -306,7 +328,6 @@ fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientCo
 mod tests {
     use super::*;
     use crate::config::Compression;
-    use std::time::Duration;
 
     #[test]
     fn producer_settings_are_safe_and_fast() {

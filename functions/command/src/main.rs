@@ -4,6 +4,9 @@ use command_function::{router, CommandConfig, CommandService};
 use std::time::Duration;
 use tributary_kafka::KafkaConfig;
 
+/// How long init waits for Kafka; the rest of a slow connection happens in the background.
+const KAFKA_INIT_PATIENCE: Duration = Duration::from_secs(1);
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     tributary_runtime::init_tracing();
@@ -15,7 +18,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             tributary_runtime::config::SdkPolicy::REQUEST_PATH,
         )?)
         .await;
-    // Kafka connects in the background: a cold start never waits on (or fails with) MSK discovery.
+    // Kafka connects in the background: a cold start never fails with MSK discovery, and waits for it (and for the
+    // brokers: TLS, the IAM token, metadata, the producer id) at most KAFKA_INIT_PATIENCE, so that a healthy cluster
+    // is reached during init rather than by the first command's publish.
     let service = CommandService::connect(
         aws_sdk_dynamodb::Client::new(&aws),
         &config.events_table,
@@ -23,5 +28,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         aws,
     )
     .with_snapshots(config.snapshots);
+    service.publisher_settled(KAFKA_INIT_PATIENCE).await;
     tributary_http::serve(router(service), config.local_addr).await
 }

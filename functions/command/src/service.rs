@@ -71,4 +71,10 @@ impl CommandService {
     pub fn publisher_connected(&self) -> bool {
         self.accounts.publisher_connected()
     }
+
+    /// Wait up to `patience` for the publisher to connect and reach the brokers; whether it is connected then.
+    pub async fn publisher_settled(&self, patience: std::time::Duration) -> bool {
+        // One publisher behind both handlers.
+        self.accounts.publisher_settled(patience).await
+    }
 }

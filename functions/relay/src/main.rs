@@ -5,6 +5,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 
+/// How long init waits for Kafka.
+const KAFKA_INIT_PATIENCE: Duration = Duration::from_secs(1);
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tributary_runtime::init_tracing();
@@ -16,6 +19,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )?)
         .await;
     let publisher = LazyPublisher::connect_in_background(kafka, aws);
+    // Reach the brokers during init (TLS, the IAM token, metadata, the producer id) rather than in the first batch;
+    // a slower connection goes on in the background (a batch waits for it, see relay_when_connected).
+    publisher.settled(KAFKA_INIT_PATIENCE).await;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
             let publisher = publisher.clone();
