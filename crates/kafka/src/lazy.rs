@@ -14,8 +14,9 @@ use tokio::sync::watch;
 /// First and longest pause between discovery attempts.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
-/// How long the warm-up waits for each metadata answer.
-const WARM_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the warm-up waits for each metadata answer (it saves at most ~0.5 s, and a blocking metadata call
+/// cannot be cancelled: a runtime shutting down waits for it).
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A publisher that may not be connected yet. Cheap to clone (clones share the connection).
 #[derive(Clone)]

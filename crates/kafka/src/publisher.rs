@@ -317,6 +317,10 @@ fn producer_config(config: &KafkaConfig, bootstrap: &str, iam: bool) -> ClientCo
         .set("acks", "all")
         .set("linger.ms", config.linger.as_millis().to_string())
         .set("compression.type", config.compression.as_str())
+        // librdkafka paces a cold producer's second broker connection by half of this (default 100 ms), and the
+        // warm-up waits for that connection: 20 ms makes a cold start's warm-up ~13 ms instead of ~53 ms. Failed
+        // connections still back off exponentially (up to reconnect.backoff.max.ms, 10 s).
+        .set("reconnect.backoff.ms", "20")
         .set(
             "message.timeout.ms",
             config.delivery_timeout.as_millis().max(1).to_string(),
@@ -339,6 +343,7 @@ mod tests {
         assert_eq!(c.get("acks"), Some("all"));
         assert_eq!(c.get("compression.type"), Some("none"));
         assert_eq!(c.get("message.timeout.ms"), Some("1500"));
+        assert_eq!(c.get("reconnect.backoff.ms"), Some("20"));
         assert_eq!(c.get("security.protocol"), None);
         let msk = producer_config(&config, "b:9098", true);
         assert_eq!(msk.get("security.protocol"), Some("SASL_SSL"));

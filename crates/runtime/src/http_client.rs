@@ -34,7 +34,7 @@ use openssl_probe::ProbeResult;
 use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,7 +43,17 @@ use std::time::Duration;
 /// start ([`crate::config::aws_config`]), so all its SDK clients share one client. A pooled connection belongs to
 /// the tokio runtime that opened it, as with the SDK's own client: a client is not for sharing across runtimes.
 pub fn sdk_http_client() -> SharedHttpClient {
+    // The CA bundle is read and parsed here (once per process), during init rather than in the first request.
+    system_tls();
     SharedHttpClient::new(OpenSslClient::default())
+}
+
+/// TLS verified against the system's CA certificates (SSL_CERT_FILE / SSL_CERT_DIR, else the usual bundle
+/// locations), set up once per process: parsing a CA bundle is the slow part, and the connector holds no
+/// runtime-bound state (each pool clones it and shares its TLS session cache).
+fn system_tls() -> &'static Result<HttpsConnector<TcpConnector>, String> {
+    static SYSTEM_TLS: OnceLock<Result<HttpsConnector<TcpConnector>, String>> = OnceLock::new();
+    SYSTEM_TLS.get_or_init(|| https(&openssl_probe::probe()).map_err(|e| e.to_string()))
 }
 
 /// Connectors by the timeouts they were asked for (the SDK asks per client; one pool each, as its own client does).
@@ -69,12 +79,16 @@ fn tls_settings(trust: &ProbeResult) -> Result<SslConnectorBuilder, ErrorStack> 
     Ok(tls)
 }
 
-/// A connector with its own pool; `trust` names the CA certificates.
-fn connector(timeouts: Timeouts, trust: &ProbeResult) -> Result<OpenSslConnector, ErrorStack> {
+/// TCP, then TLS for `https://` (verified against the CA certificates `trust` names); plain for `http://`.
+fn https(trust: &ProbeResult) -> Result<HttpsConnector<TcpConnector>, ErrorStack> {
     let mut tcp = TcpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    let tls = HttpsConnector::with_connector(tcp, tls_settings(trust)?)?;
+    HttpsConnector::with_connector(tcp, tls_settings(trust)?)
+}
+
+/// A connector with its own pool, over `tls`.
+fn pooled(timeouts: Timeouts, tls: HttpsConnector<TcpConnector>) -> OpenSslConnector {
     let client = Client::builder(TokioExecutor::new())
         // Without a timer the pool never closes idle connections.
         .pool_timer(TokioTimer::new())
@@ -82,10 +96,10 @@ fn connector(timeouts: Timeouts, trust: &ProbeResult) -> Result<OpenSslConnector
             inner: tls,
             timeout: timeouts.0,
         });
-    Ok(OpenSslConnector {
+    OpenSslConnector {
         client,
         read_timeout: timeouts.1,
-    })
+    }
 }
 
 impl HttpClient for OpenSslClient {
@@ -99,9 +113,8 @@ impl HttpClient for OpenSslClient {
         if let Some((_, connector)) = connectors.iter().find(|(t, _)| *t == timeouts) {
             return connector.clone();
         }
-        // The system's CA certificates: SSL_CERT_FILE / SSL_CERT_DIR, else the usual bundle locations.
-        let connector = match connector(timeouts, &openssl_probe::probe()) {
-            Ok(connector) => SharedHttpConnector::new(connector),
+        let connector = match system_tls() {
+            Ok(tls) => SharedHttpConnector::new(pooled(timeouts, tls.clone())),
             // Only an unreadable CA bundle can get here: every request says so.
             Err(error) => SharedHttpConnector::new(Unusable(format!(
                 "cannot set up TLS (OpenSSL, CA certificates from the system's store): {error}"
@@ -198,12 +211,17 @@ fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
     if find::<TimedOut>(&error as &(dyn Error + 'static)).is_some() {
         return ConnectorError::timeout(error.into());
     }
+    let hyper = find::<hyper::Error>(&error as &(dyn Error + 'static));
+    // A request hyper refused (a body that failed to read, say) is the caller's, even when an I/O error caused it.
+    match hyper {
+        Some(e) if e.is_timeout() => return ConnectorError::timeout(error.into()),
+        Some(e) if e.is_user() => return ConnectorError::user(error.into()),
+        _ => {}
+    }
     if error.is_connect() || find::<std::io::Error>(&error as &(dyn Error + 'static)).is_some() {
         return ConnectorError::io(error.into());
     }
-    match find::<hyper::Error>(&error as &(dyn Error + 'static)) {
-        Some(e) if e.is_timeout() => ConnectorError::timeout(error.into()),
-        Some(e) if e.is_user() => ConnectorError::user(error.into()),
+    match hyper {
         Some(e) if e.is_closed() || e.is_canceled() => ConnectorError::io(error.into()),
         Some(e) if e.is_incomplete_message() => {
             ConnectorError::other(error.into(), Some(ErrorKind::TransientError))
@@ -309,6 +327,11 @@ mod tests {
             cert_file: Some(pki.ca_file.clone()),
             cert_dir: Vec::new(),
         }
+    }
+
+    /// A pooled connector trusting what `trust` names (the client's own trusts the system's store).
+    fn connector(timeouts: Timeouts, trust: &ProbeResult) -> Result<OpenSslConnector, ErrorStack> {
+        Ok(pooled(timeouts, https(trust)?))
     }
 
     /// Answers every request on a connection with `hello` until the client closes it.

@@ -44,7 +44,7 @@ struct Function {
 }
 
 /// In this order: the Kafka batch projects the account the query fixture reads.
-const FUNCTIONS: [Function; 4] = [
+const FUNCTIONS: [Function; 5] = [
     Function {
         name: "CommandFunction",
         binary: "command",
@@ -64,6 +64,11 @@ const FUNCTIONS: [Function; 4] = [
         name: "RelayFunction",
         binary: "relay",
         fixture: "relay-stream-batch.json",
+    },
+    Function {
+        name: "TransferProcessFunction",
+        binary: "transfers",
+        fixture: "transfer-process-batch.json",
     },
 ];
 
