@@ -7,7 +7,7 @@
 //! and to the posted response (a cold request), and its peak resident memory then (to size the functions' memory).
 //! Each function's environment is its `events/env.json` entry, pointed
 //! at an embedded DynamoDB API and Kafka cluster started here. Figures go to BENCHMARKS.md; nothing here asserts a
-//! time, but a function that fails to initialise or answers with an invocation error fails the run.
+//! time, but a function that fails to initialise, answers with an invocation error or with HTTP 5xx fails the run.
 
 use anyhow::{bail, Context};
 use axum::extract::{Path as UrlPath, State};
@@ -42,6 +42,11 @@ struct Function {
     binary: &'static str,
     fixture: &'static str,
 }
+
+/// Commands run once (untimed) before the cold starts: they open the account and make the deposit that the Kafka
+/// batch fixtures name, so the denormaliser finds those versions in the event store and the query fixture (which
+/// waits for `min_version=2`) reads the projection instead of timing out with 503.
+const SEED: [&str; 2] = ["command-open-account.json", "command-deposit.json"];
 
 /// In this order: the Kafka batch projects the account the query fixture reads.
 const FUNCTIONS: [Function; 5] = [
@@ -255,12 +260,72 @@ async fn cold_start(
         .map_err(|_| anyhow::anyhow!("no response within 15 s"))
         .and_then(|result| result)
         .with_context(|| format!("{} (its log: {})", binary.display(), log.display()))?;
+    if let Some(status) = answer.get("statusCode").and_then(Value::as_u64) {
+        if status >= 500 {
+            bail!(
+                "{} answered HTTP {status}: {} (its log: {})",
+                binary.display(),
+                answer["body"],
+                log.display()
+            );
+        }
+    }
     Ok(ColdStart {
         init: init.expect("a response follows a next"),
         first_response,
         answer,
         peak_memory_mib,
     })
+}
+
+/// The environment of `function` as Lambda would give it: the runtime's variables, then its `events/env.json`
+/// entry with the Kafka and DynamoDB endpoints pointed at the embedded servers.
+fn function_env(
+    env_json: &Value,
+    function: &str,
+    stack: &Devstack,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), function.into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "local".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
+    ];
+    let entry = env_json[function]
+        .as_object()
+        .with_context(|| format!("events/env.json has no {function}"))?;
+    for (key, value) in entry {
+        let value = match key.as_str() {
+            "KAFKA_BOOTSTRAP_SERVERS" => stack.kafka_bootstrap.clone(),
+            "AWS_ENDPOINT_URL_DYNAMODB" => stack.dynamo_endpoint.clone(),
+            _ => value.as_str().unwrap_or_default().to_owned(),
+        };
+        env.push((key.clone(), value));
+    }
+    Ok(env)
+}
+
+/// Runs the [`SEED`] commands through the command binary, untimed, with their own idempotency keys (so the
+/// account they open is the one the other fixtures name).
+async fn seed(
+    bin_dir: &Path,
+    root: &Path,
+    env_json: &Value,
+    stack: &Devstack,
+    logs: &Path,
+) -> anyhow::Result<()> {
+    let binary = binary_path(bin_dir, "command")?;
+    let env = function_env(env_json, "CommandFunction", stack)?;
+    for fixture in SEED {
+        let event = std::fs::read(root.join("events").join(fixture))?;
+        cold_start(&binary, &env, event, &logs.join("seed.log"))
+            .await
+            .with_context(|| format!("seeding the event store with {fixture}"))?;
+    }
+    Ok(())
 }
 
 /// The fixture for cold start `run`: an HTTP request gets an idempotency key of its own, so every run's command is
@@ -309,30 +374,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let logs = std::env::temp_dir().join("tributary-init-bench");
     std::fs::create_dir_all(&logs)?;
+    seed(&args.bin_dir, &root, &env_json, &stack, &logs).await?;
     let mut failed = false;
     for function in &FUNCTIONS {
         let binary = binary_path(&args.bin_dir, function.binary)?;
         let event = std::fs::read(root.join("events").join(function.fixture))?;
-        let mut env: Vec<(String, String)> = vec![
-            ("AWS_LAMBDA_FUNCTION_NAME".into(), function.name.into()),
-            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
-            ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID".into(), "local".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
-        ];
-        let entry = env_json[function.name]
-            .as_object()
-            .with_context(|| format!("events/env.json has no {}", function.name))?;
-        for (key, value) in entry {
-            let value = match key.as_str() {
-                "KAFKA_BOOTSTRAP_SERVERS" => stack.kafka_bootstrap.clone(),
-                "AWS_ENDPOINT_URL_DYNAMODB" => stack.dynamo_endpoint.clone(),
-                _ => value.as_str().unwrap_or_default().to_owned(),
-            };
-            env.push((key.clone(), value));
-        }
+        let env = function_env(&env_json, function.name, &stack)?;
         let log = logs.join(format!("{}.log", function.binary));
         let mut inits = Vec::new();
         let mut responses = Vec::new();
