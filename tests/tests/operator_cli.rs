@@ -1,7 +1,8 @@
 //! The operator CLI (`tributary`, `infra/ops`) against the local stack, driven with real command lines: `lag` sees
-//! consumers that are behind (none running) and consumers that caught up, `dead-letters list | show | replay` finds and re-drives the
-//! letters a poison record caused, `rebuild` recomputes a read model, `stream` prints an aggregate's events as the
-//! store holds them. Human output is checked for its key lines; `--json` output is parsed and checked exactly.
+//! consumers that are behind (none running) and consumers that caught up, `dead-letters list | show | replay` finds
+//! and re-drives the letters a poison record caused and then lists them as replayed, `rebuild` recomputes a read
+//! model, `stream` prints an aggregate's events as the store holds them. Human output is checked for its key lines;
+//! `--json` output is parsed and checked exactly.
 
 mod common;
 
@@ -156,11 +157,15 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     let letter = &statement[0]["letter"];
     assert_eq!(letter["consumer"], format!("{prefix}-statement"));
     let id = letter["id"].as_str().unwrap();
+    assert!(
+        listed.iter().all(|l| l["replayed"] == false),
+        "no replay has run yet: {listed:#?}"
+    );
     let human = tributary(&stack, &prefix, &["dead-letters", "list"])
         .await
         .unwrap();
     assert!(
-        human.contains(id) && human.contains("5 letters;"),
+        human.contains(id) && human.contains("5 letters, 5 not replayed yet;"),
         "{human}"
     );
 
@@ -184,6 +189,22 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
         (again["read"].as_u64(), again["ours"].as_u64()),
         (Some(0), Some(0)),
         "{again}"
+    );
+    // The listing says which letters a replay has dealt with: the statement's, and no other consumer's.
+    let listed = json(&stack, &prefix, &["dead-letters", "list"]).await;
+    let replayed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["replayed"] == true)
+        .map(|l| l["letter"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed, [id], "{listed:#?}");
+    let pending = json(&stack, &prefix, &["dead-letters", "list", "--pending"]).await;
+    assert_eq!(pending.as_array().unwrap().len(), 4, "{pending:#?}");
+    assert_eq!(
+        json(&stack, &prefix, &["dead-letters", "show", id]).await["replayed"],
+        true
     );
 
     // The running consumers catch up: every group, every partition, nothing behind (it commits after a batch).

@@ -1,12 +1,13 @@
 //! What an operator asks Kafka, for any domain: how far each consumer group is behind on the events topic (per
-//! partition, and how old the oldest event it has not applied is), and what the dead-letter topic holds. Read-only:
-//! nothing here commits an offset or joins a group.
+//! partition, and how old the oldest event it has not applied is), and what the dead-letter topic holds (and which
+//! letters a re-drive has already dealt with). Read-only: nothing here commits an offset or joins a group.
 
-use crate::redrive::{read_to_end, reader, PlacedLetter, RedriveError};
+use crate::redrive::{read_to_end, reader, redrive_group, PlacedLetter, RedriveError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tributary_kafka::{KafkaConfig, KafkaContext};
 
@@ -55,18 +56,26 @@ pub async fn lag(
     .expect("the lag reader did not panic")
 }
 
+/// What `consumer`'s group has committed on every partition of `topic` (an invalid offset where it never has).
+fn committed(
+    consumer: &BaseConsumer<KafkaContext>,
+    topic: &str,
+) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let mut partitions = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        partitions.add_partition(topic, partition.id());
+    }
+    consumer.committed_offsets(partitions, TIMEOUT)
+}
+
 fn group_lag(
     consumer: &BaseConsumer<KafkaContext>,
     peeker: &BaseConsumer<KafkaContext>,
     group: &str,
     topic: &str,
 ) -> Result<Vec<PartitionLag>, RedriveError> {
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let mut partitions = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        partitions.add_partition(topic, partition.id());
-    }
-    let committed = consumer.committed_offsets(partitions, TIMEOUT)?;
+    let committed = committed(consumer, topic)?;
     let mut out = Vec::new();
     for element in committed.elements() {
         let partition = element.partition();
@@ -120,12 +129,22 @@ fn record_time(
     Ok(None)
 }
 
-/// Every dead letter on the dead-letter topic, oldest first per partition, and how many records on it are not
-/// dead letters.
+/// A dead letter on the topic, and whether a re-drive of its consumer has dealt with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedLetter {
+    pub placed: PlacedLetter,
+    /// A re-drive of the letter's consumer (`dead-letters replay`) has read past it and re-driven its stream: its
+    /// re-drive group has committed an offset beyond the letter's. The letter stays on the topic (Kafka is a log,
+    /// and the letter the record of what failed) but needs nothing more.
+    pub replayed: bool,
+}
+
+/// Every dead letter on the dead-letter topic, oldest first per partition, each marked replayed or not, and how
+/// many records on it are not dead letters.
 pub async fn dead_letters(
     kafka: &KafkaConfig,
     aws: &aws_types::SdkConfig,
-) -> Result<(Vec<PlacedLetter>, usize), RedriveError> {
+) -> Result<(Vec<ListedLetter>, usize), RedriveError> {
     // A group that never committed reads from the beginning; it commits nothing.
     let consumer = reader(kafka, aws, &format!("tributary-ops-{}", throwaway_suffix())).await?;
     let topic = kafka.dead_letter_topic.clone();
@@ -134,7 +153,30 @@ pub async fn dead_letters(
             .await
             .expect("the dead-letter reader did not panic")?
             .ok_or(RedriveError::Incomplete { read: 0 })?;
-    Ok((letters, unreadable))
+    // How far each letter's consumer has been re-driven, per partition of the dead-letter topic.
+    let consumers: BTreeSet<String> = letters.iter().map(|l| l.letter.consumer.clone()).collect();
+    let mut redriven_to: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for group in consumers {
+        let consumer = reader(kafka, aws, &redrive_group(&group)).await?;
+        let topic = kafka.dead_letter_topic.clone();
+        let committed = tokio::task::spawn_blocking(move || committed(&consumer, &topic))
+            .await
+            .expect("the offset reader did not panic")?;
+        for element in committed.elements() {
+            if let Offset::Offset(offset) = element.offset() {
+                redriven_to.insert((group.clone(), element.partition()), offset);
+            }
+        }
+    }
+    let listed = letters
+        .into_iter()
+        .map(|placed| {
+            let key = (placed.letter.consumer.clone(), placed.partition);
+            let replayed = redriven_to.get(&key).is_some_and(|to| *to > placed.offset);
+            ListedLetter { placed, replayed }
+        })
+        .collect();
+    Ok((listed, unreadable))
 }
 
 /// A group id of its own for a read-only look (never committed, so it leaves nothing behind but a name).

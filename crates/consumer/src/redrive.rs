@@ -131,7 +131,7 @@ pub async fn redrive_topic(
     consumer_group: &str,
     mut progress: impl FnMut(&RedriveReport),
 ) -> Result<RedriveReport, RedriveError> {
-    let consumer = reader(kafka, aws, &format!("{consumer_group}-redrive")).await?;
+    let consumer = reader(kafka, aws, &redrive_group(consumer_group)).await?;
     let topic = kafka.dead_letter_topic.clone();
     let (consumer, letters, read_to, unreadable) =
         tokio::task::spawn_blocking(move || read_to_end(consumer, &topic))
@@ -152,6 +152,12 @@ pub async fn redrive_topic(
             .await?;
     }
     Ok(report)
+}
+
+/// The consumer group a re-drive of `consumer_group`'s letters reads the dead-letter topic as: its committed offsets
+/// say how far the re-drives have got.
+pub fn redrive_group(consumer_group: &str) -> String {
+    format!("{consumer_group}-redrive")
 }
 
 /// A consumer of the configured brokers (MSK with IAM, or plaintext) in `group`, committing nothing by itself and

@@ -2,8 +2,9 @@
 //!
 //! * `lag`: how far each consumer (every read model's denormaliser, the transfer process manager) is behind on the
 //!   events topic, per partition: its committed offset, the end, and how old the oldest record it has not read is;
-//! * `dead-letters list | show <id> | replay <consumer>`: what the dead-letter topic holds, one letter in full, and
-//!   re-driving a consumer's letters once their cause is fixed (idempotent: from the event store, never the bytes);
+//! * `dead-letters list | show <id> | replay <consumer>`: what the dead-letter topic holds (each letter marked
+//!   replayed once a replay of its consumer has read past it), one letter in full, and re-driving a consumer's
+//!   letters once their cause is fixed (idempotent: from the event store, never the bytes);
 //! * `rebuild <read model>`: recompute a read model from the event store (resumable, beside the live consumers);
 //! * `stream <id>`: one aggregate's events from the event store, as recorded.
 //!
@@ -115,11 +116,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum Letters {
-    /// Every letter: id, consumer, stream, when, why.
+    /// Every letter: id, consumer, stream, when, why, and whether a replay has dealt with it.
     List {
         /// Only the letters of this consumer (a read model, transfer-process, or a consumer group).
         #[arg(long)]
         consumer: Option<String>,
+        /// Only the letters no replay has dealt with yet.
+        #[arg(long)]
+        pending: bool,
     },
     /// One letter in full, with the failed record decoded.
     Show { id: String },
@@ -187,46 +191,57 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                 print_lag(out, &lags)?;
             }
         }
-        Command::DeadLetters(Letters::List { consumer }) => {
+        Command::DeadLetters(Letters::List { consumer, pending }) => {
             bar.set_message("reading the dead-letter topic");
             let (letters, unreadable) = ops::dead_letters(&env.kafka()?, &aws).await?;
             bar.finish_and_clear();
             let wanted = consumer.as_deref().map(|c| (c.to_owned(), env.group(c)));
             let letters: Vec<_> = letters
                 .into_iter()
+                .filter(|l| !(*pending && l.replayed))
                 .filter(|l| {
-                    wanted.as_ref().is_none_or(|(name, group)| {
-                        &l.letter.consumer == name || &l.letter.consumer == group
-                    })
+                    let consumer = &l.placed.letter.consumer;
+                    wanted
+                        .as_ref()
+                        .is_none_or(|(name, group)| consumer == name || consumer == group)
                 })
                 .collect();
             if cli.json {
                 let listed: Vec<Value> = letters
                     .iter()
-                    .map(|l| json!({"partition": l.partition, "offset": l.offset, "letter": l.letter}))
+                    .map(|l| {
+                        json!({
+                            "partition": l.placed.partition,
+                            "offset": l.placed.offset,
+                            "replayed": l.replayed,
+                            "letter": l.placed.letter,
+                        })
+                    })
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&listed)?)?;
             } else {
                 writeln!(
                     out,
-                    "{:<60} {:<36} {:<44} {:<24} error",
-                    "id", "consumer", "stream", "failed at"
+                    "{:<60} {:<36} {:<44} {:<24} {:<8} error",
+                    "id", "consumer", "stream", "failed at", "replayed"
                 )?;
                 for l in &letters {
-                    let letter = &l.letter;
+                    let letter = &l.placed.letter;
                     writeln!(
                         out,
-                        "{:<60} {:<36} {:<44} {:<24} {}",
+                        "{:<60} {:<36} {:<44} {:<24} {:<8} {}",
                         letter.id,
                         letter.consumer,
                         letter.aggregate_id().unwrap_or_else(|| "-".into()),
                         letter.failed_at.format("%Y-%m-%d %H:%M:%S"),
+                        if l.replayed { "yes" } else { "no" },
                         one_line(&letter.error, 100)
                     )?;
                 }
+                let waiting = letters.iter().filter(|l| !l.replayed).count();
                 writeln!(
                     out,
-                    "{} letters; {unreadable} records on the topic are not letters",
+                    "{} letters, {waiting} not replayed yet; {unreadable} records on the topic are not letters",
                     letters.len()
                 )?;
             }
@@ -235,11 +250,13 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             bar.set_message("reading the dead-letter topic");
             let (letters, _) = ops::dead_letters(&env.kafka()?, &aws).await?;
             bar.finish_and_clear();
-            let Some(found) = letters.into_iter().find(|l| &l.letter.id == id) else {
+            let Some(found) = letters.into_iter().find(|l| &l.placed.letter.id == id) else {
                 bail!("no dead letter with id {id:?} (`tributary dead-letters list` shows them)");
             };
-            let mut shown = serde_json::to_value(&found.letter)?;
-            shown["position"] = json!({"partition": found.partition, "offset": found.offset});
+            let mut shown = serde_json::to_value(&found.placed.letter)?;
+            shown["position"] =
+                json!({"partition": found.placed.partition, "offset": found.placed.offset});
+            shown["replayed"] = json!(found.replayed);
             shown["decoded"] = decoded(&shown["source"]);
             writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
         }
