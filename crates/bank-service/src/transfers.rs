@@ -227,7 +227,8 @@ fn command_request<C>(
             causation_id: transfer_stream.to_owned(),
             actor: actor.to_owned(),
             now: chrono::Utc::now(),
-            traceparent: trace.map(|t| t.child().to_string()),
+            // The process reaction's own span context: its commands' events hang under it.
+            traceparent: trace.map(ToString::to_string),
         },
     }
 }

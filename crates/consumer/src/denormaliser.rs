@@ -132,6 +132,7 @@ impl Denormaliser {
         }
         // What was applied counts even when the batch is retried for other streams (its retry skips them).
         observe::record_batch(&self.consumer_group, counts);
+        tributary_runtime::spans::flush().await;
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
         if report.ahead_of_store > 0 {
             tributary_runtime::metrics::count(
@@ -151,6 +152,7 @@ impl Denormaliser {
         delivered: Vec<Delivered>,
     ) -> (String, Vec<Delivered>, Result<Applied, ProjectionError>) {
         let up_to = delivered.iter().map(|d| d.version).max().unwrap_or(0);
+        let started = std::time::SystemTime::now();
         let span = observe::stream_span(&self.consumer_group, &stream, &delivered);
         let outcome = async {
             let outcome = apply(
@@ -175,6 +177,13 @@ impl Denormaliser {
         }
         .instrument(span)
         .await;
+        observe::record_spans(
+            &self.consumer_group,
+            &stream,
+            &delivered,
+            started,
+            outcome.as_ref().err().map(ToString::to_string),
+        );
         (stream, delivered, outcome)
     }
 }

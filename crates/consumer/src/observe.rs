@@ -1,9 +1,13 @@
 //! What a consumer tells its operators about a batch: the metrics of what it applied, how far behind the events
-//! were, and the traces its records continue (so one trace id leads from a command to every projection write).
+//! were, and the traces its records continue (so one trace id leads from a command to every projection write, in
+//! the logs and, where a collector is configured, as exported spans under the command's span).
 
 use crate::record::Delivered;
+use std::time::SystemTime;
 use tracing::Span;
+use tributary_core::TraceParent;
 use tributary_runtime::metrics::{self, Point};
+use tributary_runtime::spans;
 
 /// What one batch did with the events it carried.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,59 @@ pub fn stream_span(consumer_group: &str, stream: &str, delivered: &[Delivered]) 
         trace_id = %ids.first().map(String::as_str).unwrap_or_default(),
         trace_ids = %ids.join(","),
     )
+}
+
+/// Keep for export (where a collector is configured) one span per command whose records `delivered` holds: how
+/// `consumer_group` handled `stream` for it, from `started` to now, under the command's span.
+pub fn record_spans(
+    consumer_group: &str,
+    stream: &str,
+    delivered: &[Delivered],
+    started: SystemTime,
+    error: Option<String>,
+) {
+    if !spans::enabled() {
+        return;
+    }
+    let mut seen: Vec<&TraceParent> = Vec::new();
+    for trace in delivered.iter().filter_map(|d| d.trace.as_ref()) {
+        if !seen.contains(&trace) {
+            seen.push(trace);
+            spans::record(consumer_span(
+                consumer_group,
+                stream,
+                trace.child(),
+                trace,
+                started,
+                error.clone(),
+            ));
+        }
+    }
+}
+
+/// The span of `consumer_group` handling `stream` (its own `context`, under `parent`), from `started` to now.
+pub fn consumer_span(
+    consumer_group: &str,
+    stream: &str,
+    context: TraceParent,
+    parent: &TraceParent,
+    started: SystemTime,
+    error: Option<String>,
+) -> spans::Span {
+    spans::Span {
+        context,
+        parent: Some(parent.clone()),
+        name: format!("process {consumer_group}"),
+        kind: spans::Kind::Consumer,
+        start: started,
+        end: SystemTime::now(),
+        attributes: vec![
+            ("messaging.system", "kafka".into()),
+            ("messaging.consumer.group.name", consumer_group.to_owned()),
+            ("tributary.stream", stream.to_owned()),
+        ],
+        error,
+    }
 }
 
 /// How long ago the oldest of `delivered` was accepted as a command, in milliseconds (`None` for none).

@@ -17,6 +17,7 @@ use std::future::Future;
 use tracing::Instrument;
 use tributary_core::TraceParent;
 use tributary_kafka::{EventEnvelope, LazyPublisher};
+use tributary_runtime::spans;
 
 /// A domain's process manager, as the reactor drives it.
 pub trait ProcessManager: Send + Sync {
@@ -30,7 +31,8 @@ pub trait ProcessManager: Send + Sync {
     fn is_permanent(error: &Self::Error) -> bool;
     /// React to `stream_id` having reached at least version `up_to`: send whatever the process needs next, as far
     /// as it can go. Idempotent.
-    /// `trace`: the trace of the newest record that moved the stream (the commands sent continue it).
+    /// `trace`: the reaction's own trace context, a child of the newest record's that moved the stream (the
+    /// commands sent carry it as their `traceparent`, so their events hang under the reaction's span).
     fn react(
         &self,
         stream_id: &str,
@@ -88,11 +90,26 @@ impl<M: ProcessManager> Reactor<M> {
                 let newest = delivered.iter().max_by_key(|d| d.version);
                 let up_to = newest.map_or(0, |d| d.version);
                 let trace = newest.and_then(|d| d.trace.clone());
+                // The reaction's own span: the commands it sends continue the trace under it.
+                let context = trace.as_ref().map(TraceParent::child);
+                let started = std::time::SystemTime::now();
                 let span = observe::stream_span(group, &stream, &delivered);
                 let outcome = manager
-                    .react(&stream, up_to, trace.as_ref())
+                    .react(&stream, up_to, context.as_ref())
                     .instrument(span)
                     .await;
+                if let (Some(context), Some(trace)) = (context, &trace) {
+                    if spans::enabled() {
+                        spans::record(observe::consumer_span(
+                            group,
+                            &stream,
+                            context,
+                            trace,
+                            started,
+                            outcome.as_ref().err().map(ToString::to_string),
+                        ));
+                    }
+                }
                 (stream, delivered, outcome)
             })
             .buffer_unordered(CONCURRENT_STREAMS)
@@ -111,6 +128,7 @@ impl<M: ProcessManager> Reactor<M> {
             }
         }
         observe::record_batch(&self.consumer_group, counts);
+        spans::flush().await;
         report.dead_lettered = sorted.settle(transient, &self.dead_letters).await?;
         Ok(report)
     }

@@ -58,6 +58,16 @@ impl TraceParent {
     pub fn trace_id(&self) -> &str {
         &self.trace_id
     }
+
+    /// The span this context names (the parent of whatever continues it).
+    pub fn span_id(&self) -> &str {
+        &self.span_id
+    }
+
+    /// Whether the trace is sampled (flag 01).
+    pub fn sampled(&self) -> bool {
+        u8::from_str_radix(&self.flags, 16).is_ok_and(|flags| flags & 1 == 1)
+    }
 }
 
 impl fmt::Display for TraceParent {
@@ -79,6 +89,13 @@ mod tests {
         let tp =
             TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(tp.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(tp.span_id(), "00f067aa0ba902b7");
+        assert!(tp.sampled());
+        assert!(
+            !TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+                .unwrap()
+                .sampled()
+        );
         assert!(
             TraceParent::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none()
         );

@@ -56,6 +56,14 @@ fn system_tls() -> &'static Result<HttpsConnector<TcpConnector>, String> {
     SYSTEM_TLS.get_or_init(|| https(&openssl_probe::probe()).map_err(|e| e.to_string()))
 }
 
+/// TCP, then TLS for `https://` (verified against the system's CA certificates), plain for `http://`.
+pub(crate) type TlsConnector = HttpsConnector<TcpConnector>;
+
+/// The process's connector (the CA bundle parsed once), for another HTTP client of this process (span export).
+pub(crate) fn system_tls_connector() -> Result<TlsConnector, String> {
+    system_tls().clone()
+}
+
 /// Connectors by the timeouts they were asked for (the SDK asks per client; one pool each, as its own client does).
 #[derive(Debug, Default)]
 struct OpenSslClient {

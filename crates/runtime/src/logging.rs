@@ -12,7 +12,7 @@ pub fn in_lambda() -> bool {
 
 /// Logs: JSON in Lambda (CloudWatch, with the JSON log format), human-readable elsewhere. The filter is
 /// `RUST_LOG` (`level` or `target=level,...`), else Lambda's application log level (`AWS_LAMBDA_LOG_LEVEL`), else
-/// `info`.
+/// `info`. Then span export, where `OTEL_EXPORTER_OTLP_ENDPOINT` configures it ([`crate::spans`]).
 pub fn init_tracing() {
     let (filter, problem) = log_filter(
         std::env::var("RUST_LOG").ok().as_deref(),
@@ -29,6 +29,13 @@ pub fn init_tracing() {
         if let Some(problem) = problem {
             tracing::warn!("{problem}");
         }
+    }
+    // Spans to a collector, where one is configured; a configuration that cannot work is said at start, and the
+    // function runs on (its traces stay in the logs).
+    match crate::spans::init_from_env() {
+        Ok(true) => tracing::info!("spans are exported over OTLP/HTTP"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!("{error}; spans are not exported"),
     }
 }
 

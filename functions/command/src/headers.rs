@@ -108,14 +108,17 @@ pub fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-/// The command's trace context: a child of the request's `traceparent` when it has a valid one (per W3C Trace
-/// Context, an invalid one is ignored), otherwise a new trace.
-pub fn trace_context(headers: &HeaderMap) -> TraceParent {
+/// The request's own `traceparent`, when it has a valid one (per W3C Trace Context, an invalid one is ignored).
+pub fn request_trace(headers: &HeaderMap) -> Option<TraceParent> {
     headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(TraceParent::parse)
-        .map_or_else(TraceParent::new_root, |parent| parent.child())
+}
+
+/// The command's trace context: a child of the request's trace context when it has one, otherwise a new trace.
+pub fn trace_context(request: Option<&TraceParent>) -> TraceParent {
+    request.map_or_else(TraceParent::new_root, TraceParent::child)
 }
 
 #[cfg(test)]

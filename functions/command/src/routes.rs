@@ -34,6 +34,7 @@ use tributary_aggregate::{
 use tributary_core::fingerprint;
 use tributary_http::outcomes::{note, Outcome};
 use tributary_http::{Caller, JsonBody, Problem, Route};
+use tributary_runtime::spans;
 use uuid::Uuid;
 
 /// The command routes, with problem answers for unknown routes and methods.
@@ -364,7 +365,9 @@ where
     D::Command: Sync,
 {
     let command_id = Uuid::new_v4();
-    let trace = headers::trace_context(headers);
+    let started = std::time::SystemTime::now();
+    let request_trace = headers::request_trace(headers);
+    let trace = headers::trace_context(request_trace.as_ref());
     let correlation_id =
         headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
     let request = CommandRequest {
@@ -406,16 +409,65 @@ where
     }
     .instrument(span)
     .await;
-    match &result {
-        Ok(CommandOutcome::Committed { .. }) => note(Outcome::Committed),
-        Ok(CommandOutcome::Replayed { .. }) => note(Outcome::Replayed),
+    let outcome = match &result {
+        Ok(CommandOutcome::Committed { .. }) => Some(Outcome::Committed),
+        Ok(CommandOutcome::Replayed { .. }) => Some(Outcome::Replayed),
         Err(CommandError::Rejected { rejection, .. }) => {
-            note(Outcome::Rejected(D::rejection_code(rejection).to_owned()))
+            Some(Outcome::Rejected(D::rejection_code(rejection).to_owned()))
         }
-        Err(CommandError::Conflict { .. }) => note(Outcome::Conflict),
-        Err(_) => {}
+        Err(CommandError::Conflict { .. }) => Some(Outcome::Conflict),
+        Err(_) => None,
+    };
+    if spans::enabled() {
+        let mut attributes = vec![
+            ("tributary.stream", request.stream_id.clone()),
+            ("tributary.command_id", command_id.to_string()),
+            (
+                "tributary.correlation_id",
+                request.context.correlation_id.clone(),
+            ),
+        ];
+        let label = match &outcome {
+            Some(Outcome::Committed) => "committed",
+            Some(Outcome::Replayed) => "replayed",
+            Some(Outcome::Rejected(reason)) => {
+                attributes.push(("tributary.rejection", reason.clone()));
+                "rejected"
+            }
+            Some(Outcome::Conflict) => "conflict",
+            None => "failed",
+        };
+        attributes.push(("tributary.outcome", label.to_owned()));
+        if let Ok(done) = &result {
+            attributes.push(("tributary.version", done.version().to_string()));
+        }
+        spans::export(spans::Span {
+            name: format!("command {}", stream_category(&request.stream_id)),
+            context: trace.clone(),
+            parent: request_trace,
+            kind: spans::Kind::Server,
+            start: started,
+            end: std::time::SystemTime::now(),
+            attributes,
+            // A refusal is the domain's answer, not a failure of the request.
+            error: match (&outcome, &result) {
+                (None, Err(error)) => Some(error.to_string()),
+                _ => None,
+            },
+        })
+        .await;
+    }
+    if let Some(outcome) = outcome {
+        note(outcome);
     }
     result.map_err(for_command_error::<D>)
+}
+
+/// The kind of aggregate a stream id names (`account` of `account-<id>`).
+fn stream_category(stream_id: &str) -> &str {
+    stream_id
+        .split_once('-')
+        .map_or(stream_id, |(category, _)| category)
 }
 
 /// A success response: `body` with its `ETag`, a `Location` for what was created, and whether it was a replay.

@@ -25,6 +25,7 @@ use tributary_core::TraceParent;
 use tributary_dynamodb::{from_item, Receipt};
 use tributary_kafka::{DeadLetter, LazyPublisher, Outgoing, Publisher};
 use tributary_runtime::metrics::Point;
+use tributary_runtime::spans;
 
 /// The `consumer` named on the relay's dead letters.
 pub const CONSUMER: &str = "tributary-relay";
@@ -45,13 +46,31 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
         .iter()
         .filter(|r| matches!(r, Outgoing::DeadLetter(_)))
         .count();
+    let started = std::time::SystemTime::now();
     match publisher.publish_in_order(&records).await {
         Ok(()) => {
             let events = records.len() - letters;
             if events > 0 {
-                // Whose traces this batch continued (the JSON logs link each command to its relay delivery).
-                let trace_ids = trace_ids(&records);
+                // Whose traces this batch continued (the JSON logs link each command to its relay delivery; an
+                // exported span per command, under the command's span).
+                let traces = traces(&records);
+                let trace_ids: Vec<&str> = traces.iter().map(|(t, _)| t.trace_id()).collect();
                 tracing::info!(events, trace_ids = %trace_ids.join(","), "relayed");
+                for (trace, streams) in traces {
+                    spans::record(spans::Span {
+                        context: trace.child(),
+                        parent: Some(trace),
+                        name: "relay publish".into(),
+                        kind: spans::Kind::Producer,
+                        start: started,
+                        end: std::time::SystemTime::now(),
+                        attributes: vec![
+                            ("messaging.system", "kafka".into()),
+                            ("tributary.streams", streams.join(",")),
+                        ],
+                        error: None,
+                    });
+                }
                 let oldest = batch
                     .records
                     .iter()
@@ -86,26 +105,32 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
             ));
         }
     }
+    spans::flush().await;
     response
 }
 
-/// The distinct trace ids of the events among `records`, in order.
-fn trace_ids(records: &[Outgoing]) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
+/// The distinct trace contexts (one per command) of the events among `records`, in order, each with the streams
+/// of its events.
+fn traces(records: &[Outgoing]) -> Vec<(TraceParent, Vec<String>)> {
+    let mut traces: Vec<(TraceParent, Vec<String>)> = Vec::new();
     for record in records {
         if let Outgoing::Event {
+            envelope,
             traceparent: Some(traceparent),
-            ..
         } = record
         {
-            if let Some(id) = TraceParent::parse(traceparent).map(|t| t.trace_id().to_owned()) {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
+            let Some(trace) = TraceParent::parse(traceparent) else {
+                continue;
+            };
+            let stream = &envelope.aggregate_id;
+            match traces.iter_mut().find(|(seen, _)| *seen == trace) {
+                Some((_, streams)) if streams.contains(stream) => {}
+                Some((_, streams)) => streams.push(stream.clone()),
+                None => traces.push((trace, vec![stream.clone()])),
             }
         }
     }
-    ids
+    traces
 }
 
 /// How long a batch waits for a publisher that is still connecting (a cold start's MSK discovery).
