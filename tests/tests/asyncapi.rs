@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{client_as, post, stack};
+use bank_service::transfers::TransferProcess;
+use common::{client_as, money, open_account, operator_client, post, settled_transfer, stack};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -67,7 +68,7 @@ fn record_errors(doc: &Value, message: &str, record: &ConsumedRecord) -> Vec<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_on_every_topic_match_the_asyncapi_document() {
-    let stack = stack().await;
+    let mut stack = stack().await;
     let doc = document();
     let base = stack.base_url();
     let served: Value = reqwest::get(format!("{base}/asyncapi.json"))
@@ -80,42 +81,25 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
     assert_eq!(doc["asyncapi"], "3.0.0");
 
     // A workload that puts every kind of record on the topics it can reach.
-    let (alice, bob, carol) = (client_as("alice"), client_as("bob"), client_as("carol"));
-    let open = |http: reqwest::Client| {
-        let url = format!("{base}/accounts");
-        async move {
-            let r = post(&http, &url, &[], Some(r#"{"currency":"EUR"}"#)).await;
-            assert_eq!(r.status, 201, "{}", r.body);
-            r.body["account_id"].as_str().unwrap().to_owned()
-        }
-    };
-    let (a, b, c) = (
-        open(alice.clone()).await,
-        open(bob.clone()).await,
-        open(carol.clone()).await,
+    let (alice, bob, carol, dave) = (
+        client_as("alice"),
+        client_as("bob"),
+        client_as("carol"),
+        client_as("dave"),
     );
+    let (a, b, c, d) = (
+        open_account(&alice, &base, "EUR").await,
+        open_account(&bob, &base, "EUR").await,
+        open_account(&carol, &base, "EUR").await,
+        open_account(&dave, &base, "EUR").await,
+    );
+    let held_from = open_account(&alice, &base, "EUR").await;
+    let dollars = open_account(&bob, &base, "USD").await;
     let expect =
         |reply: common::Reply, status: u16| assert_eq!(reply.status, status, "{}", reply.body);
-    expect(
-        post(
-            &alice,
-            &format!("{base}/accounts/{a}/deposits"),
-            &[],
-            Some(r#"{"amount":10000}"#),
-        )
-        .await,
-        200,
-    );
-    expect(
-        post(
-            &alice,
-            &format!("{base}/accounts/{a}/withdrawals"),
-            &[],
-            Some(r#"{"amount":100}"#),
-        )
-        .await,
-        200,
-    );
+    money(&alice, &base, &a, "deposits", 10_000).await;
+    money(&alice, &base, &held_from, "deposits", 50).await;
+    money(&alice, &base, &a, "withdrawals", 100).await;
     expect(
         post(
             &alice,
@@ -126,24 +110,62 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
         .await,
         422,
     );
+    let request = |from: &str, to: &str, amount: u64| {
+        let (alice, url) = (alice.clone(), format!("{base}/transfers"));
+        let body = format!(r#"{{"from":"{from}","to":"{to}","amount":{amount}}}"#);
+        async move { post(&alice, &url, &[], Some(&body)).await }
+    };
+    // Refused when asked for (another currency): a rejection record.
+    expect(request(&a, &dollars, 1).await, 422);
+    // With the process paused: carol's and dave's accounts close after transfers to them were asked for (the
+    // credits are refused: refunded), and the source of the second closes after its debit (the refund is refused
+    // too: held, then released by an operator).
+    stack.pause_transfer_process().await;
+    let mut transfers = Vec::new();
+    for (from, to, amount) in [
+        (&a, &b, 500),
+        (&a, &c, 300),
+        (&a, &b, 99_999_999),
+        (&held_from, &d, 50),
+    ] {
+        let r = request(from, to, amount).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        transfers.push(r.body["transfer_id"].as_str().unwrap().to_owned());
+    }
     expect(
         post(&carol, &format!("{base}/accounts/{c}/close"), &[], None).await,
         200,
     );
-    let mut transfers = Vec::new();
-    for (to, amount) in [(&b, 500), (&c, 300), (&b, 99_999_999)] {
-        let r = post(
+    expect(
+        post(&dave, &format!("{base}/accounts/{d}/close"), &[], None).await,
+        200,
+    );
+    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let process = TransferProcess::over(store.clone(), common::SNAPSHOTS);
+    let held = format!("transfer-{}", transfers[3]);
+    assert!(process.step_once(&held).await.unwrap(), "the debit");
+    expect(
+        post(
             &alice,
-            &format!("{base}/transfers"),
+            &format!("{base}/accounts/{held_from}/close"),
             &[],
-            Some(&format!(
-                r#"{{"from":"{a}","to":"{to}","amount":{amount}}}"#
-            )),
+            None,
         )
-        .await;
-        assert_eq!(r.status, 202, "{}", r.body);
-        transfers.push(r.body["transfer_id"].as_str().unwrap().to_owned());
-    }
+        .await,
+        200,
+    );
+    stack.resume_transfer_process().await;
+    settled_transfer(&alice, &base, &transfers[3]).await;
+    expect(
+        post(
+            &operator_client("asyncapi-operator"),
+            &format!("{base}/transfers/{}/release", transfers[3]),
+            &[],
+            Some(&format!(r#"{{"to":"{a}"}}"#)),
+        )
+        .await,
+        202,
+    );
     // A poison record: each consumer dead-letters it.
     produce_raw(
         &stack.kafka_bootstrap,
@@ -153,32 +175,38 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
     )
     .await;
 
-    // Every transfer has ended: completed, refunded (the destination is closed), refused at the debit.
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
-    let mut stored = 0;
-    for attempt in 0.. {
+    // Every transfer has ended: completed, refunded (the destination closed), refused at the debit, released.
+    let deadline = tokio::time::Instant::now() + common::EVENTUALLY;
+    let stored = loop {
         let mut ended = true;
-        stored = 0;
-        for stream in [
-            format!("account-{a}"),
-            format!("account-{b}"),
-            format!("account-{c}"),
-        ]
-        .into_iter()
-        .chain(transfers.iter().map(|t| format!("transfer-{t}")))
+        let mut stored = 0;
+        for stream in [&a, &b, &c, &d, &held_from, &dollars]
+            .iter()
+            .map(|id| format!("account-{id}"))
+            .chain(transfers.iter().map(|t| format!("transfer-{t}")))
         {
             let events = store.load(&stream).await.unwrap();
             let last = events.last().map_or("", |e| e.event_type.as_str());
             ended &= !stream.starts_with("transfer-")
-                || ["DestinationCredited", "SourceRefunded", "DebitRefused"].contains(&last);
+                || [
+                    "DestinationCredited",
+                    "SourceRefunded",
+                    "DebitRefused",
+                    "Released",
+                ]
+                .contains(&last);
             stored += events.len();
         }
         if ended {
-            break;
+            break stored;
         }
-        assert!(attempt < 600, "the transfers did not end in 60 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the transfers did not end in {:?}",
+            common::EVENTUALLY
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
 
     // Every stored event, at least once (the command path and the relay both publish).
     let wait = Duration::from_secs(60);
@@ -241,13 +269,15 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
         "TransferSent.v1",
         "TransferReceived.v1",
         "TransferRefunded.v1",
-        "TransferOrderRefused.v1",
         "TransferRequested.v1",
         "SourceDebited.v1",
         "DebitRefused.v1",
         "DestinationCredited.v1",
         "CreditRefused.v1",
         "SourceRefunded.v1",
+        "RefundRefused.v1",
+        "ReleaseOrdered.v1",
+        "Released.v1",
         "CommandRejected",
         "DeadLetter",
     ];

@@ -83,6 +83,19 @@ fn every_table_in_the_code_is_in_the_template_with_the_same_keys() {
             "{} stream",
             spec.logical_id
         );
+        let ttl = &properties["TimeToLiveSpecification"];
+        assert_eq!(
+            ttl["AttributeName"].as_str(),
+            spec.ttl_attribute,
+            "{} TTL attribute",
+            spec.logical_id
+        );
+        assert_eq!(
+            ttl["Enabled"].as_bool(),
+            spec.ttl_attribute.map(|_| true),
+            "{} TTL enabled",
+            spec.logical_id
+        );
     }
 }
 

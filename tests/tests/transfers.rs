@@ -1,9 +1,10 @@
-//! Transfers end to end, over HTTP, under faults: 200 concurrent transfers among 20 accounts — some refused
-//! (insufficient funds, a closed source), some into closed accounts or accounts of another currency (refunded) —
-//! with half of the command path's publishes dropped (the relay delivers them) and the transfer process manager
-//! restarted mid-run. At the end, from the event store: money is neither created nor destroyed, every transfer is
-//! completed or failed, a completed one moved its amount exactly once, a failed one left both balances as they
-//! were; the read side agrees (summaries, statements with counterparties, transfer views).
+//! Transfers end to end, over HTTP, under faults: 200 concurrent transfers among 22 accounts — some refused when
+//! asked for (a closed destination, another currency), some at the debit (insufficient funds, a closed source) —
+//! after ten into two accounts that closed while the process manager was paused (refunded), with half of the command
+//! path's publishes dropped (the relay delivers them) and the transfer process manager restarted mid-run. At the end,
+//! from the event store: money is neither created nor destroyed, every transfer is completed or failed, a completed
+//! one moved its amount exactly once, a failed one left both balances as they were, no account holds a refusal; the
+//! read side agrees (summaries, statements with counterparties, transfer views).
 //!
 //! Runs on the test binary's DynamoDB API and Kafka: embedded by default, DynamoDB Local + tansu in the full run.
 
@@ -12,12 +13,11 @@ mod common;
 use bank_account::{Account, AccountEvent, AccountState};
 use bank_service::transfers::TransferProcess;
 use base64::Engine;
-use common::{client_as, post, test_config};
+use common::{client_as, get_fresh, post, settled_transfer, test_config};
 use devstack::Devstack;
 use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,9 +29,13 @@ use tributary_testkit::dynamo;
 const ACCOUNTS: usize = 20;
 const TRANSFERS: usize = 200;
 const DEPOSIT: u64 = 10_000;
-/// Accounts closed before any transfer (the last ones): a transfer from one is refused at the debit, a transfer to
-/// one is refunded.
+/// Accounts closed before any transfer (the last ones of ACCOUNTS): a transfer from one is refused at the debit, a
+/// transfer to one when it is asked for.
 const CLOSED: usize = 2;
+/// Empty accounts (after ACCOUNTS) that close after transfers into them were asked for: those are refunded.
+const CLOSING: usize = 2;
+/// Transfers into the closing accounts.
+const REFUNDED: usize = 10;
 
 struct Opened {
     id: String,
@@ -58,7 +62,7 @@ async fn post_definite(
 
 async fn open_accounts(base: &str) -> Vec<Opened> {
     let mut accounts = Vec::new();
-    for i in 0..ACCOUNTS {
+    for i in 0..ACCOUNTS + CLOSING {
         let owner = format!("transfer-owner-{i}-{}", uuid::Uuid::new_v4().simple());
         let client = client_as(&owner);
         let currency = if i % 5 == 4 { "USD" } else { "EUR" };
@@ -71,8 +75,10 @@ async fn open_accounts(base: &str) -> Vec<Opened> {
         .await;
         assert_eq!(opened.status, 201, "{opened:?}");
         let id = opened.body["account_id"].as_str().unwrap().to_owned();
-        let closed = i >= ACCOUNTS - CLOSED;
-        let deposited = if closed {
+        let closed = (ACCOUNTS - CLOSED..ACCOUNTS).contains(&i);
+        let deposited = if i >= ACCOUNTS {
+            0
+        } else if closed {
             let reply = post_definite(
                 &client,
                 &format!("{base}/accounts/{id}/close"),
@@ -102,9 +108,10 @@ async fn open_accounts(base: &str) -> Vec<Opened> {
     accounts
 }
 
-/// A transfer as requested: who asked, between which accounts (indices), how much, and its id.
+/// A transfer as requested: who asked, between which accounts (indices), how much, and its id — or why it was
+/// refused when asked for.
 struct Requested {
-    id: String,
+    id: Result<String, String>,
     from: usize,
     to: usize,
     amount: u64,
@@ -116,10 +123,11 @@ async fn request_transfers(
     acknowledged: &Arc<AtomicUsize>,
 ) -> Vec<Requested> {
     let mut rng = StdRng::seed_from_u64(12);
+    let all = accounts.len();
     let plan: Vec<(usize, usize, u64)> = (0..TRANSFERS)
         .map(|_| {
-            let from = rng.random_range(0..ACCOUNTS);
-            let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
+            let from = rng.random_range(0..all);
+            let to = (from + rng.random_range(1..all)) % all;
             (from, to, rng.random_range(1..=4_000))
         })
         .collect();
@@ -128,29 +136,10 @@ async fn request_transfers(
         let acknowledged = acknowledged.clone();
         let base = base.to_owned();
         tokio::spawn(async move {
-            let client = client_as(&accounts[from].owner);
-            let reply = post_definite(
-                &client,
-                &format!("{base}/transfers"),
-                &format!("transfer-{n}"),
-                &format!(
-                    r#"{{"from":"{}","to":"{}","amount":{amount}}}"#,
-                    accounts[from].id, accounts[to].id
-                ),
-            )
-            .await;
-            assert_eq!(reply.status, 202, "{reply:?}");
-            assert_eq!(
-                reply.header("location"),
-                format!("/transfers/{}", reply.body["transfer_id"].as_str().unwrap())
-            );
+            let requested =
+                request_one(&base, &accounts, &format!("transfer-{n}"), from, to, amount).await;
             acknowledged.fetch_add(1, Ordering::SeqCst);
-            Requested {
-                id: reply.body["transfer_id"].as_str().unwrap().to_owned(),
-                from,
-                to,
-                amount,
-            }
+            requested
         })
     });
     join_all(tasks)
@@ -160,27 +149,44 @@ async fn request_transfers(
         .collect()
 }
 
-/// The transfer's view once it is completed or failed (its requester reads it).
-async fn settled(base: &str, owner: &str, id: &str) -> Value {
-    let client = client_as(owner);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let reply = client
-            .get(format!("{base}/transfers/{id}"))
-            .send()
-            .await
-            .unwrap();
-        if reply.status() == 200 {
-            let view: Value = reply.json().await.unwrap();
-            if view["status"] != "pending" {
-                return view;
-            }
+/// Ask for one transfer (until the answer is definite): accepted, or refused when asked for.
+async fn request_one(
+    base: &str,
+    accounts: &[Opened],
+    key: &str,
+    from: usize,
+    to: usize,
+    amount: u64,
+) -> Requested {
+    let client = client_as(&accounts[from].owner);
+    let reply = post_definite(
+        &client,
+        &format!("{base}/transfers"),
+        key,
+        &format!(
+            r#"{{"from":"{}","to":"{}","amount":{amount}}}"#,
+            accounts[from].id, accounts[to].id
+        ),
+    )
+    .await;
+    let id = match reply.status {
+        202 => {
+            let id = reply.body["transfer_id"].as_str().unwrap().to_owned();
+            assert_eq!(reply.header("location"), format!("/transfers/{id}"));
+            Ok(id)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "transfer {id} did not settle in 180 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        422 => Err(reply.body["type"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("urn:tributary:problem:")
+            .to_owned()),
+        _ => panic!("{reply:?}"),
+    };
+    Requested {
+        id,
+        from,
+        to,
+        amount,
     }
 }
 
@@ -211,6 +217,29 @@ async fn concurrent_transfers_conserve_money_under_dropped_publishes_and_a_proce
     let base = stack.base_url();
     let accounts = Arc::new(open_accounts(&base).await);
 
+    // Transfers into the closing accounts, asked for while the process manager is paused; then they close.
+    stack.pause_transfer_process().await;
+    let funded: Vec<usize> = (0..ACCOUNTS - CLOSED).filter(|i| i % 5 != 4).collect();
+    let mut refunded_ones = Vec::new();
+    for n in 0..REFUNDED {
+        let (from, to) = (funded[n % funded.len()], ACCOUNTS + n % CLOSING);
+        let requested =
+            request_one(&base, &accounts, &format!("refunded-{n}"), from, to, 100).await;
+        assert!(requested.id.is_ok(), "{:?}", requested.id);
+        refunded_ones.push(requested);
+    }
+    for closing in &accounts[ACCOUNTS..] {
+        let reply = post_definite(
+            &client_as(&closing.owner),
+            &format!("{base}/accounts/{}/close", closing.id),
+            "close",
+            "{}",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    stack.resume_transfer_process().await;
+
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let requests = tokio::spawn({
         let (base, accounts, acknowledged) = (base.clone(), accounts.clone(), acknowledged.clone());
@@ -222,13 +251,15 @@ async fn concurrent_transfers_conserve_money_under_dropped_publishes_and_a_proce
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stack.restart_transfer_process().await;
-    let requested = requests.await.expect("requests");
+    let mut requested = requests.await.expect("requests");
+    requested.extend(refunded_ones);
 
-    let views = join_all(
-        requested
-            .iter()
-            .map(|t| settled(&base, &accounts[t.from].owner, &t.id)),
-    )
+    let views = join_all(requested.iter().map(|t| async {
+        match &t.id {
+            Ok(id) => Some(settled_transfer(&client_as(&accounts[t.from].owner), &base, id).await),
+            Err(_) => None,
+        }
+    }))
     .await;
 
     // The event store's account of what happened.
@@ -258,107 +289,123 @@ async fn concurrent_transfers_conserve_money_under_dropped_publishes_and_a_proce
     let deposited: u64 = accounts.iter().map(|a| a.deposited).sum();
     assert_eq!(total, deposited, "the sum of balances equals the deposits");
 
-    // Every transfer ended, and moved its money exactly once or not at all.
-    let (mut completed, mut failed_at_debit, mut refunded) = (0, 0, 0);
+    // Every transfer ended, and moved its money exactly once or not at all; none left a refusal on an account.
+    let store_of = |id: &str| format!("transfer-{id}");
+    let (mut completed, mut failed_at_debit, mut refunded, mut refused) = (0, 0, 0, 0);
     for (t, view) in requested.iter().zip(&views) {
-        let m = moves.get(&t.id).copied().unwrap_or_default();
-        // An open account answers a refused order with an event; a closed one refuses it without one.
-        let refusal_of = |account: usize| u32::from(accounts[account].deposited > 0);
+        let (id, view) = match (&t.id, view) {
+            (Ok(id), Some(view)) => (id, view),
+            (Err(why), _) => {
+                // Refused when asked for: a destination that is closed or in another currency; nothing written.
+                let (to, from) = (&accounts[t.to], &accounts[t.from]);
+                let expected = if t.to >= ACCOUNTS - CLOSED {
+                    "destination-closed"
+                } else {
+                    assert_ne!(t.from % 5 == 4, t.to % 5 == 4, "{} -> {}", from.id, to.id);
+                    "currency-mismatch"
+                };
+                assert_eq!(why, expected);
+                refused += 1;
+                continue;
+            }
+            (Ok(id), None) => panic!("{id} has no view"),
+        };
+        let m = moves.get(id).copied().unwrap_or_default();
         assert_eq!(view["amount"], t.amount, "{view}");
         match (view["status"].as_str().unwrap(), view["failed_at"].as_str()) {
             ("completed", None) => {
-                assert_eq!(m, [1, 1, 0, 0], "completed {}: one debit, one credit", t.id);
+                assert_eq!(m, [1, 1, 0, 0], "completed {id}: one debit, one credit");
                 completed += 1;
             }
             ("failed", Some("debit")) => {
-                assert_eq!(
-                    m,
-                    [0, 0, 0, refusal_of(t.from)],
-                    "failed at the debit {}: nothing moved",
-                    t.id
-                );
+                assert_eq!(m, [0, 0, 0, 0], "failed at the debit {id}: nothing moved");
                 failed_at_debit += 1;
             }
             ("failed", Some("credit")) => {
                 assert_eq!(
                     m,
-                    [1, 0, 1, refusal_of(t.to)],
-                    "failed at the credit {}: debited once, refunded once",
-                    t.id
+                    [1, 0, 1, 0],
+                    "failed at the credit {id}: debited once, refunded once"
+                );
+                assert_eq!(
+                    view["reason"], "the destination refused the credit: account-closed",
+                    "{view}"
                 );
                 refunded += 1;
             }
-            other => panic!("transfer {} ended as {other:?}: {view}", t.id),
+            other => panic!("transfer {id} ended as {other:?}: {view}"),
         }
+        assert!(!store.load(&store_of(id)).await.unwrap().is_empty());
         let (from, to) = (&accounts[t.from], &accounts[t.to]);
-        if view["status"] == "failed" && from.deposited > 0 && to.deposited > 0 {
-            // Both open, same currency: only the source's funds can have refused it.
-            if t.from % 5 != 4 && t.to % 5 != 4 || t.from % 5 == 4 && t.to % 5 == 4 {
-                assert_eq!(
-                    view["reason"], "the source refused the debit: insufficient-funds",
-                    "{view}"
-                );
-            }
+        if view["status"] == "failed" && view["failed_at"] == "debit" && from.deposited > 0 {
+            // An open source: only its funds can have refused it.
+            assert_eq!(
+                view["reason"], "the source refused the debit: insufficient-funds",
+                "{view} ({} -> {})",
+                from.id, to.id
+            );
         }
     }
-    assert_eq!(completed + failed_at_debit + refunded, TRANSFERS);
+    assert_eq!(
+        completed + failed_at_debit + refunded + refused,
+        TRANSFERS + REFUNDED
+    );
+    assert_eq!(
+        refunded, REFUNDED,
+        "the transfers into the closing accounts were refunded"
+    );
     assert!(
-        completed > 0 && failed_at_debit > 0 && refunded > 0,
-        "every path is exercised: {completed} completed, {failed_at_debit} refused at the debit, {refunded} refunded"
+        completed > 0 && failed_at_debit > 0 && refused > 0,
+        "every path is exercised: {completed} completed, {failed_at_debit} refused at the debit, {refunded} refunded, {refused} refused when asked for"
+    );
+    assert!(
+        moves.values().all(|m| m[3] == 0),
+        "no account holds a refusal: {moves:?}"
     );
 
     // The read side agrees: each summary (once at the store's version) holds the folded balance.
     for (account, (balance, version)) in accounts.iter().zip(&balances) {
-        let reply = client_as(&account.owner)
-            .get(format!(
-                "{base}/accounts/{}?min_version={version}",
-                account.id
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let summary: Value = reply.json().await.unwrap();
-        assert_eq!(summary["balance"], *balance, "{summary}");
+        let reply = get_fresh(
+            &client_as(&account.owner),
+            &format!("{base}/accounts/{}?min_version={version}", account.id),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body["balance"], *balance, "{}", reply.body);
     }
     // A completed transfer is on both statements, each naming the other account.
     let (t, _) = requested
         .iter()
         .zip(&views)
-        .find(|(_, v)| v["status"] == "completed")
+        .find(|(_, v)| v.as_ref().is_some_and(|v| v["status"] == "completed"))
         .unwrap();
+    let t_id = t.id.as_ref().unwrap();
     for (reader, kind, other) in [
         (t.from, "transfer-out", t.to),
         (t.to, "transfer-in", t.from),
     ] {
         let account = &accounts[reader];
-        let statement: Value = client_as(&account.owner)
-            .get(format!(
+        let statement = get_fresh(
+            &client_as(&account.owner),
+            &format!(
                 "{base}/accounts/{}/statement?limit=100&min_version={}",
                 account.id, balances[reader].1
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            ),
+        )
+        .await
+        .body;
         let line = statement["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|l| l["transfer_id"] == t.id.as_str())
-            .unwrap_or_else(|| panic!("{kind} line of {} in {statement}", t.id));
+            .find(|l| l["transfer_id"] == t_id.as_str())
+            .unwrap_or_else(|| panic!("{kind} line of {t_id} in {statement}"));
         assert_eq!(line["kind"], kind);
         assert_eq!(line["counterparty"], accounts[other].id.as_str());
     }
     // Someone else's transfer does not exist for a stranger.
-    let stranger = client_as("stranger")
-        .get(format!("{base}/transfers/{}", requested[0].id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stranger.status(), 404);
+    let stranger = common::get(&client_as("stranger"), &format!("{base}/transfers/{t_id}")).await;
+    assert_eq!(stranger.status, 404);
     stack.stop().await;
 }
 

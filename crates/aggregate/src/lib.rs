@@ -46,15 +46,57 @@ pub struct CommandContext {
 }
 
 /// A retried request is recognised by its key; the fingerprint tells a true retry from a reused key.
+///
+/// Every command with a key leaves a [`Receipt`] in the same transaction as its events, so that it is recognised
+/// for as long as [`KeyRetention`] says — however many commands of other principals reach the aggregate meanwhile
+/// (a count-based window alone could be flushed by anyone who can append to the stream). The snapshot's window of
+/// recent commands stays as the fast path: a repeat inside it costs no write.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub key: IdempotencyKey,
     pub fingerprint: String,
-    /// Remember the key for ever, not only within the window of recent commands a snapshot carries: the command's
-    /// events are appended with a [`Receipt`] in the same transaction. For commands that may be repeated long
-    /// after they were applied (a process manager's orders); it costs a receipt read before deciding and a
-    /// two-item transaction instead of a single put.
-    pub durable: bool,
+    pub retention: KeyRetention,
+}
+
+/// How long an idempotency key is remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRetention {
+    /// A caller's key: remembered for this long after the command (its receipt then expires, and the table's TTL
+    /// deletes it). A rejection is not remembered: the caller may fix the cause and retry with the same key.
+    Period(chrono::TimeDelta),
+    /// A process manager's order: remembered for ever, rejections included, so the same order always gets the same
+    /// answer even when the aggregate's state changes between two deliveries.
+    Forever,
+}
+
+impl KeyRetention {
+    /// The default period for callers' keys: 24 hours.
+    pub const DEFAULT_PERIOD: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+    /// `IDEMPOTENCY_KEY_HOURS`: how long callers' keys are remembered, 24 (the default) to 8,760 hours (a year);
+    /// a clear error otherwise.
+    pub fn from_env() -> Result<Self, tributary_runtime::ConfigError> {
+        let hours = tributary_runtime::config::count_between(
+            "IDEMPOTENCY_KEY_HOURS",
+            Self::DEFAULT_PERIOD.num_hours() as u64,
+            24,
+            8_760,
+        )?;
+        Ok(Self::Period(chrono::TimeDelta::hours(hours as i64)))
+    }
+
+    fn expiry(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Period(period) => Some(now + period),
+            Self::Forever => None,
+        }
+    }
+}
+
+impl Default for KeyRetention {
+    fn default() -> Self {
+        Self::Period(Self::DEFAULT_PERIOD)
+    }
 }
 
 impl Idempotency {
@@ -106,6 +148,10 @@ pub enum CommandError<R: std::error::Error + 'static> {
     /// The aggregate refused it (a business rule). `version` is the stream version it was decided at.
     #[error("rejected: {rejection}")]
     Rejected { rejection: R, version: u64 },
+    /// The aggregate refused this very request before, and its receipt remembers the refusal by its code
+    /// ([`KeyRetention::Forever`]): the same answer, whatever the aggregate's state is now.
+    #[error("rejected earlier: {code}")]
+    RejectedEarlier { code: String, version: u64 },
     /// `If-Match` named another version than the stream's.
     #[error("expected version {expected}, but the stream is at version {actual}")]
     PreconditionFailed { expected: u64, actual: u64 },
@@ -215,6 +261,8 @@ struct Loaded<S> {
     events: Vec<StoredEvent>,
     /// The next append should carry a snapshot (none was usable, and the stream is long).
     needs_snapshot: bool,
+    /// The newest event read (the one at `version`).
+    newest: Option<StoredEvent>,
 }
 
 impl<D: Decider> CommandHandler<D> {
@@ -244,11 +292,37 @@ impl<D: Decider> CommandHandler<D> {
         Ok((loaded.state, loaded.version))
     }
 
+    /// The aggregate as it was right after its event `version`: its state then, and that event (`None`: the stream
+    /// has no such event). Read backwards from `version` to the newest snapshot at or below it — at most the snapshot
+    /// interval + 1 items (plus one multi-event command's events), however long the stream and whatever the version
+    /// asked — unless that snapshot is of another state shape (the stream is then folded up to `version`). For
+    /// reads of the past (an audit as of a version); nothing is written.
+    pub async fn state_after(
+        &self,
+        stream_id: &str,
+        version: u64,
+    ) -> Result<Option<(D::State, StoredEvent)>, EventStoreError> {
+        let loaded = self.load_up_to(stream_id, Some(version)).await?;
+        Ok(match loaded.newest {
+            Some(event) if event.version == version => Some((loaded.state, event)),
+            _ => None,
+        })
+    }
+
     /// The aggregate's current state, from the newest snapshot and the events after it (a bounded read); from all
     /// its events when there is no usable snapshot.
     async fn load(&self, stream_id: &str) -> Result<Loaded<D::State>, EventStoreError> {
+        self.load_up_to(stream_id, None).await
+    }
+
+    /// [`load`](Self::load) as the stream was after its event `up_to` (`None`: now).
+    async fn load_up_to(
+        &self,
+        stream_id: &str,
+        up_to: Option<u64>,
+    ) -> Result<Loaded<D::State>, EventStoreError> {
         let page = i32::try_from(self.snapshots.every + 1).unwrap_or(i32::MAX);
-        let tail = self.store.load_tail(stream_id, page).await?;
+        let tail = self.store.load_tail_up_to(stream_id, up_to, page).await?;
         let usable = tail.snapshot.as_ref().and_then(|(version, snapshot)| {
             if snapshot.shape != D::STATE_SHAPE {
                 return None;
@@ -273,7 +347,7 @@ impl<D: Decider> CommandHandler<D> {
             None => {
                 // A snapshot of another state shape (or unreadable): fold everything, store a fresh one next.
                 tracing::info!(stream = %stream_id, "snapshot of another state shape; folding the whole stream");
-                let all = self.store.load(stream_id).await?;
+                let all = self.store.load_between(stream_id, 0, up_to).await?;
                 (D::initial(), 0, RecentCommands::default(), all, true)
             }
         };
@@ -288,6 +362,7 @@ impl<D: Decider> CommandHandler<D> {
             recent,
             events,
             needs_snapshot,
+            newest: tail.newest,
         })
     }
 
@@ -298,7 +373,8 @@ impl<D: Decider> CommandHandler<D> {
     ) -> Result<CommandOutcome, CommandError<D::Rejection>> {
         let started = tokio::time::Instant::now();
         let command_id = request.context.command_id;
-        // Why the previous attempt did not commit: lost a race, or an append whose outcome is unknown.
+        // Why the previous attempt did not commit: lost a race, a receipt held the key, or an append whose outcome
+        // is unknown.
         let mut last_failure: Option<EventStoreError> = None;
         let mut pause = Duration::ZERO;
         let mut attempts = 0u32;
@@ -319,10 +395,12 @@ impl<D: Decider> CommandHandler<D> {
                         _ => CommandError::Conflict { attempts },
                     });
                 }
-                pause = self.retry.next_delay(pause);
-                tributary_runtime::metrics::count("AppendRetries", 1, &[]);
-                tracing::debug!(stream = %request.stream_id, attempts, %failure, ?pause, "retrying the command");
-                tokio::time::sleep(pause).await;
+                if !matches!(failure, EventStoreError::ReceiptTaken { .. }) {
+                    pause = self.retry.next_delay(pause);
+                    tributary_runtime::metrics::count("AppendRetries", 1, &[]);
+                    tracing::debug!(stream = %request.stream_id, attempts, %failure, ?pause, "retrying the command");
+                    tokio::time::sleep(pause).await;
+                }
             }
             attempts += 1;
             let loaded = self
@@ -351,25 +429,20 @@ impl<D: Decider> CommandHandler<D> {
                         version: seen.version,
                     });
                 }
-                if idempotency.durable {
-                    let id = idempotency.receipt_id(&request.context.actor);
-                    if let Some(receipt) =
-                        self.store.receipt(&id).await.map_err(CommandError::Store)?
-                    {
-                        if receipt.stream_id != request.stream_id
-                            || receipt.fingerprint != idempotency.fingerprint
-                        {
-                            return Err(CommandError::IdempotencyKeyReused);
-                        }
-                        return Ok(CommandOutcome::Replayed {
-                            version: receipt.version,
-                        });
+                if matches!(last_failure, Some(EventStoreError::ReceiptTaken { .. })) {
+                    // Another attempt holds the key: its receipt is the answer (unless it expired meanwhile).
+                    if let Some(answer) = self.earlier_answer(request).await? {
+                        return answer;
                     }
                 }
             }
             let version = loaded.version;
             if let Some(expected) = request.expected_version {
                 if expected != version {
+                    // A retry of a request that moved the stream past the version it expected is a replay.
+                    if let Some(answer) = self.earlier_answer(request).await? {
+                        return answer;
+                    }
                     return Err(CommandError::PreconditionFailed {
                         expected,
                         actual: version,
@@ -377,8 +450,10 @@ impl<D: Decider> CommandHandler<D> {
                 }
             }
 
-            let events = D::decide(&loaded.state, &request.command)
-                .map_err(|rejection| CommandError::Rejected { rejection, version })?;
+            let events = match D::decide(&loaded.state, &request.command) {
+                Ok(events) => events,
+                Err(rejection) => return self.rejected(request, rejection, version).await,
+            };
             let new_events: Vec<NewEvent> = events
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata(request)))
@@ -388,16 +463,14 @@ impl<D: Decider> CommandHandler<D> {
                 .map(|(v, e)| StoredEvent::committed(&request.stream_id, v, e))
                 .collect();
             let snapshot = self.snapshot_after(loaded, &events, &committed);
-            let receipt = request
-                .idempotency
-                .as_ref()
-                .filter(|i| i.durable)
-                .map(|i| Receipt {
-                    id: i.receipt_id(&request.context.actor),
-                    stream_id: request.stream_id.clone(),
-                    version: version + new_events.len() as u64,
-                    fingerprint: i.fingerprint.clone(),
-                });
+            let receipt = request.idempotency.as_ref().map(|i| {
+                receipt(
+                    request,
+                    i,
+                    version + new_events.len() as u64,
+                    None::<String>,
+                )
+            });
 
             match self
                 .store
@@ -416,8 +489,8 @@ impl<D: Decider> CommandHandler<D> {
                         events: committed,
                     });
                 }
-                // Another writer won (or wrote this command's receipt first), or a transaction collided: nothing of
-                // ours was written by this call (though an SDK retry inside it may have met our own earlier write).
+                // Another writer won, or a transaction collided: nothing of ours was written by this call (though an
+                // SDK retry inside it may have met our own earlier write).
                 Err(
                     e @ (EventStoreError::WrongExpectedVersion { .. }
                     | EventStoreError::TransactionConflict(_)),
@@ -425,6 +498,9 @@ impl<D: Decider> CommandHandler<D> {
                     tributary_runtime::metrics::count("AppendConflicts", 1, &[]);
                     last_failure = Some(e)
                 }
+                // A live receipt holds the key: an earlier attempt of this request (or another request under the same
+                // key) was handled. Look again: the next round reads the receipt for the answer.
+                Err(e @ EventStoreError::ReceiptTaken { .. }) => last_failure = Some(e),
                 // Throttled after the SDK's retries, timed out, or no answer: the append may or may not have landed.
                 Err(e @ EventStoreError::Transient(_)) => {
                     tracing::warn!(stream = %request.stream_id, attempts, error = %e, "append outcome unknown; checking the stream");
@@ -432,6 +508,76 @@ impl<D: Decider> CommandHandler<D> {
                 }
                 Err(e) => return Err(CommandError::Store(e)),
             }
+        }
+    }
+
+    /// The answer a live receipt gives `request` (its key was used before): a replay, the rejection it remembers,
+    /// or a reused key. `None` when no live receipt holds the key.
+    async fn earlier_answer(
+        &self,
+        request: &CommandRequest<D::Command>,
+    ) -> Result<
+        Option<Result<CommandOutcome, CommandError<D::Rejection>>>,
+        CommandError<D::Rejection>,
+    > {
+        let Some(idempotency) = &request.idempotency else {
+            return Ok(None);
+        };
+        let id = idempotency.receipt_id(&request.context.actor);
+        let Some(receipt) = self.store.receipt(&id).await.map_err(CommandError::Store)? else {
+            return Ok(None);
+        };
+        if !receipt.is_live(request.context.now) {
+            return Ok(None);
+        }
+        if receipt.stream_id != request.stream_id || receipt.fingerprint != idempotency.fingerprint
+        {
+            return Ok(Some(Err(CommandError::IdempotencyKeyReused)));
+        }
+        Ok(Some(match receipt.rejection {
+            Some(code) => Err(CommandError::RejectedEarlier {
+                code,
+                version: receipt.version,
+            }),
+            None => Ok(CommandOutcome::Replayed {
+                version: receipt.version,
+            }),
+        }))
+    }
+
+    /// Answer a rejection decided at `version`: a request whose key was used before gets the earlier answer; an
+    /// order whose key is kept for ever has its rejection remembered (unless another attempt's answer got there
+    /// first, which is then the answer).
+    async fn rejected(
+        &self,
+        request: &CommandRequest<D::Command>,
+        rejection: D::Rejection,
+        version: u64,
+    ) -> Result<CommandOutcome, CommandError<D::Rejection>> {
+        let Some(idempotency) = &request.idempotency else {
+            return Err(CommandError::Rejected { rejection, version });
+        };
+        if idempotency.retention != KeyRetention::Forever {
+            return match self.earlier_answer(request).await? {
+                Some(answer) => answer,
+                None => Err(CommandError::Rejected { rejection, version }),
+            };
+        }
+        let code = D::rejection_code(&rejection);
+        match self
+            .store
+            .remember(&receipt(request, idempotency, version, Some(code)))
+            .await
+        {
+            Ok(()) => Err(CommandError::Rejected { rejection, version }),
+            Err(EventStoreError::ReceiptTaken { .. }) => {
+                match self.earlier_answer(request).await? {
+                    Some(answer) => answer,
+                    // Gone between the two calls (it cannot expire: this key is kept for ever): refused as decided.
+                    None => Err(CommandError::Rejected { rejection, version }),
+                }
+            }
+            Err(e) => Err(CommandError::Store(e)),
         }
     }
 
@@ -471,6 +617,25 @@ fn own_commit<S>(loaded: &Loaded<S>, command_id: Uuid) -> Option<CommandOutcome>
         .cloned()
         .collect();
     Some(CommandOutcome::Committed { version, events })
+}
+
+/// The receipt `request` leaves under its key: the version it reached (or was decided at), and the rejection it
+/// remembers, if any.
+fn receipt<C>(
+    request: &CommandRequest<C>,
+    idempotency: &Idempotency,
+    version: u64,
+    rejection: Option<impl Into<String>>,
+) -> Receipt {
+    Receipt {
+        id: idempotency.receipt_id(&request.context.actor),
+        stream_id: request.stream_id.clone(),
+        version,
+        fingerprint: idempotency.fingerprint.clone(),
+        written_at: request.context.now,
+        expires_at: idempotency.retention.expiry(request.context.now),
+        rejection: rejection.map(Into::into),
+    }
 }
 
 fn metadata<C>(request: &CommandRequest<C>) -> EventMetadata {

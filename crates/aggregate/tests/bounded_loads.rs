@@ -6,11 +6,14 @@
 mod support;
 
 use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
 use support::{request_to, Never, Recorded, Tally};
 use tributary_aggregate::{
-    CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy, SnapshotPolicy,
+    CommandError, CommandHandler, CommandOutcome, CommandRequest, KeyRetention, RetryPolicy,
+    SnapshotPolicy,
 };
 use tributary_core::Decider;
+use tributary_core::DomainEvent;
 use tributary_dynamodb::tables::{self, TableSpec};
 use tributary_dynamodb::{snapshot_of, EventStore, NewEvent};
 use tributary_testkit::{dynamo, event_metadata, seed_history};
@@ -162,34 +165,138 @@ proptest! {
     }
 }
 
+/// Counts like [`Tally`], but refuses to go past [`CAPPED_AT`]: a retry that is decided again after the cap is
+/// reached would be refused — unless it is recognised as the retry it is.
+struct Capped;
+
+const CAPPED_AT: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+#[error("over the cap")]
+struct OverTheCap;
+
+impl Decider for Capped {
+    type State = u64;
+    type Command = u64;
+    type Event = Recorded;
+    type Rejection = OverTheCap;
+
+    fn initial() -> u64 {
+        0
+    }
+    fn evolve(state: u64, _: &Recorded) -> u64 {
+        state + 1
+    }
+    fn decide(state: &u64, count: &u64) -> Result<Vec<Recorded>, OverTheCap> {
+        if state + count > CAPPED_AT {
+            return Err(OverTheCap);
+        }
+        Ok((1..=*count).map(|i| Recorded { n: state + i }).collect())
+    }
+}
+
+/// A caller's key is remembered for its period however many commands others append meanwhile (a stranger who can
+/// append to the stream cannot flush it, as a count-based window alone let them): the retry is a replay — also when
+/// deciding it again would now be refused, or its `If-Match` names a version long gone. After the period it is a new
+/// command (unless it is still among the aggregate's recent commands). Inside that window a replay reads no receipt.
 #[tokio::test]
-async fn retries_are_recognised_inside_the_window_and_not_outside() {
+async fn a_callers_key_is_remembered_for_its_period_whatever_others_append() {
     let (every, window) = (4, 8);
-    let handler = handler::<Tally>(every, window).await;
+    let handler = handler::<Capped>(every, window).await;
     let stream = stream();
-    let original = request(&stream, 1, Some("pay-42"));
-    handler.handle(&original).await.unwrap();
-    let retry = || {
+    let mut original = request_to(&stream, 1, "owner", Some("pay-42"));
+    original.expected_version = Some(0);
+    let first = handler.handle(&original).await.unwrap();
+    assert!(matches!(
+        first,
+        CommandOutcome::Committed { version: 1, .. }
+    ));
+    let retry = |after: chrono::TimeDelta| {
         let mut again = original.clone();
         again.context.command_id = Uuid::new_v4();
+        again.context.now = original.context.now + after;
         again
     };
-    // Inside: fewer than `window` commands since: recognised, whatever the snapshots.
-    for _ in 0..window - 1 {
-        handler.handle(&request(&stream, 1, None)).await.unwrap();
-    }
+    // Inside the window: recognised from the snapshot's recent commands alone (no receipt read).
+    let d = dynamo();
+    let (client, calls) = d.counted_client();
+    let counted = CommandHandler::<Capped>::new(
+        EventStore::new(client, table().await),
+        RetryPolicy::default(),
+    )
+    .with_snapshots(SnapshotPolicy { every, window });
     assert_eq!(
-        handler.handle(&retry()).await.unwrap(),
+        counted
+            .handle(&retry(chrono::TimeDelta::minutes(1)))
+            .await
+            .unwrap(),
         CommandOutcome::Replayed { version: 1 }
     );
-    // Outside: `window + every` commands since: a new command.
-    for _ in 0..(every as usize + 1) {
-        handler.handle(&request(&stream, 1, None)).await.unwrap();
+    assert_eq!(calls.count("GetItem"), 0, "{:?}", calls.operations());
+    // A stranger appends until the cap: far more than the window.
+    for _ in 0..CAPPED_AT - 1 {
+        handler
+            .handle(&request_to(&stream, 1, "stranger", None))
+            .await
+            .unwrap();
     }
-    let outcome = handler.handle(&retry()).await.unwrap();
+    // The owner's retry, 23 hours later: a replay (deciding it again would be refused, and its If-Match is stale).
+    assert_eq!(
+        handler
+            .handle(&retry(chrono::TimeDelta::hours(23)))
+            .await
+            .unwrap(),
+        CommandOutcome::Replayed { version: 1 }
+    );
+    // The same key with another request is refused, also by the receipt.
+    let mut other = retry(chrono::TimeDelta::hours(23));
+    other.idempotency.as_mut().unwrap().fingerprint = "another request".into();
+    assert!(matches!(
+        handler.handle(&other).await,
+        Err(CommandError::IdempotencyKeyReused)
+    ));
+    assert_eq!(ns(&stream).await.len() as u64, CAPPED_AT);
+
+    // After the period, the key is forgotten: the same request is decided again (and refused: over the cap)...
+    let late = retry(KeyRetention::DEFAULT_PERIOD + chrono::TimeDelta::seconds(1));
+    let mut late = late;
+    late.expected_version = None;
+    assert!(matches!(
+        handler.handle(&late).await,
+        Err(CommandError::Rejected { .. })
+    ));
+    // ...and on a stream with room (and past the window of recent commands, which recognises a key however old it
+    // is), applied anew, its receipt taking the expired one's place.
+    let beyond_the_window = window + every as usize + 1;
+    let roomy = self::stream();
+    let mut early = request_to(&roomy, 1, "owner", Some("pay-43"));
+    handler.handle(&early).await.unwrap();
+    for _ in 0..beyond_the_window {
+        handler
+            .handle(&request_to(&roomy, 1, "stranger", None))
+            .await
+            .unwrap();
+    }
+    early.context.command_id = Uuid::new_v4();
+    early.context.now += KeyRetention::DEFAULT_PERIOD;
+    let again = handler.handle(&early).await.unwrap();
     assert!(
-        matches!(outcome, CommandOutcome::Committed { .. }),
-        "{outcome:?}"
+        matches!(again, CommandOutcome::Committed { version, .. } if version == 2 + beyond_the_window as u64),
+        "{again:?}"
+    );
+    early.context.command_id = Uuid::new_v4();
+    for _ in 0..beyond_the_window {
+        handler
+            .handle(&request_to(&roomy, 1, "stranger", None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        handler.handle(&early).await.unwrap(),
+        CommandOutcome::Replayed {
+            version: 2 + beyond_the_window as u64
+        },
+        "the new receipt holds the key for a new period"
     );
 }
 
@@ -202,7 +309,7 @@ async fn a_durable_key_is_recognised_outside_the_window_and_applied_once_under_a
     let stream = stream();
     let durable = |count: u64| {
         let mut r = request(&stream, count, Some("order-7"));
-        r.idempotency.as_mut().unwrap().durable = true;
+        r.idempotency.as_mut().unwrap().retention = KeyRetention::Forever;
         r
     };
     let original = durable(1);
@@ -235,7 +342,7 @@ async fn a_durable_key_is_recognised_outside_the_window_and_applied_once_under_a
     // Eight senders of one new durable command at once: one append, seven replays of it.
     let raced = self::stream();
     let mut order = request(&raced, 1, Some("order-8"));
-    order.idempotency.as_mut().unwrap().durable = true;
+    order.idempotency.as_mut().unwrap().retention = KeyRetention::Forever;
     let senders = (0..8).map(|_| {
         let (handler, mut order) = (handler.clone(), order.clone());
         order.context.command_id = Uuid::new_v4();
@@ -292,4 +399,196 @@ async fn a_snapshot_of_an_old_state_shape_is_ignored_and_replaced() {
         .unwrap();
     let snapshot = snapshot_of(item.item().unwrap()).expect("a fresh snapshot");
     assert_eq!((snapshot.shape, snapshot.state.as_str()), (2, "100"));
+}
+
+/// A gate: orders pass only while it is open; anyone may open or close it.
+struct Gate;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum GateEvent {
+    Opened,
+    Closed,
+    Passed,
+}
+
+impl DomainEvent for GateEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Opened => "Opened",
+            Self::Closed => "Closed",
+            Self::Passed => "Passed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum GateCommand {
+    Open,
+    Close,
+    Pass,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the gate is closed")]
+struct GateClosed;
+
+impl Decider for Gate {
+    type State = bool;
+    type Command = GateCommand;
+    type Event = GateEvent;
+    type Rejection = GateClosed;
+
+    fn initial() -> bool {
+        false
+    }
+    fn rejection_code(_: &GateClosed) -> &'static str {
+        "gate-closed"
+    }
+    fn evolve(open: bool, event: &GateEvent) -> bool {
+        match event {
+            GateEvent::Opened => true,
+            GateEvent::Closed => false,
+            GateEvent::Passed => open,
+        }
+    }
+    fn decide(open: &bool, command: &GateCommand) -> Result<Vec<GateEvent>, GateClosed> {
+        Ok(vec![match command {
+            GateCommand::Open => GateEvent::Opened,
+            GateCommand::Close => GateEvent::Closed,
+            GateCommand::Pass if *open => GateEvent::Passed,
+            GateCommand::Pass => return Err(GateClosed),
+        }])
+    }
+}
+
+fn gate_request(
+    stream: &str,
+    command: GateCommand,
+    key: Option<&str>,
+) -> CommandRequest<GateCommand> {
+    let mut request = request_to(stream, 1, "process", key);
+    if let Some(idempotency) = request.idempotency.as_mut() {
+        idempotency.retention = KeyRetention::Forever;
+        idempotency.fingerprint = tributary_core::fingerprint(&command);
+    }
+    CommandRequest {
+        stream_id: request.stream_id,
+        command,
+        expected_version: None,
+        idempotency: request.idempotency,
+        context: request.context,
+    }
+}
+
+/// An order kept for ever gets the same answer every time, even when the aggregate changed in between: a refusal is
+/// remembered by its receipt (and nothing is written on the stream), so the order is refused again after the gate
+/// opened. Eight workers sending one order while the gate flips all get one answer: all accepted and exactly one
+/// event, or all refused and none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_kept_for_ever_gets_the_same_answer_every_time() {
+    let handler = handler::<Gate>(4, 8).await;
+    let stream = stream();
+    let order = gate_request(&stream, GateCommand::Pass, Some("order-1"));
+    assert!(matches!(
+        handler.handle(&order).await,
+        Err(CommandError::Rejected { .. })
+    ));
+    handler
+        .handle(&gate_request(&stream, GateCommand::Open, None))
+        .await
+        .unwrap();
+    let mut again = order.clone();
+    again.context.command_id = Uuid::new_v4();
+    match handler.handle(&again).await {
+        Err(CommandError::RejectedEarlier { code, version }) => {
+            assert_eq!((code.as_str(), version), ("gate-closed", 0))
+        }
+        other => panic!("the refusal is remembered: {other:?}"),
+    }
+    let events = store().await.load(&stream).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["Opened"],
+        "a refusal writes nothing on the stream"
+    );
+
+    // Rounds 0-3: one worker answers first (accepted in even rounds, refused in odd ones), then seven more race the
+    // flipping gate. Rounds 4-9: all eight race it from the start. Every round: one answer for all.
+    let (mut accepted, mut refused) = (0, 0);
+    for round in 0..10 {
+        let stream = self::stream();
+        let key = format!("order-race-{round}");
+        if round % 2 == 0 {
+            handler
+                .handle(&gate_request(&stream, GateCommand::Open, None))
+                .await
+                .unwrap();
+        }
+        let first = (round < 4).then(|| gate_request(&stream, GateCommand::Pass, Some(&key)));
+        let first = match first {
+            Some(order) => Some(handler.handle(&order).await.is_ok()),
+            None => None,
+        };
+        let flipper = {
+            let (handler, stream) = (handler.clone(), stream.clone());
+            tokio::spawn(async move {
+                for i in 0..6 {
+                    let command = if (i + round) % 2 == 0 {
+                        GateCommand::Close
+                    } else {
+                        GateCommand::Open
+                    };
+                    handler
+                        .handle(&gate_request(&stream, command, None))
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        let workers = (0..if first.is_some() { 7 } else { 8 }).map(|_| {
+            let handler = handler.clone();
+            let order = gate_request(&stream, GateCommand::Pass, Some(&key));
+            tokio::spawn(async move { handler.handle(&order).await })
+        });
+        let mut answers: Vec<bool> = futures::future::join_all(workers)
+            .await
+            .into_iter()
+            .map(|answer| match answer.unwrap() {
+                Ok(_) => true,
+                Err(CommandError::Rejected { .. } | CommandError::RejectedEarlier { .. }) => false,
+                Err(other) => panic!("{other:?}"),
+            })
+            .collect();
+        flipper.await.unwrap();
+        if let Some(first) = first {
+            assert_eq!(
+                first,
+                round % 2 == 0,
+                "round {round}: the first worker's answer"
+            );
+            answers.insert(0, first);
+        }
+        let passed = store()
+            .await
+            .load(&stream)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "Passed")
+            .count();
+        if answers[0] {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "round {round}: one answer for every worker, got {answers:?}"
+        );
+        assert_eq!(passed, usize::from(answers[0]), "round {round}");
+    }
+    println!("{accepted} rounds accepted, {refused} refused");
 }

@@ -41,7 +41,8 @@ async fn stream_of(stream: &str) -> Vec<(u64, Uuid)> {
 /// Run `count`-event commands whose first append response is lost; each must be appended exactly once and
 /// answered as committed at the version it produced.
 async fn a_lost_append_response_appends_once(count: u64, key: Option<&str>) {
-    let operation = if count == 1 {
+    // A keyed command appends its receipt in the same transaction.
+    let operation = if count == 1 && key.is_none() {
         "PutItem"
     } else {
         "TransactWriteItems"

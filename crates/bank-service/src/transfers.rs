@@ -15,7 +15,7 @@ use bank_account::transfer::{next_order, record, Answer, Order};
 use bank_account::{Account, AccountEvent, Transfer, TransferEvent, TransferId, TransferRejection};
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
-    RetryPolicy, SnapshotPolicy,
+    KeyRetention, RetryPolicy, SnapshotPolicy,
 };
 use tributary_consumer::reactor::ProcessManager;
 use tributary_core::{fingerprint, IdempotencyKey, TraceParent};
@@ -28,7 +28,8 @@ pub const CONSUMER_GROUP_SUFFIX: &str = "transfer-process";
 /// The consumer group the transfer process runs as, unless configured otherwise.
 pub const CONSUMER_GROUP: &str = "tributary-transfer-process";
 
-/// Steps of one transfer taken in one reaction, at most (debit, credit, refund, and one look that finds it done).
+/// Steps of one transfer taken in one reaction, at most (debit, credit, refund, and one look that finds it done; a
+/// release, and one look).
 const MAX_STEPS: usize = 4;
 
 /// Why a transfer could not go on for now (or ever).
@@ -96,49 +97,63 @@ impl TransferProcess {
         stream: &str,
         trace: Option<&TraceParent>,
     ) -> Result<(), ProcessError> {
-        let id = TransferId::of_stream(stream)
-            .and_then(|raw| TransferId::parse(raw).ok())
-            .ok_or_else(|| ProcessError::NotATransfer {
-                stream: stream.to_owned(),
-            })?;
+        let id = transfer_id(stream)?;
         for _ in 0..MAX_STEPS {
-            let (state, _) =
-                self.transfers
-                    .state(stream)
-                    .await
-                    .map_err(|source| ProcessError::Store {
-                        stream: stream.to_owned(),
-                        source,
-                    })?;
-            let Some(order) = next_order(id, &state) else {
-                return Ok(());
-            };
-            let answer = self.send(stream, &order, trace).await?;
-            tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
-            let (command, key) = record(id, order.step, &answer);
-            // The answer is part of what the record stands for: a worker that got another answer to the same order
-            // (which the account's rules make impossible) is told the key was used for another request, and its
-            // batch is dead-lettered for an operator, rather than its record passing as a replay.
-            let request = command_request(
-                stream.to_owned(),
-                command,
-                TRANSFER_PROCESS,
-                &key,
-                &(id.to_string(), order.step.name(), answer.code()),
-                stream,
-                trace,
-            );
-            match self.transfers.handle(&request).await {
-                Ok(_) => {}
-                // Another worker recorded this step first: look again.
-                Err(CommandError::Rejected {
-                    rejection: TransferRejection::OutOfOrder,
-                    ..
-                }) => {}
-                Err(e) => return Err(failure(stream, "recording a step", e)),
+            if !self.step(id, stream, trace).await? {
+                break;
             }
         }
         Ok(())
+    }
+
+    /// Take one step of a transfer: send the order it waits for and record the answer. `false` when it waits for
+    /// none (completed, failed, or held until an operator releases it).
+    pub async fn step_once(&self, stream: &str) -> Result<bool, ProcessError> {
+        let id = transfer_id(stream)?;
+        self.step(id, stream, None).await
+    }
+
+    async fn step(
+        &self,
+        id: TransferId,
+        stream: &str,
+        trace: Option<&TraceParent>,
+    ) -> Result<bool, ProcessError> {
+        let (state, _) =
+            self.transfers
+                .state(stream)
+                .await
+                .map_err(|source| ProcessError::Store {
+                    stream: stream.to_owned(),
+                    source,
+                })?;
+        let Some(order) = next_order(id, &state) else {
+            return Ok(false);
+        };
+        let answer = self.send(stream, &order, trace).await?;
+        tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
+        let (command, key) = record(&order, &answer);
+        // The answer is part of what the record stands for: a worker that got another answer to the same order
+        // (which the receipts make impossible) is told the key was used for another request, and its batch is
+        // dead-lettered for an operator, rather than its record passing as a replay.
+        let request = command_request(
+            stream.to_owned(),
+            command,
+            TRANSFER_PROCESS,
+            &key,
+            &(id.to_string(), order.step.name(), answer.code()),
+            stream,
+            trace,
+        );
+        match self.transfers.handle(&request).await {
+            Ok(_) => Ok(true),
+            // Another worker recorded this step first: look again.
+            Err(CommandError::Rejected {
+                rejection: TransferRejection::OutOfOrder,
+                ..
+            }) => Ok(true),
+            Err(e) => Err(failure(stream, "recording a step", e)),
+        }
     }
 
     /// Send an order to its account and read the answer.
@@ -190,15 +205,23 @@ impl TransferProcess {
                 Ok(Answer::of_events(&events))
             }
             Err(CommandError::Rejected { rejection, .. }) => Ok(Answer::of_rejection(&rejection)),
+            // The order's receipt remembers its refusal: the same answer as the first time.
+            Err(CommandError::RejectedEarlier { code, .. }) => Ok(Answer::Refused { code }),
             Err(CommandError::AccessDenied) => Ok(Answer::NotAllowed),
-            // The requester used this order's key for a command of their own: the debit cannot be told apart
-            // from it, so the transfer fails without moving money.
-            Err(CommandError::IdempotencyKeyReused) => Ok(Answer::Refused {
-                code: "idempotency-key-reused".into(),
-            }),
+            // Anything else (a reused key: no caller can send the process's keys, so only a bug gets here) is not an
+            // answer to record: the transfer's records are dead-lettered for an operator.
             Err(e) => Err(failure(stream, "an account order", e)),
         }
     }
+}
+
+/// The transfer whose stream is `stream`.
+fn transfer_id(stream: &str) -> Result<TransferId, ProcessError> {
+    TransferId::of_stream(stream)
+        .and_then(|raw| TransferId::parse(raw).ok())
+        .ok_or_else(|| ProcessError::NotATransfer {
+            stream: stream.to_owned(),
+        })
 }
 
 /// A command of the process, with its idempotency key and the fingerprint of what it stands for.
@@ -216,10 +239,12 @@ fn command_request<C>(
         stream_id,
         command,
         expected_version: None,
+        // Under the reserved prefix (no caller can take the key first), kept for ever with its rejections (the same
+        // order always gets the same answer).
         idempotency: Some(Idempotency {
-            key: IdempotencyKey::parse(key).expect("process keys are printable and short"),
+            key: IdempotencyKey::reserved(key).expect("process keys are printable and short"),
             fingerprint: fingerprint(stands_for),
-            durable: true,
+            retention: KeyRetention::Forever,
         }),
         context: CommandContext {
             command_id,

@@ -3,35 +3,81 @@
 //!
 //! A transfer is its own stream (`transfer-<id>`). The process reacts to its events: for a transfer in a given
 //! state, [`next_order`] names the one account command to send next — debit the source, credit the destination,
-//! or refund the source — with an idempotency key derived from the transfer and the step; [`record`] turns the
-//! account's answer into the transfer command that records it. Redelivered events and crashes between the two halves
-//! of a step are harmless: the next order is computed from the transfer's state, not from the event that woke the
-//! process; the account recognises a repeated order it accepted by its key; and recording a step the transfer has
-//! already recorded changes nothing (`crates/bank/tests/transfer_process.rs`).
+//! refund the source, or pay a held transfer's money out to the account an operator named — with an idempotency key
+//! derived from the transfer and the step; [`record`] turns the account's answer into the transfer command that
+//! records it. Redelivered events and crashes between the two halves of a step are harmless: the next order is
+//! computed from the transfer's state, not from the event that woke the process; the account recognises a repeated
+//! order by its key; and recording a step the transfer has already recorded changes nothing
+//! (`crates/bank/tests/transfer_process.rs`).
 //!
-//! Two workers on one transfer at once are harmless too: an open account answers an order with an event either way
-//! (the movement, or `TransferOrderRefused`), so the same order sent twice gets the same answer even if the balance
-//! changed in between, and both workers record the same thing. The wiring (`bank-service`) sends orders with
-//! durable idempotency keys, so an account recognises a repeated order however late it comes (not only within the
-//! window of its recent commands), and only lets a transfer be requested to an account that exists, so that a
-//! rejected order's answer (closed, or never opened) cannot change either.
+//! Two workers on one transfer at once are harmless too: the wiring (`bank-service`) sends orders with keys kept for
+//! ever, rejections included, so the same order gets the same answer however late it comes and whatever the
+//! account's balance is by then — and a refusal is remembered by the order's receipt, not written on the account's
+//! stream: an account only ever sees money arrive or leave, never another principal's failed transfer.
+//!
+//! A transfer is refused when it is asked for if its destination was never opened, is closed, or holds another
+//! currency ([`Destination`]: all three are as stable as the answer must be). A destination closed later refuses the
+//! credit; the money goes back. If the source refuses the refund too (closed meanwhile, or at its balance limit), the
+//! money is **held**: counted in no balance, and paid out only when an operator names an account for it
+//! ([`TransferCommand::Release`]), an audited event on the transfer.
 
-use crate::account::{Account, AccountCommand, AccountEvent, AccountRejection, TRANSFER_PROCESS};
+use crate::account::{
+    Account, AccountCommand, AccountEvent, AccountRejection, AccountState, TRANSFER_PROCESS,
+};
 use crate::values::{AccountId, Amount, Currency, Principal, TransferId};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, DomainEvent};
 
-/// What may be asked of a transfer: by a caller (`Request`), or by the transfer process (the rest).
+/// What a transfer knows of an account it is asked to pay: whether it was ever opened, whether it is closed, and its
+/// currency — each as stable as "opened", so the answer to a request never changes between two deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Unopened,
+    Open { currency: Currency },
+    Closed,
+}
+
+impl Destination {
+    /// What `account` (the destination's state, read by the edge) tells a transfer.
+    pub fn of(account: &AccountState) -> Self {
+        match account {
+            AccountState::Unopened => Self::Unopened,
+            AccountState::Open { currency, .. } => Self::Open {
+                currency: *currency,
+            },
+            AccountState::Closed { .. } => Self::Closed,
+        }
+    }
+
+    /// Whether money in `currency` may be sent there.
+    fn accepts(self, currency: Currency) -> Result<(), TransferRejection> {
+        match self {
+            Self::Unopened => Err(TransferRejection::DestinationNotFound),
+            Self::Closed => Err(TransferRejection::DestinationClosed),
+            Self::Open { currency: held } if held != currency => {
+                Err(TransferRejection::CurrencyMismatch {
+                    currency,
+                    destination: held,
+                })
+            }
+            Self::Open { .. } => Ok(()),
+        }
+    }
+}
+
+/// What may be asked of a transfer: by a caller (`Request`), by an operator (`Release`), or by the transfer process
+/// (the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferCommand {
     /// Move `amount` (in `currency`, the source's) from `from` to `to`, asked by `requested_by` (the caller, who
-    /// must own `from`).
+    /// must own `from`). `destination`: what `to` is now.
     Request {
         from: AccountId,
         to: AccountId,
         amount: Amount,
         currency: Currency,
         requested_by: Principal,
+        destination: Destination,
     },
     /// The source account took the money.
     RecordDebited,
@@ -46,6 +92,17 @@ pub enum TransferCommand {
     /// The source account refused the refund (it was closed meanwhile, or the refund would take it above the
     /// balance limit): the money is held for an operator.
     RecordRefundRefused { reason: String },
+    /// Pay a held transfer's money to `to` (`destination`: what `to` is now), ordered by the operator
+    /// `ordered_by` (the HTTP edge lets only operators send it).
+    Release {
+        to: AccountId,
+        destination: Destination,
+        ordered_by: Principal,
+    },
+    /// The account the operator named took the held money.
+    RecordReleased,
+    /// It refused it: the money is held again.
+    RecordReleaseRefused { reason: String },
 }
 
 /// What happened to a transfer.
@@ -71,8 +128,19 @@ pub enum TransferEvent {
     },
     /// The transfer failed and the money is back where it was.
     SourceRefunded,
-    /// The transfer failed and the money could not be given back: an operator must act.
+    /// The transfer failed and the money could not be given back: it is held until an operator releases it.
     RefundRefused {
+        reason: String,
+    },
+    /// An operator ordered the held money paid to `to`.
+    ReleaseOrdered {
+        to: AccountId,
+        ordered_by: Principal,
+    },
+    /// The held money arrived in the account the operator named.
+    Released,
+    /// That account refused it: the money is held again.
+    ReleaseRefused {
         reason: String,
     },
 }
@@ -87,6 +155,9 @@ impl DomainEvent for TransferEvent {
             Self::CreditRefused { .. } => "CreditRefused",
             Self::SourceRefunded => "SourceRefunded",
             Self::RefundRefused { .. } => "RefundRefused",
+            Self::ReleaseOrdered { .. } => "ReleaseOrdered",
+            Self::Released => "Released",
+            Self::ReleaseRefused { .. } => "ReleaseRefused",
         }
     }
 }
@@ -126,10 +197,36 @@ pub enum TransferState {
     Failed {
         terms: TransferTerms,
         reason: String,
-        /// The step that failed it: the debit (no money moved), the credit (the money came back to the source),
-        /// or the refund (the money left the source and is held: an operator must act).
+        /// The step that failed it: the debit (no money moved) or the credit (the money came back to the source).
         at: Step,
     },
+    /// The money left the source and could not be given back: held, in no account, until an operator releases it.
+    /// `releases`: how many releases were ordered so far (each is an order of its own).
+    Held {
+        terms: TransferTerms,
+        reason: String,
+        releases: u32,
+    },
+    /// An operator ordered the held money paid to `to`; waiting for that account's credit.
+    Releasing {
+        terms: TransferTerms,
+        reason: String,
+        releases: u32,
+        release: Release,
+    },
+    /// The held money was paid to the account the operator named.
+    Released {
+        terms: TransferTerms,
+        reason: String,
+        release: Release,
+    },
+}
+
+/// Where an operator sent a held transfer's money, and who did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub to: AccountId,
+    pub ordered_by: Principal,
 }
 
 impl TransferState {
@@ -141,17 +238,32 @@ impl TransferState {
             | Self::Debited { terms, .. }
             | Self::Refunding { terms, .. }
             | Self::Completed { terms }
-            | Self::Failed { terms, .. } => Some(terms),
+            | Self::Failed { terms, .. }
+            | Self::Held { terms, .. }
+            | Self::Releasing { terms, .. }
+            | Self::Released { terms, .. } => Some(terms),
         }
     }
 
-    /// `unrequested`, `pending`, `completed` or `failed`.
+    /// `unrequested`, `pending`, `completed`, `failed` (nothing moved, or the money came back), `held` (the money
+    /// is in no account until an operator releases it; also while a release is under way) or `released` (an
+    /// operator paid it out).
     pub fn status(&self) -> &'static str {
         match self {
             Self::Unrequested => "unrequested",
             Self::Requested { .. } | Self::Debited { .. } | Self::Refunding { .. } => "pending",
             Self::Completed { .. } => "completed",
             Self::Failed { .. } => "failed",
+            Self::Held { .. } | Self::Releasing { .. } => "held",
+            Self::Released { .. } => "released",
+        }
+    }
+
+    /// The money of this transfer that is in no account: held after a refused refund (until it is released).
+    pub fn held(&self) -> u64 {
+        match self {
+            Self::Held { terms, .. } | Self::Releasing { terms, .. } => terms.amount.minor_units(),
+            _ => 0,
         }
     }
 }
@@ -167,6 +279,18 @@ pub enum TransferRejection {
     NotRequested,
     #[error("the transfer is not waiting for that step")]
     OutOfOrder,
+    #[error("the destination account does not exist")]
+    DestinationNotFound,
+    #[error("the destination account is closed")]
+    DestinationClosed,
+    #[error("the destination account holds {}, not {}", destination.code(), currency.code())]
+    CurrencyMismatch {
+        /// The transfer's (the source's) currency.
+        currency: Currency,
+        destination: Currency,
+    },
+    #[error("only a held transfer's money can be released")]
+    NotHeld,
 }
 
 /// The transfer Decider.
@@ -177,16 +301,20 @@ impl Decider for Transfer {
     type Command = TransferCommand;
     type Event = TransferEvent;
     type Rejection = TransferRejection;
+    /// 2: held transfers have a state of their own (`Held`, `Releasing`, `Released`).
+    const STATE_SHAPE: u32 = 2;
 
     fn initial() -> TransferState {
         TransferState::Unrequested
     }
 
     /// A transfer is requested by the caller it names as its requester (whose ownership of the source the debit
-    /// checks); only the transfer process records its steps.
+    /// checks), released by the operator it names (the edge lets only operators send a release); only the transfer
+    /// process records its steps.
     fn may_command(_state: &TransferState, actor: &str, command: &TransferCommand) -> bool {
         match command {
             TransferCommand::Request { requested_by, .. } => requested_by.as_str() == actor,
+            TransferCommand::Release { ordered_by, .. } => ordered_by.as_str() == actor,
             _ => actor == TRANSFER_PROCESS,
         }
     }
@@ -197,6 +325,10 @@ impl Decider for Transfer {
             TransferRejection::AlreadyRequested => "transfer-already-exists",
             TransferRejection::NotRequested => "transfer-not-found",
             TransferRejection::OutOfOrder => "out-of-order",
+            TransferRejection::DestinationNotFound => "destination-not-found",
+            TransferRejection::DestinationClosed => "destination-closed",
+            TransferRejection::CurrencyMismatch { .. } => "currency-mismatch",
+            TransferRejection::NotHeld => "transfer-not-held",
         }
     }
 
@@ -238,10 +370,55 @@ impl Decider for Transfer {
                 reason,
                 at: Step::Credit,
             },
-            (S::Refunding { terms, reason }, E::RefundRefused { reason: refused }) => S::Failed {
+            (S::Refunding { terms, reason }, E::RefundRefused { reason: refused }) => S::Held {
                 terms,
                 reason: format!("{reason}; the refund was refused: {refused}"),
-                at: Step::Refund,
+                releases: 0,
+            },
+            (
+                S::Held {
+                    terms,
+                    reason,
+                    releases,
+                },
+                E::ReleaseOrdered { to, ordered_by },
+            ) => S::Releasing {
+                terms,
+                reason,
+                releases: releases + 1,
+                release: Release {
+                    to: *to,
+                    ordered_by: ordered_by.clone(),
+                },
+            },
+            (
+                S::Releasing {
+                    terms,
+                    reason,
+                    release,
+                    ..
+                },
+                E::Released,
+            ) => S::Released {
+                terms,
+                reason,
+                release,
+            },
+            (
+                S::Releasing {
+                    terms,
+                    reason,
+                    releases,
+                    release,
+                },
+                E::ReleaseRefused { reason: refused },
+            ) => S::Held {
+                terms,
+                reason: format!(
+                    "{reason}; the release to {} was refused: {refused}",
+                    release.to
+                ),
+                releases,
             },
             // `decide` never emits any other combination; ignoring it keeps the fold total.
             (state, _) => state,
@@ -265,11 +442,13 @@ impl Decider for Transfer {
                     amount,
                     currency,
                     requested_by,
+                    destination,
                 },
             ) => {
                 if from == to {
                     return Err(R::SameAccount);
                 }
+                destination.accepts(*currency)?;
                 E::TransferRequested {
                     from: *from,
                     to: *to,
@@ -280,6 +459,21 @@ impl Decider for Transfer {
             }
             (_, C::Request { .. }) => return Err(R::AlreadyRequested),
             (S::Unrequested, _) => return Err(R::NotRequested),
+            (
+                S::Held { terms, .. },
+                C::Release {
+                    to,
+                    destination,
+                    ordered_by,
+                },
+            ) => {
+                destination.accepts(terms.currency)?;
+                E::ReleaseOrdered {
+                    to: *to,
+                    ordered_by: ordered_by.clone(),
+                }
+            }
+            (_, C::Release { .. }) => return Err(R::NotHeld),
             (S::Requested { .. }, C::RecordDebited) => E::SourceDebited,
             (S::Requested { .. }, C::RecordDebitRefused { reason }) => E::DebitRefused {
                 reason: reason.clone(),
@@ -290,6 +484,10 @@ impl Decider for Transfer {
             },
             (S::Refunding { .. }, C::RecordRefunded) => E::SourceRefunded,
             (S::Refunding { .. }, C::RecordRefundRefused { reason }) => E::RefundRefused {
+                reason: reason.clone(),
+            },
+            (S::Releasing { .. }, C::RecordReleased) => E::Released,
+            (S::Releasing { .. }, C::RecordReleaseRefused { reason }) => E::ReleaseRefused {
                 reason: reason.clone(),
             },
             // A step the transfer has recorded already (a redelivery, a second worker): nothing changes.
@@ -307,25 +505,34 @@ fn already_recorded(state: &TransferState, command: &TransferCommand) -> bool {
     let past = |step: Step| match state {
         S::Unrequested | S::Requested { .. } => false,
         S::Debited { .. } => step == Step::Debit,
-        S::Refunding { .. } | S::Completed { .. } => step != Step::Refund,
-        // Failed at the debit: nothing else happened. At the credit or the refund: every step was answered.
-        S::Failed { at, .. } => *at != Step::Debit || step == Step::Debit,
+        S::Refunding { .. } | S::Completed { .. } => matches!(step, Step::Debit | Step::Credit),
+        S::Failed { at, .. } => match at {
+            Step::Debit => step == Step::Debit,
+            _ => step != Step::Release,
+        },
+        // Held again after a refused release: that release's record is past too.
+        S::Held { releases, .. } => step != Step::Release || *releases > 0,
+        S::Releasing { .. } => step != Step::Release,
+        S::Released { .. } => true,
     };
     match command {
-        C::Request { .. } => false,
+        C::Request { .. } | C::Release { .. } => false,
         C::RecordDebited | C::RecordDebitRefused { .. } => past(Step::Debit),
         C::RecordCredited | C::RecordCreditRefused { .. } => past(Step::Credit),
         C::RecordRefunded | C::RecordRefundRefused { .. } => past(Step::Refund),
+        C::RecordReleased | C::RecordReleaseRefused { .. } => past(Step::Release),
     }
 }
 
-/// The three account commands a transfer is made of.
+/// The account commands a transfer is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Debit,
     Credit,
     Refund,
+    /// Paying a held transfer's money to the account an operator named.
+    Release,
 }
 
 impl Step {
@@ -334,6 +541,7 @@ impl Step {
             Self::Debit => "debit",
             Self::Credit => "credit",
             Self::Refund => "refund",
+            Self::Release => "release",
         }
     }
 }
@@ -345,21 +553,39 @@ pub struct Order {
     /// The account commanded.
     pub account: AccountId,
     /// Who the command is sent as: the requester for the debit (so that only the source's owner can move its
-    /// money), the transfer process for the credit and the refund.
+    /// money), the transfer process for the credit, the refund and a release.
     pub actor: String,
     pub command: AccountCommand,
-    /// Derived from the transfer and the step: a repeated order is recognised by the account.
+    /// Derived from the transfer and the step (and the release's number): a repeated order is recognised by the
+    /// account. The wiring sends it under a prefix callers may not use.
     pub idempotency_key: String,
+    /// The key of the transfer command that records the answer.
+    pub record_key: String,
 }
 
-/// The account command a transfer in `state` waits for, if any (none once it completed or failed).
+/// The account command a transfer in `state` waits for, if any (none once it completed, failed or is held).
 pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> {
-    let order = |step: Step, account: AccountId, actor: String, command: AccountCommand| Order {
-        step,
-        account,
-        actor,
-        command,
-        idempotency_key: format!("transfer-{transfer}-{}", step.name()),
+    let order = |step: Step, account: AccountId, actor: String, command: AccountCommand| {
+        let key = match state {
+            TransferState::Releasing { releases, .. } => {
+                format!("transfer-{transfer}-{}-{releases}", step.name())
+            }
+            _ => format!("transfer-{transfer}-{}", step.name()),
+        };
+        Order {
+            step,
+            account,
+            actor,
+            command,
+            record_key: format!("{key}-recorded"),
+            idempotency_key: key,
+        }
+    };
+    let credit = |terms: &TransferTerms| AccountCommand::ReceiveTransfer {
+        transfer_id: transfer,
+        from: terms.from,
+        amount: terms.amount,
+        currency: terms.currency,
     };
     match state {
         TransferState::Requested { terms } => Some(order(
@@ -377,12 +603,7 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
             Step::Credit,
             terms.to,
             TRANSFER_PROCESS.to_owned(),
-            AccountCommand::ReceiveTransfer {
-                transfer_id: transfer,
-                from: terms.from,
-                amount: terms.amount,
-                currency: terms.currency,
-            },
+            credit(terms),
         )),
         TransferState::Refunding { terms, .. } => Some(order(
             Step::Refund,
@@ -393,9 +614,17 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
                 amount: terms.amount,
             },
         )),
+        TransferState::Releasing { terms, release, .. } => Some(order(
+            Step::Release,
+            release.to,
+            TRANSFER_PROCESS.to_owned(),
+            credit(terms),
+        )),
         TransferState::Unrequested
         | TransferState::Completed { .. }
-        | TransferState::Failed { .. } => None,
+        | TransferState::Failed { .. }
+        | TransferState::Held { .. }
+        | TransferState::Released { .. } => None,
     }
 }
 
@@ -420,8 +649,8 @@ impl Answer {
         }
     }
 
-    /// The answer the events of an accepted order (or of its replay) give: the movement, or its refusal
-    /// (`TransferOrderRefused`: an open account's refusal is an event, so it is the same every time).
+    /// The answer the events of an accepted order (or of its replay) give: the movement — or, on a stream written
+    /// by an earlier build, the refusal it recorded as an event (`TransferOrderRefused`).
     pub fn of_events(events: &[AccountEvent]) -> Self {
         match events.iter().find_map(|e| match e {
             AccountEvent::TransferOrderRefused { code, .. } => Some(code),
@@ -432,8 +661,8 @@ impl Answer {
         }
     }
 
-    /// The answer of an order the account rejected (closed — for ever — or never opened: a transfer is requested
-    /// only to an opened account, so for the process this concerns only a source, checked at the request too).
+    /// The answer of an order the account rejected (its receipt remembers the rejection, so it is the same every
+    /// time the order is sent).
     pub fn of_rejection(rejection: &AccountRejection) -> Self {
         Self::Refused {
             code: Account::rejection_code(rejection).to_owned(),
@@ -441,12 +670,11 @@ impl Answer {
     }
 }
 
-/// The transfer command that records `answer` to an order of `step`, with its idempotency key. A refusal is
-/// recorded by its code (`insufficient-funds`, `account-closed`, ...), never its detail: the transfer is read by its
-/// requester, who must not learn the destination's balance.
-pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCommand, String) {
-    let key = format!("transfer-{transfer}-{}-recorded", step.name());
-    let refused = |why: String| match step {
+/// The transfer command that records `answer` to `order`, with its idempotency key. A refusal is recorded by its
+/// code (`insufficient-funds`, `account-closed`, ...), never its detail: the transfer is read by its requester, who
+/// must not learn the destination's balance.
+pub fn record(order: &Order, answer: &Answer) -> (TransferCommand, String) {
+    let refused = |why: String| match order.step {
         Step::Debit => TransferCommand::RecordDebitRefused {
             reason: format!("the source refused the debit: {why}"),
         },
@@ -454,17 +682,19 @@ pub fn record(transfer: TransferId, step: Step, answer: &Answer) -> (TransferCom
             reason: format!("the destination refused the credit: {why}"),
         },
         Step::Refund => TransferCommand::RecordRefundRefused { reason: why },
+        Step::Release => TransferCommand::RecordReleaseRefused { reason: why },
     };
     let command = match answer {
         Answer::Refused { code } => refused(code.clone()),
         Answer::NotAllowed => {
             refused(Account::rejection_code(&AccountRejection::NotOpened).to_owned())
         }
-        Answer::Accepted => match step {
+        Answer::Accepted => match order.step {
             Step::Debit => TransferCommand::RecordDebited,
             Step::Credit => TransferCommand::RecordCredited,
             Step::Refund => TransferCommand::RecordRefunded,
+            Step::Release => TransferCommand::RecordReleased,
         },
     };
-    (command, key)
+    (command, order.record_key.clone())
 }

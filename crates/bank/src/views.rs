@@ -12,8 +12,8 @@
 //! | transfer checkpoint | `transfer#<id>` | `~checkpoint` |
 //! | transfer view (row) | `transfer#<id>` | `view` |
 
-use crate::account::AccountEvent;
-use crate::transfer::{Transfer, TransferEvent, TransferState};
+use crate::account::{AccountEvent, AccountState};
+use crate::transfer::{Step, Transfer, TransferEvent, TransferState};
 use crate::values::{AccountId, Amount, TransferId};
 use serde::{Deserialize, Serialize};
 use tributary_core::{Decider, ItemKey, Projection, RecordedEvent, Row};
@@ -180,15 +180,22 @@ pub struct TransferView {
     pub amount: u64,
     pub currency: String,
     pub requested_by: String,
-    /// `pending`, `completed` or `failed`.
+    /// `pending`, `completed`, `failed` (nothing moved, or the money came back), `held` (the money left the source and
+    /// could not be given back: in no account until an operator releases it) or `released` (an operator paid it to
+    /// `released_to`).
     pub status: String,
     /// Why it failed (`insufficient-funds`, `account-closed`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Which step failed it: `debit` (no money moved), `credit` (the money went back to the source) or `refund`
-    /// (the money is held: an operator must act).
+    /// (the money was held).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<String>,
+    /// The account an operator ordered the held money paid to (the latest order), and who ordered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
     pub version: u64,
     pub updated_at: String,
 }
@@ -202,11 +209,26 @@ impl TransferView {
         updated_at: &str,
     ) -> Option<Self> {
         let terms = state.terms()?;
-        let (reason, failed_at) = match state {
+        let (reason, failed_at, release) = match state {
             TransferState::Failed { reason, at, .. } => {
-                (Some(reason.clone()), Some(at.name().to_owned()))
+                (Some(reason.clone()), Some(at.name().to_owned()), None)
             }
-            _ => (None, None),
+            TransferState::Held { reason, .. } => (
+                Some(reason.clone()),
+                Some(Step::Refund.name().to_owned()),
+                None,
+            ),
+            TransferState::Releasing {
+                reason, release, ..
+            }
+            | TransferState::Released {
+                reason, release, ..
+            } => (
+                Some(reason.clone()),
+                Some(Step::Refund.name().to_owned()),
+                Some(release),
+            ),
+            _ => (None, None, None),
         };
         Some(Self {
             transfer_id: transfer_id.to_owned(),
@@ -218,6 +240,8 @@ impl TransferView {
             status: state.status().to_owned(),
             reason,
             failed_at,
+            released_to: release.map(|r| r.to.to_string()),
+            released_by: release.map(|r| r.ordered_by.as_str().to_owned()),
             version,
             updated_at: updated_at.to_owned(),
         })
@@ -273,6 +297,35 @@ pub struct AccountSummary {
 }
 
 impl AccountSummary {
+    /// The summary of an account in `state` right after its event `version` (which happened at `occurred_at`): what
+    /// folding the summary over the same events gives (a test says so), from the aggregate's state instead — so a
+    /// past version can be read from the nearest snapshot. `None` before the account was opened.
+    pub fn of_account(
+        account_id: &str,
+        state: &AccountState,
+        version: u64,
+        occurred_at: &str,
+    ) -> Option<Self> {
+        let (owner, currency, balance, status) = match state {
+            AccountState::Unopened => return None,
+            AccountState::Open {
+                owner,
+                currency,
+                balance,
+            } => (owner, currency, *balance, "open"),
+            AccountState::Closed { owner, currency } => (owner, currency, 0, "closed"),
+        };
+        Some(Self {
+            account_id: account_id.to_owned(),
+            owner: owner.as_str().to_owned(),
+            currency: currency.code().to_owned(),
+            balance,
+            status: status.to_owned(),
+            version,
+            updated_at: occurred_at.to_owned(),
+        })
+    }
+
     /// Apply the event at `version` (the caller guarantees `version == self.version + 1`, or 1 for `None`).
     pub fn evolve(
         state: Option<Self>,
@@ -461,6 +514,38 @@ mod tests {
             },
             AccountEvent::AccountClosed,
         ]
+    }
+
+    proptest::proptest! {
+        /// The summary from the aggregate's state (a read of the past from a snapshot) is the summary's own fold,
+        /// after every event of any history the account can have.
+        #[test]
+        fn the_summary_of_an_accounts_state_is_its_fold(amounts in proptest::collection::vec((0u8..4, 1u64..500), 0..40)) {
+            use crate::account::{Account, AccountCommand};
+            use tributary_core::Decider;
+            let ann = Principal::parse("ann").unwrap();
+            let mut state = Account::initial();
+            let mut summary = None;
+            let commands = std::iter::once(AccountCommand::Open { owner: ann.clone(), currency: Currency::parse("EUR").unwrap() })
+                .chain(amounts.iter().map(|(kind, n)| {
+                    let amount = Amount::new(*n).unwrap();
+                    match kind {
+                        0 | 1 => AccountCommand::Deposit { amount, by: ann.clone() },
+                        2 => AccountCommand::Withdraw { amount },
+                        _ => AccountCommand::Close,
+                    }
+                }));
+            let mut version = 0;
+            for command in commands {
+                let Ok(events) = Account::decide(&state, &command) else { continue };
+                for event in events {
+                    version += 1;
+                    state = Account::evolve(state, &event);
+                    summary = AccountSummary::evolve(summary, "a-1", version, "t", &event);
+                    proptest::prop_assert_eq!(&AccountSummary::of_account("a-1", &state, version, "t"), &summary);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! The transfer process, pure: the account and transfer deciders behind a model of the command loop (the last
-//! accepted commands remembered by (actor, idempotency key), rejections not remembered), driven by the process
-//! manager through random interleavings of many transfers among a few accounts, with the owners depositing,
-//! withdrawing and closing meanwhile, strangers asking for transfers from accounts they do not own, destinations
-//! in another currency, redelivered events (a step run again), crashes between an order and its record (the
-//! account's answer lost), and stale workers (an order computed earlier, delivered and recorded later, as a second
-//! worker on the same transfer would). At the end, run to completion, money is neither created nor destroyed, every
-//! transfer is completed or failed, a completed one moved its amount exactly once, and a failed one moved nothing or
-//! gave it back. An idempotency key sent again with another command fails the test (the command loop would answer
-//! `idempotency-key-reused`: two workers recording different answers for one step).
+//! The transfer process, pure: the account and transfer deciders behind a model of the command loop (accepted
+//! commands remembered by (actor, idempotency key); a process's orders remember their rejections too, as their
+//! receipts do), driven by the process manager through random interleavings of many transfers among a few accounts,
+//! with the owners depositing, withdrawing and closing meanwhile, strangers asking for transfers from accounts they
+//! do not own, destinations in another currency, redelivered events (a step run again), crashes between an order and
+//! its record (the account's answer lost), stale workers (an order computed earlier, delivered and recorded later, as
+//! a second worker on the same transfer would), and an operator releasing held money to any account. At the end, run
+//! to completion, money is neither created nor destroyed (held money counted), every transfer is completed, failed,
+//! held or released, a completed one moved its amount exactly once, a failed one moved nothing or gave it back, and no
+//! account's stream holds a refusal. An idempotency key sent again with another command fails the test (the command
+//! loop would answer `idempotency-key-reused`: two workers recording different answers for one step).
 
 use bank_account::account::TRANSFER_PROCESS;
-use bank_account::transfer::{next_order, record, Answer, Order, Step};
+use bank_account::transfer::{next_order, record, Answer, Destination, Order, Step};
 use bank_account::{
     Account, AccountCommand, AccountEvent, AccountId, Amount, Currency, Principal, Transfer,
     TransferCommand, TransferEvent, TransferId, TransferState,
@@ -20,15 +21,25 @@ use std::collections::HashMap;
 use tributary_core::Decider;
 
 /// An aggregate behind the command loop: its state, its events, and the commands it remembers by (actor, key)
-/// with their events (the model remembers every accepted command: no window).
+/// with their outcome (the model remembers every command for ever: no window, no expiry).
 struct Stream<D: Decider> {
     state: D::State,
     events: Vec<D::Event>,
     remembered: HashMap<(String, String), Remembered<D::Event>>,
 }
 
-/// What the command loop keeps of an accepted command: the command (to refuse its key for another one) and its events.
-type Remembered<E> = (String, Vec<E>);
+/// What the command loop keeps of a command: the command (to refuse its key for another one) and its events, or the
+/// code of its rejection (remembered for a process's orders only).
+type Remembered<E> = (String, Result<Vec<E>, String>);
+
+/// How a command sent with a key came out: its events, a rejection decided now, one remembered, or not allowed.
+#[derive(Debug)]
+enum Outcome<E, R> {
+    Events(Vec<E>),
+    Rejected(R),
+    RejectedEarlier(String),
+    NotAllowed,
+}
 
 impl<D: Decider> Stream<D>
 where
@@ -44,32 +55,52 @@ where
     }
 
     /// What the command loop does with one command: replay a remembered key, refuse a stranger, decide, append.
+    /// `order`: a process's order, whose rejection is remembered under its key like an accepted command.
     fn execute(
         &mut self,
         actor: &str,
         command: &D::Command,
         key: &str,
-    ) -> Result<Vec<D::Event>, Option<D::Rejection>> {
+        order: bool,
+    ) -> Outcome<D::Event, D::Rejection> {
         let id = (actor.to_owned(), key.to_owned());
-        if let Some((sent, events)) = self.remembered.get(&id) {
+        if let Some((sent, outcome)) = self.remembered.get(&id) {
             assert_eq!(
                 sent,
                 &format!("{command:?}"),
                 "idempotency key {key} reused for another command"
             );
-            return Ok(events.clone());
+            return match outcome {
+                Ok(events) => Outcome::Events(events.clone()),
+                Err(code) => Outcome::RejectedEarlier(code.clone()),
+            };
         }
         if !D::may_command(&self.state, actor, command) {
-            return Err(None);
+            return Outcome::NotAllowed;
         }
-        let events = D::decide(&self.state, command).map_err(Some)?;
+        let events = match D::decide(&self.state, command) {
+            Ok(events) => events,
+            Err(rejection) => {
+                if order {
+                    let code = D::rejection_code(&rejection).to_owned();
+                    self.remembered
+                        .insert(id, (format!("{command:?}"), Err(code)));
+                }
+                return Outcome::Rejected(rejection);
+            }
+        };
         for e in &events {
             self.state = D::evolve(std::mem::replace(&mut self.state, D::initial()), e);
         }
         self.events.extend(events.iter().cloned());
         self.remembered
-            .insert(id, (format!("{command:?}"), events.clone()));
-        Ok(events)
+            .insert(id, (format!("{command:?}"), Ok(events.clone())));
+        Outcome::Events(events)
+    }
+
+    /// A caller's command: whether it was applied.
+    fn command(&mut self, actor: &str, command: &D::Command, key: &str) -> bool {
+        matches!(self.execute(actor, command, key, false), Outcome::Events(_))
     }
 }
 
@@ -104,19 +135,21 @@ impl Bank {
             .accounts
             .get_mut(&order.account)
             .expect("orders name existing accounts");
-        let answer = match account.execute(&order.actor, &order.command, &order.idempotency_key) {
-            Ok(events) => Answer::of_events(&events),
-            Err(Some(rejection)) => Answer::of_rejection(&rejection),
-            Err(None) => Answer::NotAllowed,
-        };
+        let answer =
+            match account.execute(&order.actor, &order.command, &order.idempotency_key, true) {
+                Outcome::Events(events) => Answer::of_events(&events),
+                Outcome::Rejected(rejection) => Answer::of_rejection(&rejection),
+                Outcome::RejectedEarlier(code) => Answer::Refused { code },
+                Outcome::NotAllowed => Answer::NotAllowed,
+            };
         if crash {
             return;
         }
-        let (id, transfer) = &mut self.transfers[i];
-        let (command, key) = record(*id, order.step, &answer);
-        let recorded = transfer.execute(TRANSFER_PROCESS, &command, &key);
+        let (_, transfer) = &mut self.transfers[i];
+        let (command, key) = record(order, &answer);
+        let recorded = transfer.execute(TRANSFER_PROCESS, &command, &key, true);
         assert!(
-            recorded.is_ok(),
+            matches!(recorded, Outcome::Events(_)),
             "{command:?} after {answer:?}: {recorded:?}"
         );
     }
@@ -161,6 +194,11 @@ enum Action {
     Close {
         account: usize,
     },
+    /// An operator orders a transfer's held money paid to an account (refused unless it is held).
+    Release {
+        transfer: usize,
+        to: usize,
+    },
 }
 
 fn action(accounts: usize) -> impl Strategy<Value = Action> {
@@ -175,6 +213,7 @@ fn action(accounts: usize) -> impl Strategy<Value = Action> {
         1 => (0..accounts, 1..300u64).prop_map(|(account, amount)| Action::Deposit { account, amount }),
         1 => (0..accounts, 1..300u64).prop_map(|(account, amount)| Action::Withdraw { account, amount }),
         1 => (0..accounts).prop_map(|account| Action::Close { account }),
+        1 => (0..64usize, 0..accounts).prop_map(|(transfer, to)| Action::Release { transfer, to }),
     ]
 }
 
@@ -230,10 +269,10 @@ proptest! {
             let mut stream = Stream::<Account>::new();
             let currency = Currency::parse(if *dollars { "USD" } else { "EUR" }).unwrap();
             let open = AccountCommand::Open { owner: Principal::parse(&owner).unwrap(), currency };
-            stream.execute(&owner, &open, "open").unwrap();
+            assert!(stream.command(&owner, &open, "open"));
             if *first > 0 {
                 let deposit = AccountCommand::Deposit { amount: amount(*first), by: Principal::parse(&owner).unwrap() };
-                stream.execute(&owner, &deposit, "first").unwrap();
+                assert!(stream.command(&owner, &deposit, "first"));
                 bank.external += first;
             }
             bank.accounts.insert(id, stream);
@@ -256,9 +295,10 @@ proptest! {
                     let request = TransferCommand::Request {
                         from, to, amount: amount(n), currency,
                         requested_by: Principal::parse(&requester).unwrap(),
+                        destination: Destination::of(&bank.accounts[&to].state),
                     };
                     let mut stream = Stream::<Transfer>::new();
-                    if stream.execute(&requester, &request, "request").is_ok() {
+                    if stream.command(&requester, &request, "request") {
                         bank.transfers.push((TransferId::random(), stream));
                     }
                 }
@@ -286,7 +326,7 @@ proptest! {
                     let owner = bank.owners[&ids[account]].clone();
                     let key = bank.key();
                     let command = AccountCommand::Deposit { amount: amount(n), by: Principal::parse(&owner).unwrap() };
-                    if bank.accounts.get_mut(&ids[account]).unwrap().execute(&owner, &command, &key).is_ok() {
+                    if bank.accounts.get_mut(&ids[account]).unwrap().command(&owner, &command, &key) {
                         bank.external += n;
                     }
                 }
@@ -294,23 +334,35 @@ proptest! {
                     let owner = bank.owners[&ids[account]].clone();
                     let key = bank.key();
                     let command = AccountCommand::Withdraw { amount: amount(n) };
-                    if bank.accounts.get_mut(&ids[account]).unwrap().execute(&owner, &command, &key).is_ok() {
+                    if bank.accounts.get_mut(&ids[account]).unwrap().command(&owner, &command, &key) {
                         bank.external -= n;
                     }
                 }
                 Action::Close { account } => {
                     let owner = bank.owners[&ids[account]].clone();
                     let key = bank.key();
-                    let _ = bank.accounts.get_mut(&ids[account]).unwrap().execute(&owner, &AccountCommand::Close, &key);
+                    bank.accounts.get_mut(&ids[account]).unwrap().command(&owner, &AccountCommand::Close, &key);
+                }
+                Action::Release { transfer, to } => {
+                    if !bank.transfers.is_empty() {
+                        let i = transfer % bank.transfers.len();
+                        let release = TransferCommand::Release {
+                            to: ids[to],
+                            destination: Destination::of(&bank.accounts[&ids[to]].state),
+                            ordered_by: Principal::parse("operator").unwrap(),
+                        };
+                        let key = bank.key();
+                        bank.transfers[i].1.command("operator", &release, &key);
+                    }
                 }
             }
         }
 
-        // The stale workers deliver what they hold; then every transfer runs to its end (at most three steps).
+        // The stale workers deliver what they hold; then every transfer runs to its end (at most four steps).
         for (i, order) in std::mem::take(&mut picked) {
             bank.deliver(i, &order, false);
         }
-        for _ in 0..3 {
+        for _ in 0..4 {
             for i in 0..bank.transfers.len() {
                 bank.step(i, false);
             }
@@ -331,12 +383,18 @@ proptest! {
                 TransferState::Failed { at: Step::Credit, .. } => {
                     prop_assert_eq!((sent, received, refunded), (1, 0, 1), "refunded {:?}", transfer.events);
                 }
-                TransferState::Failed { at: Step::Refund, .. } => {
+                TransferState::Held { .. } => {
                     prop_assert_eq!((sent, received, refunded), (1, 0, 0), "held {:?}", transfer.events);
                     held += terms.amount.minor_units();
                 }
+                TransferState::Released { release, .. } => {
+                    let (_, paid_out, _) = movements(&bank, &release.to, *id);
+                    let at_destination = usize::from(release.to == terms.to);
+                    prop_assert_eq!((sent, received, refunded, paid_out), (1, at_destination, 0, 1), "released {:?}", transfer.events);
+                }
                 other => prop_assert!(false, "transfer {} ended {:?}", id, other),
             }
+            prop_assert_eq!(transfer.state.held(), if matches!(transfer.state, TransferState::Held { .. }) { terms.amount.minor_units() } else { 0 });
             // A transfer that never debited the source never asked more of it; one asked by a stranger failed
             // at the debit.
             if terms.requested_by.as_str() == "stranger" {
@@ -346,13 +404,19 @@ proptest! {
             let requests = transfer.events.iter().filter(|e| matches!(e, TransferEvent::TransferRequested { .. })).count();
             prop_assert_eq!(requests, 1);
         }
+        // No account holds a refusal: an account sees money arrive or leave, nothing else of a transfer.
+        for id in &ids {
+            let refusals = bank.accounts[id].events.iter().filter(|e| matches!(e, AccountEvent::TransferOrderRefused { .. })).count();
+            prop_assert_eq!(refusals, 0);
+        }
         let balances: u64 = ids.iter().map(|id| bank.balance(id)).sum();
         prop_assert_eq!(balances + held, bank.external, "money created or destroyed");
     }
 }
 
-/// The answers, one by one: a refused debit fails the transfer with nothing moved; a credit into a closed account or
-/// another currency is refunded; a refund into a closed source is held; recording a step twice changes nothing.
+/// The answers, one by one: a refused debit fails the transfer with nothing moved; a credit into a closed account is
+/// refunded; a refund into a closed source is held, until an operator releases it to an account that takes it (a
+/// refused release holds it again, and a new release is an order of its own); recording a step twice changes nothing.
 #[test]
 fn each_answer_moves_the_transfer_where_it_should() {
     use tributary_core::given::given;
@@ -362,6 +426,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
         TransferId::random(),
     );
     let eur = Currency::parse("EUR").unwrap();
+    let open_eur = Destination::Open { currency: eur };
     let requested = TransferEvent::TransferRequested {
         from,
         to,
@@ -378,8 +443,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     );
     assert_eq!(order.idempotency_key, format!("transfer-{id}-debit"));
     let (refused, _) = record(
-        id,
-        Step::Debit,
+        &order,
         &Answer::Refused {
             code: "insufficient-funds".into(),
         },
@@ -399,8 +463,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
         (Step::Credit, to, TRANSFER_PROCESS)
     );
     let (refused, _) = record(
-        id,
-        Step::Credit,
+        &order,
         &Answer::of_rejection(&bank_account::AccountRejection::Closed),
     );
     let refunding = given::<Transfer>(debited.clone())
@@ -411,8 +474,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
     let order = next_order(id, refunding.state()).unwrap();
     assert_eq!((order.step, order.account), (Step::Refund, from));
     let (held, _) = record(
-        id,
-        Step::Refund,
+        &order,
         &Answer::of_rejection(&bank_account::AccountRejection::Closed),
     );
     let refunding = refunding.and_given();
@@ -423,11 +485,84 @@ fn each_answer_moves_the_transfer_where_it_should() {
         }]);
     assert!(matches!(
         stuck.state(),
-        TransferState::Failed {
-            at: Step::Refund,
-            ..
-        }
+        TransferState::Held { releases: 0, .. }
     ));
+    assert_eq!((stuck.state().status(), stuck.state().held()), ("held", 5));
+    assert!(
+        next_order(id, stuck.state()).is_none(),
+        "held money waits for an operator"
+    );
+
+    // An operator releases it: to a closed account or another currency, refused at once; to an open account, ordered.
+    let (other, usd) = (AccountId::random(), Currency::parse("USD").unwrap());
+    let release = |to: AccountId, destination: Destination| TransferCommand::Release {
+        to,
+        destination,
+        ordered_by: Principal::parse("op").unwrap(),
+    };
+    let stuck = stuck.and_given();
+    stuck
+        .clone()
+        .when_by("op", release(other, Destination::Closed))
+        .then_rejected(bank_account::TransferRejection::DestinationClosed);
+    stuck
+        .clone()
+        .when_by("op", release(other, Destination::Open { currency: usd }))
+        .then_rejected(bank_account::TransferRejection::CurrencyMismatch {
+            currency: eur,
+            destination: usd,
+        });
+    stuck
+        .clone()
+        .when_by("mallory", release(other, open_eur))
+        .then_not_allowed();
+    let releasing =
+        stuck
+            .when_by("op", release(other, open_eur))
+            .then([TransferEvent::ReleaseOrdered {
+                to: other,
+                ordered_by: Principal::parse("op").unwrap(),
+            }]);
+    let first = next_order(id, releasing.state()).unwrap();
+    assert_eq!(
+        (first.step, first.account, first.actor.as_str()),
+        (Step::Release, other, TRANSFER_PROCESS)
+    );
+    // That account refuses (say it reached its balance limit): held again; a second release is a new order.
+    let (refused, _) = record(
+        &first,
+        &Answer::Refused {
+            code: "balance-limit-exceeded".into(),
+        },
+    );
+    let again = releasing
+        .and_given()
+        .when_by(TRANSFER_PROCESS, refused)
+        .then([TransferEvent::ReleaseRefused {
+            reason: "balance-limit-exceeded".into(),
+        }]);
+    assert_eq!(again.state().held(), 5);
+    let again = again.and_given();
+    let retried =
+        again
+            .when_by("op", release(from, open_eur))
+            .then([TransferEvent::ReleaseOrdered {
+                to: from,
+                ordered_by: Principal::parse("op").unwrap(),
+            }]);
+    let second = next_order(id, retried.state()).unwrap();
+    assert_ne!(second.idempotency_key, first.idempotency_key);
+    assert_ne!(second.record_key, first.record_key);
+    let (paid, _) = record(&second, &Answer::Accepted);
+    let released = retried
+        .and_given()
+        .when_by(TRANSFER_PROCESS, paid)
+        .then([TransferEvent::Released]);
+    assert_eq!(
+        (released.state().status(), released.state().held()),
+        ("released", 0)
+    );
+    assert!(next_order(id, released.state()).is_none());
 
     // Recording the debit again after it was recorded: nothing new. Out of order: refused.
     given::<Transfer>(debited.clone())
@@ -436,35 +571,45 @@ fn each_answer_moves_the_transfer_where_it_should() {
     given::<Transfer>(debited.clone())
         .when_by(TRANSFER_PROCESS, TransferCommand::RecordRefunded)
         .then_rejected(bank_account::TransferRejection::OutOfOrder);
+    given::<Transfer>(debited.clone())
+        .when_by("op", release(other, open_eur))
+        .then_rejected(bank_account::TransferRejection::NotHeld);
     // Only the transfer process records steps; a transfer is asked for by the requester it names, and not from an
     // account to itself.
     given::<Transfer>(debited)
         .when_by("ann", TransferCommand::RecordCredited)
         .then_not_allowed();
+    let request =
+        |to: AccountId, requested_by: &str, destination: Destination| TransferCommand::Request {
+            from,
+            to,
+            amount: amount(1),
+            currency: eur,
+            requested_by: Principal::parse(requested_by).unwrap(),
+            destination,
+        };
+    given::<Transfer>([])
+        .when_by("ann", request(from, "ann", open_eur))
+        .then_rejected(bank_account::TransferRejection::SameAccount);
+    given::<Transfer>([])
+        .when_by("mallory", request(to, "ann", open_eur))
+        .then_not_allowed();
+    // A destination that was never opened, is closed, or holds another currency: refused when asked for.
+    given::<Transfer>([])
+        .when_by("ann", request(to, "ann", Destination::Unopened))
+        .then_rejected(bank_account::TransferRejection::DestinationNotFound);
+    given::<Transfer>([])
+        .when_by("ann", request(to, "ann", Destination::Closed))
+        .then_rejected(bank_account::TransferRejection::DestinationClosed);
     given::<Transfer>([])
         .when_by(
             "ann",
-            TransferCommand::Request {
-                from,
-                to: from,
-                amount: amount(1),
-                currency: eur,
-                requested_by: Principal::parse("ann").unwrap(),
-            },
+            request(to, "ann", Destination::Open { currency: usd }),
         )
-        .then_rejected(bank_account::TransferRejection::SameAccount);
-    given::<Transfer>([])
-        .when_by(
-            "mallory",
-            TransferCommand::Request {
-                from,
-                to,
-                amount: amount(1),
-                currency: eur,
-                requested_by: Principal::parse("ann").unwrap(),
-            },
-        )
-        .then_not_allowed();
+        .then_rejected(bank_account::TransferRejection::CurrencyMismatch {
+            currency: eur,
+            destination: usd,
+        });
 }
 
 /// Only the transfer process credits or refunds an account: not its owner, not anyone else.

@@ -43,6 +43,15 @@ pub struct Given<D: Decider> {
     state: D::State,
 }
 
+impl<D: Decider> Clone for Given<D> {
+    fn clone(&self) -> Self {
+        Self {
+            history: self.history.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
 impl<D: Decider> Given<D> {
     /// The state the history folds to.
     pub fn state(&self) -> &D::State {

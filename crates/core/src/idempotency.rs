@@ -6,6 +6,9 @@ use std::fmt;
 
 /// Longest key a client may send.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Keys under this prefix are the system's own (a process manager's orders): no caller may send one, so no caller
+/// can take a key a process will use (which would turn the process's order into a replay of the caller's command).
+pub const RESERVED_KEY_PREFIX: &str = "system:";
 
 /// A client-chosen key that makes a command safe to retry: 1-255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,17 +16,29 @@ pub struct IdempotencyKey(String);
 
 /// Why an idempotency key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters")]
+#[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters, not starting with {RESERVED_KEY_PREFIX:?}")]
 pub struct InvalidIdempotencyKey;
 
 impl IdempotencyKey {
-    /// Validate a key as received.
+    /// Validate a key as a caller sent it (keys under [`RESERVED_KEY_PREFIX`] are refused).
     pub fn parse(raw: &str) -> Result<Self, InvalidIdempotencyKey> {
-        let printable = raw.bytes().all(|b| (0x20..=0x7e).contains(&b));
-        if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+        if raw.starts_with(RESERVED_KEY_PREFIX) {
             return Err(InvalidIdempotencyKey);
         }
-        Ok(Self(raw.to_owned()))
+        Self::checked(raw.to_owned())
+    }
+
+    /// The system's own key `name`, under [`RESERVED_KEY_PREFIX`] (for a process manager's orders).
+    pub fn reserved(name: &str) -> Result<Self, InvalidIdempotencyKey> {
+        Self::checked(format!("{RESERVED_KEY_PREFIX}{name}"))
+    }
+
+    fn checked(key: String) -> Result<Self, InvalidIdempotencyKey> {
+        let printable = key.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+            return Err(InvalidIdempotencyKey);
+        }
+        Ok(Self(key))
     }
 
     /// The key as sent.
@@ -70,6 +85,17 @@ mod tests {
             Err(InvalidIdempotencyKey)
         );
         assert_eq!(IdempotencyKey::parse("é"), Err(InvalidIdempotencyKey));
+    }
+
+    #[test]
+    fn callers_cannot_send_the_systems_keys() {
+        let system = IdempotencyKey::reserved("transfer-1-debit").unwrap();
+        assert_eq!(system.as_str(), "system:transfer-1-debit");
+        assert_eq!(
+            IdempotencyKey::parse(system.as_str()),
+            Err(InvalidIdempotencyKey)
+        );
+        assert!(IdempotencyKey::parse("transfer-1-debit").is_ok());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod trace;
 pub mod upcast;
 
 pub use decider::{fold, Decider, DomainEvent};
-pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey};
+pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey, RESERVED_KEY_PREFIX};
 pub use metadata::{EventMetadata, RecordedEvent};
 pub use projection::{ItemKey, Projection, Row};
 pub use trace::TraceParent;

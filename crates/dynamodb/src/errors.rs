@@ -17,6 +17,10 @@ pub enum EventStoreError {
     /// was written. Reload and try again, like a lost race.
     #[error("stream {0}: the transaction collided with another one; nothing was written")]
     TransactionConflict(String),
+    /// A live receipt already holds this command's idempotency key (written by an earlier attempt of the same
+    /// request, or by another request under the same key): nothing was written. Read the receipt for the answer.
+    #[error("a live receipt {id} already holds this idempotency key; nothing was written")]
+    ReceiptTaken { id: String },
     /// An event (with its metadata) does not fit in one DynamoDB item.
     #[error("event {version} of stream {stream_id} is about {bytes} bytes; DynamoDB items hold at most {limit}")]
     ItemTooLarge {

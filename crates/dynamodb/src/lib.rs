@@ -6,7 +6,8 @@
 //! * A full load is a strongly consistent `Query` that follows `LastEvaluatedKey`, so streams above 1 MB load whole.
 //! * Every so often an event's item also carries a [`Snapshot`] (the aggregate's state after it, and its recent
 //!   commands); a command's load reads backwards to the newest one ([`EventStore::load_tail`]): a bounded read.
-//! * A command may leave a [`Receipt`] (its idempotency key, remembered for ever) in the same transaction.
+//! * A command with an idempotency key leaves a [`Receipt`] (the key, remembered for a period or for ever) in the
+//!   same transaction.
 //!
 //! [`AuditEvent`] is an event as an auditor reads it. Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
 
@@ -21,5 +22,5 @@ pub mod tables;
 pub use audit::AuditEvent;
 pub use errors::EventStoreError;
 pub use item::{from_item, snapshot_of, to_item, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES};
-pub use receipt::Receipt;
+pub use receipt::{Receipt, EXPIRES_AT};
 pub use store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};

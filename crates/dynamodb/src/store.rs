@@ -5,7 +5,7 @@ use crate::item::{
     from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, STREAM_ID,
     VERSION,
 };
-use crate::receipt::Receipt;
+use crate::receipt::{Receipt, EXPIRES_AT};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 
 /// DynamoDB's limit on items in one transaction, hence on events in one atomic append.
 pub const MAX_EVENTS_PER_APPEND: usize = 100;
@@ -27,6 +28,8 @@ pub struct Tail {
     pub snapshot: Option<(u64, Snapshot)>,
     /// The events after the snapshot (all of them without one), in version order.
     pub events: Vec<StoredEvent>,
+    /// The newest event read (the one whose item carries the snapshot, when no event follows it).
+    pub newest: Option<StoredEvent>,
     /// Items read.
     pub items_read: usize,
 }
@@ -83,8 +86,8 @@ impl EventStore {
     }
 
     /// [`append_with_snapshot`](Self::append_with_snapshot), and, in the same transaction, the command's
-    /// [`Receipt`] — written only if none exists under its id (another writer's receipt cancels the append: a
-    /// conflict, after which the caller finds the receipt).
+    /// [`Receipt`] — written only if no live one holds its id (one that does cancels the append:
+    /// [`EventStoreError::ReceiptTaken`], after which the caller reads the receipt for the answer).
     pub async fn append_with_receipt(
         &self,
         stream_id: &str,
@@ -114,8 +117,8 @@ impl EventStore {
             expected: expected_version,
             actual_at_least: expected_version + 1,
         };
-        let receipt_item = receipt.filter(|_| !items.is_empty()).map(Receipt::to_item);
-        match (items.len(), receipt_item) {
+        let receipt = receipt.filter(|_| !items.is_empty());
+        match (items.len(), receipt) {
             (0, _) => Ok(expected_version),
             (1, None) => {
                 let item = items.into_iter().next().expect("one item");
@@ -138,24 +141,37 @@ impl EventStore {
                     Err(e) => Err(item_size_or(classify(&e), stream_id, expected_version + 1)),
                 }
             }
-            (_, receipt_item) => {
-                let puts = items
-                    .into_iter()
-                    .chain(receipt_item)
-                    .map(|item| {
+            (events, receipt) => {
+                // An event's condition names its version; a receipt's also its expiry (and the time it is written).
+                let put =
+                    |item, condition: &str, values: Option<HashMap<String, AttributeValue>>| {
                         let put = Put::builder()
                             .table_name(&self.table)
                             .set_item(Some(item))
-                            .condition_expression(KEY_IS_FREE)
-                            .expression_attribute_names("#version", VERSION)
+                            .condition_expression(condition)
+                            .expression_attribute_names("#version", VERSION);
+                        let put = match values {
+                            Some(values) => put
+                                .expression_attribute_names("#expires", EXPIRES_AT)
+                                .set_expression_attribute_values(Some(values)),
+                            None => put,
+                        };
+                        let put = put
                             .return_values_on_condition_check_failure(
                                 ReturnValuesOnConditionCheckFailure::None,
                             )
                             .build()
                             .expect("table, item and condition are set");
                         TransactWriteItem::builder().put(put).build()
-                    })
+                    };
+                let mut puts: Vec<TransactWriteItem> = items
+                    .into_iter()
+                    .map(|item| put(item, KEY_IS_FREE, None))
                     .collect();
+                if let Some(receipt) = receipt {
+                    let (condition, values) = receipt.condition();
+                    puts.push(put(receipt.to_item(), &condition, Some(values)));
+                }
                 let result = self
                     .client
                     .transact_write_items()
@@ -166,13 +182,21 @@ impl EventStore {
                     Ok(_) => Ok(new_version),
                     Err(SdkError::ServiceError(e)) => match e.err() {
                         TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                            let codes: Vec<&str> = cancelled
+                            let reasons: Vec<&str> = cancelled
                                 .cancellation_reasons()
                                 .iter()
-                                .filter_map(|r| r.code())
-                                .filter(|c| *c != "None")
+                                .map(|r| r.code().unwrap_or("None"))
                                 .collect();
-                            if codes.contains(&"ConditionalCheckFailed") {
+                            let codes: Vec<&str> =
+                                reasons.iter().copied().filter(|c| *c != "None").collect();
+                            // The receipt is the last item: whoever holds the key decides the answer.
+                            let receipt_taken = receipt.is_some()
+                                && reasons.get(events) == Some(&"ConditionalCheckFailed");
+                            if receipt_taken {
+                                Err(EventStoreError::ReceiptTaken {
+                                    id: receipt.map(|r| r.id.clone()).unwrap_or_default(),
+                                })
+                            } else if codes.contains(&"ConditionalCheckFailed") {
                                 Err(conflict())
                             } else if codes.contains(&"TransactionConflict") {
                                 Err(EventStoreError::TransactionConflict(stream_id.to_owned()))
@@ -196,6 +220,34 @@ impl EventStore {
                     Err(e) => Err(classify(&e)),
                 }
             }
+        }
+    }
+
+    /// Write `receipt` alone (a remembered rejection: no event), unless a live receipt holds its id
+    /// ([`EventStoreError::ReceiptTaken`]: read it for the answer).
+    pub async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
+        let (condition, values) = receipt.condition();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(receipt.to_item()))
+            .condition_expression(condition)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(EventStoreError::ReceiptTaken {
+                    id: receipt.id.clone(),
+                })
+            }
+            Err(e) => Err(classify(&e)),
         }
     }
 
@@ -254,24 +306,44 @@ impl EventStore {
         stream_id: &str,
         page_size: i32,
     ) -> Result<Tail, EventStoreError> {
-        let mut pages = self
+        self.load_tail_up_to(stream_id, None, page_size).await
+    }
+
+    /// [`load_tail`](Self::load_tail) as the stream was after its event `up_to` (`None`: the head): the events up
+    /// to it, back to the newest snapshot at or below it.
+    pub async fn load_tail_up_to(
+        &self,
+        stream_id: &str,
+        up_to: Option<u64>,
+        page_size: i32,
+    ) -> Result<Tail, EventStoreError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
             .scan_index_forward(false)
             .limit(page_size.max(1))
-            .key_condition_expression("#stream = :stream")
             .expression_attribute_names("#stream", STREAM_ID)
-            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()))
-            .into_paginator()
-            .send();
+            .expression_attribute_values(":stream", AttributeValue::S(stream_id.to_owned()));
+        let query = match up_to {
+            None => query.key_condition_expression("#stream = :stream"),
+            Some(up_to) => query
+                .key_condition_expression("#stream = :stream AND #version BETWEEN :one AND :last")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":last", AttributeValue::N(up_to.to_string())),
+        };
+        let mut pages = query.into_paginator().send();
         let mut tail = Tail::default();
         'pages: while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(&e))?;
             for item in page.items() {
                 tail.items_read += 1;
                 let event = from_item(item)?;
+                if tail.newest.is_none() {
+                    tail.newest = Some(event.clone());
+                }
                 if let Some(snapshot) = snapshot_of(item) {
                     tail.snapshot = Some((event.version, snapshot));
                     break 'pages;
@@ -288,7 +360,7 @@ impl EventStore {
         self.load_after(stream_id, 0).await
     }
 
-    /// The receipt recorded under `id`, if any (strongly consistent; one item read).
+    /// The receipt recorded under `id`, if any, live or expired (strongly consistent; one item read).
     pub async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {
         let out = self
             .client

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -44,6 +44,8 @@ pub struct TableSpec {
     pub sort_key: Option<KeyAttribute>,
     /// DynamoDB Streams view type (`NEW_IMAGE`), when the table has a stream.
     pub stream_view: Option<&'static str>,
+    /// The attribute DynamoDB's TTL deletes expired items by (epoch seconds), when the table has one.
+    pub ttl_attribute: Option<&'static str>,
 }
 
 /// The event store: one item per event, keyed by stream and version.
@@ -59,6 +61,8 @@ pub const EVENTS: TableSpec = TableSpec {
     }),
     // The relay publishes every new event from the table's stream (the safety net behind the command path).
     stream_view: Some("NEW_IMAGE"),
+    // Receipts of callers' idempotency keys expire (events never carry the attribute).
+    ttl_attribute: Some(crate::receipt::EXPIRES_AT),
 };
 
 /// The read models: every projection's items, keyed by a partition string and a sort string.
@@ -73,6 +77,7 @@ pub const PROJECTIONS: TableSpec = TableSpec {
         kind: ScalarType::S,
     }),
     stream_view: None,
+    ttl_attribute: None,
 };
 
 /// Every table the system uses.
@@ -132,6 +137,32 @@ impl TableSpec {
             .map_err(|e| {
                 EventStoreError::Transient(format!("table {name} did not become active: {e}"))
             })?;
+        if let Some(attribute) = self.ttl_attribute {
+            let enabled = client
+                .describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| classify(&e))?
+                .time_to_live_description()
+                .and_then(|d| d.attribute_name())
+                .is_some_and(|a| a == attribute);
+            if !enabled {
+                client
+                    .update_time_to_live()
+                    .table_name(name)
+                    .time_to_live_specification(
+                        TimeToLiveSpecification::builder()
+                            .attribute_name(attribute)
+                            .enabled(true)
+                            .build()
+                            .expect("name and flag are set"),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+            }
+        }
         Ok(())
     }
 }

@@ -124,8 +124,18 @@ pub fn millis(name: &'static str, default: Duration) -> Result<Duration, ConfigE
 
 /// A whole number in `1..=max` from `name`, or `default` when unset.
 pub fn count(name: &'static str, default: u64, max: u64) -> Result<u64, ConfigError> {
-    let expected = format!("a whole number from 1 to {max}");
-    Ok(whole_number(name, |n| (1..=max).contains(&n), &expected)?.unwrap_or(default))
+    count_between(name, default, 1, max)
+}
+
+/// A whole number from `min` to `max` in `name`, or `default` when unset (a clear error otherwise).
+pub fn count_between(
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let expected = format!("a whole number from {min} to {max}");
+    Ok(whole_number(name, |n| (min..=max).contains(&n), &expected)?.unwrap_or(default))
 }
 
 /// The AWS SDK configuration from the usual sources (environment, profile, Lambda role), with `policy`'s timeouts

@@ -1,6 +1,6 @@
 //! Configuration of the command function, read once per container from the environment.
 
-use tributary_aggregate::SnapshotPolicy;
+use tributary_aggregate::{KeyRetention, SnapshotPolicy};
 use tributary_runtime::config::{env_or, socket_addr};
 use tributary_runtime::ConfigError;
 
@@ -18,6 +18,9 @@ pub struct CommandConfig {
     /// carries — a retried request is recognised while fewer than this many commands were accepted on the
     /// aggregate since (README, "Bounded loads").
     pub snapshots: SnapshotPolicy,
+    /// `IDEMPOTENCY_KEY_HOURS` (default 24, at least 24): how long a caller's `Idempotency-Key` is remembered,
+    /// whatever else reaches the aggregate meanwhile (a receipt written with the command's events).
+    pub key_retention: KeyRetention,
 }
 
 impl CommandConfig {
@@ -26,6 +29,7 @@ impl CommandConfig {
             events_table: env_or("EVENTS_TABLE", DEFAULT_EVENTS_TABLE),
             local_addr: socket_addr("COMMAND_ADDR", "127.0.0.1:3001")?,
             snapshots: SnapshotPolicy::from_env()?,
+            key_retention: KeyRetention::from_env()?,
         })
     }
 }

@@ -50,7 +50,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Pr
             Problem::bad_request(
                 "invalid-idempotency-key",
                 "Invalid Idempotency-Key",
-                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters, not starting with \"system:\" (reserved)",
             )
         })
 }

@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         kafka,
         aws,
     )
-    .with_snapshots(config.snapshots);
+    .with_snapshots(config.snapshots)
+    .with_key_retention(config.key_retention);
     service.publisher_settled(KAFKA_INIT_PATIENCE).await;
     tributary_http::serve(router(service), config.local_addr).await
 }

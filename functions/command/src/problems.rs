@@ -37,13 +37,32 @@ impl Problems for Transfer {
             }
             TransferRejection::NotRequested => (StatusCode::NOT_FOUND, "Transfer not found"),
             TransferRejection::OutOfOrder => (StatusCode::CONFLICT, "Out of order"),
+            TransferRejection::DestinationNotFound => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Destination not found")
+            }
+            TransferRejection::DestinationClosed => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Destination closed")
+            }
+            TransferRejection::CurrencyMismatch { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Currency mismatch")
+            }
+            TransferRejection::NotHeld => (StatusCode::CONFLICT, "Transfer not held"),
         };
-        Problem::new(
+        let problem = Problem::new(
             status,
             Transfer::rejection_code(rejection),
             title,
             rejection.to_string(),
-        )
+        );
+        match rejection {
+            TransferRejection::CurrencyMismatch {
+                currency,
+                destination,
+            } => problem
+                .with("currency", currency.code())
+                .with("destination_currency", destination.code()),
+            _ => problem,
+        }
     }
     fn not_found() -> Problem {
         Self::rejected(&TransferRejection::NotRequested)
@@ -55,6 +74,14 @@ pub fn for_command_error<D: Problems>(error: CommandError<D::Rejection>) -> Prob
     let noun = D::NOUN;
     match error {
         CommandError::Rejected { rejection, .. } => D::rejected(&rejection),
+        // Only orders kept for ever remember rejections; no HTTP request is one. Answered all the same.
+        CommandError::RejectedEarlier { code, .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "Rejected",
+            format!("this request was refused before: {code}"),
+        )
+        .with("reason", code),
         // Someone else's aggregate: exactly what a missing one answers.
         CommandError::AccessDenied => D::not_found(),
         CommandError::PreconditionFailed { expected, actual } => Problem::new(

@@ -7,6 +7,7 @@
 //! | `POST /accounts/{id}/withdrawals` | `{"amount"}` | 200 |
 //! | `POST /accounts/{id}/close` | none or `{}` | 200 |
 //! | `POST /transfers` | `{"from","to","amount"}` | 202 `{"transfer_id","version"}` + `Location` |
+//! | `POST /transfers/{id}/release` | `{"to"}` (operators) | 202 `{"transfer_id","version"}` + `Location` |
 //!
 //! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command. An account belongs to the
 //! caller who opened it; anyone else is told it does not exist (404 `account-not-found`), and nothing is published.
@@ -21,15 +22,17 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use bank_account::transfer::Destination;
 use bank_account::{
     AccountCommand, AccountId, AccountState, Amount, Currency, Principal, TransferCommand,
     TransferId,
 };
-use bank_api::AccountPath;
+use bank_api::{AccountPath, TransferPath};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tributary_aggregate::{
-    CommandContext, CommandError, CommandOutcome, CommandRequest, Idempotency, PublishingHandler,
+    CommandContext, CommandError, CommandOutcome, CommandRequest, Idempotency, KeyRetention,
+    PublishingHandler,
 };
 use tributary_core::fingerprint;
 use tributary_http::outcomes::{note, Outcome};
@@ -56,6 +59,11 @@ pub fn route_table() -> Vec<Route<CommandService>> {
         Route::new("POST", "/accounts/{account_id}/withdrawals", post(withdraw)),
         Route::new("POST", "/accounts/{account_id}/close", post(close_account)),
         Route::new("POST", "/transfers", post(request_transfer)),
+        Route::new(
+            "POST",
+            "/transfers/{transfer_id}/release",
+            post(release_transfer),
+        ),
     ]
 }
 
@@ -85,6 +93,13 @@ pub struct TransferRequest {
     pub from: AccountId,
     pub to: AccountId,
     pub amount: Amount,
+}
+
+/// Body of `POST /transfers/{id}/release`: pay a held transfer's money to the account `to` (operators only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub to: AccountId,
 }
 
 /// The response to `POST /transfers`: the transfer's id and its stream version (1: requested).
@@ -245,6 +260,7 @@ async fn execute(
     let account_id = description.account_id();
     let outcome = run(
         &service.accounts,
+        service.key_retention,
         account_id.stream_id(),
         description.command(),
         description,
@@ -267,6 +283,10 @@ enum TransferDescription<'a> {
     RequestTransfer {
         transfer_id: TransferId,
         body: &'a TransferRequest,
+    },
+    ReleaseTransfer {
+        transfer_id: TransferId,
+        body: &'a ReleaseRequest,
     },
 }
 
@@ -297,23 +317,15 @@ pub async fn request_transfer(
         }
         _ => return Err(bank_account::Account::not_found()),
     };
-    // The destination must have been opened: an account that does not exist yet could be opened between two
-    // deliveries of the credit, and answer it differently. Opened is for ever (closing is final too), so every
-    // answer the transfer process gets from it is the same each time it asks.
+    // What the destination is now: the transfer refuses one that was never opened (it could be opened between two
+    // deliveries of the credit and answer it differently), is closed, or holds another currency — each as stable
+    // as the answer must be. Decided by the transfer, after a retry of this request is recognised.
     let (destination, _) = service
         .accounts
         .handler()
         .state(&body.to.stream_id())
         .await
         .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
-    if destination == AccountState::Unopened {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "destination-not-found",
-            "Destination not found",
-            "the destination account does not exist",
-        ));
-    }
     let transfer_id = match headers::idempotency_key(&headers)? {
         Some(key) => TransferId::derived_from(&format!("{}\n{}", caller.principal, key)),
         None => TransferId::random(),
@@ -324,6 +336,7 @@ pub async fn request_transfer(
         amount: body.amount,
         currency,
         requested_by: requester,
+        destination: Destination::of(&destination),
     };
     let description = TransferDescription::RequestTransfer {
         transfer_id,
@@ -331,6 +344,64 @@ pub async fn request_transfer(
     };
     let outcome = run(
         &service.transfers,
+        service.key_retention,
+        transfer_id.stream_id(),
+        command,
+        &description,
+        caller,
+        &headers,
+    )
+    .await?;
+    let accepted = TransferAccepted {
+        transfer_id: transfer_id.to_string(),
+        version: outcome.version(),
+    };
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &accepted,
+        accepted.version,
+        Some(format!("/transfers/{transfer_id}")),
+        &outcome,
+    ))
+}
+
+/// `POST /transfers/{id}/release`: an operator orders a held transfer's money (its refund was refused) paid to an
+/// account (open, in the transfer's currency); the transfer process carries it out. Anyone else: 403, before anything
+/// is read.
+pub async fn release_transfer(
+    State(service): State<CommandService>,
+    TransferPath(transfer_id): TransferPath,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReleaseRequest>,
+) -> Result<Response, Problem> {
+    if !caller.operator {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "only operators may release a held transfer's money",
+        ));
+    }
+    let operator = principal(&caller)?;
+    let (destination, _) = service
+        .accounts
+        .handler()
+        .state(&body.to.stream_id())
+        .await
+        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    let command = TransferCommand::Release {
+        to: body.to,
+        destination: Destination::of(&destination),
+        ordered_by: operator,
+    };
+    let description = TransferDescription::ReleaseTransfer {
+        transfer_id,
+        body: &body,
+    };
+    let outcome = run(
+        &service.transfers,
+        service.key_retention,
         transfer_id.stream_id(),
         command,
         &description,
@@ -355,6 +426,7 @@ pub async fn request_transfer(
 /// its problem.
 async fn run<D: Problems>(
     handler: &PublishingHandler<D>,
+    retention: KeyRetention,
     stream_id: String,
     command: D::Command,
     description: &impl Serialize,
@@ -377,7 +449,7 @@ where
         idempotency: headers::idempotency_key(headers)?.map(|key| Idempotency {
             key,
             fingerprint: fingerprint(description),
-            durable: false,
+            retention,
         }),
         context: CommandContext {
             command_id,

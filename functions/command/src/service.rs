@@ -4,7 +4,7 @@
 
 use bank_account::{Account, Transfer};
 use tributary_aggregate::{
-    CommandHandler, PublishFaults, PublishingHandler, RetryPolicy, SnapshotPolicy,
+    CommandHandler, KeyRetention, PublishFaults, PublishingHandler, RetryPolicy, SnapshotPolicy,
 };
 use tributary_dynamodb::EventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
@@ -14,6 +14,8 @@ use tributary_kafka::{KafkaConfig, LazyPublisher};
 pub struct CommandService {
     pub(crate) accounts: PublishingHandler<Account>,
     pub(crate) transfers: PublishingHandler<Transfer>,
+    /// How long callers' idempotency keys are remembered.
+    pub(crate) key_retention: KeyRetention,
 }
 
 impl CommandService {
@@ -31,6 +33,7 @@ impl CommandService {
         Self {
             accounts: PublishingHandler::new(CommandHandler::new(store.clone(), retry)),
             transfers: PublishingHandler::new(CommandHandler::new(store, retry)),
+            key_retention: KeyRetention::default(),
         }
     }
 
@@ -57,6 +60,12 @@ impl CommandService {
         self.transfers = self
             .transfers
             .map_handler(|handler| handler.with_snapshots(snapshots));
+        self
+    }
+
+    /// Remember callers' idempotency keys for `retention` (instead of the default 24 hours).
+    pub fn with_key_retention(mut self, retention: KeyRetention) -> Self {
+        self.key_retention = retention;
         self
     }
 

@@ -374,12 +374,16 @@ async fn if_match_makes_a_command_conditional() {
     );
 }
 
+/// Without a key: one consistent Query and one conditional PutItem. With a key: the same Query, and the events with
+/// the key's receipt in one transaction (so the key is remembered for its period whatever others append).
 #[tokio::test]
 async fn a_single_event_command_costs_one_query_and_one_conditional_put() {
     let api = api();
     let id = api.open().await;
+    api.calls.clear();
     api.send(&format!("/accounts/{id}/deposits"), &[], r#"{"amount":10}"#)
         .await;
+    assert_eq!(api.calls.operations(), ["Query", "PutItem"]);
     api.calls.clear();
     let reply = api
         .send(
@@ -389,8 +393,8 @@ async fn a_single_event_command_costs_one_query_and_one_conditional_put() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(api.calls.operations(), ["Query", "PutItem"]);
-    // A replay costs the read only.
+    assert_eq!(api.calls.operations(), ["Query", "TransactWriteItems"]);
+    // A replay inside the window of recent commands costs the read only.
     api.calls.clear();
     api.send(
         &format!("/accounts/{id}/withdrawals"),

@@ -84,11 +84,12 @@ async fn a_stalled_event_store_gets_a_503_in_time_and_a_late_write_is_applied_on
     assert_eq!(reply.headers["content-type"], "application/problem+json");
     assert_eq!(reply.headers["retry-after"], "1");
 
-    // Writes hang, and land late (after the client was told the outcome is unknown).
+    // Writes hang, and land late (after the client was told the outcome is unknown). A keyed command writes its
+    // events and its receipt in one transaction.
     proxy.set(Faults {
         stall: 1.0,
         stall_for: STALL,
-        operations: vec!["PutItem"],
+        operations: vec!["PutItem", "TransactWriteItems"],
         ..Faults::none()
     });
     let key = [("idempotency-key", "stalled-deposit-1")];

@@ -38,7 +38,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     tributary_http::serve(
         with_operators(
-            router(QueryService::new(projections, events, secret.as_bytes())),
+            router(
+                QueryService::new(projections, events, secret.as_bytes())
+                    .with_snapshots(tributary_aggregate::SnapshotPolicy::from_env()?),
+            ),
             operators,
         ),
         local_addr,

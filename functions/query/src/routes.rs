@@ -6,13 +6,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bank_account::views::{AccountSummaries, AccountSummary, StatementLine};
-use bank_account::AccountId;
+use bank_account::views::{AccountSummaries, AccountSummary, StatementLine, Transfers};
+use bank_account::{Account, AccountId};
 use bank_api::{AccountPath, TransferPath};
 use bank_service::reads::BankReads;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
+use tributary_aggregate::{CommandHandler, RetryPolicy, SnapshotPolicy};
 use tributary_dynamodb::{AuditEvent, EventStore, Order};
 use tributary_http::{Caller, Problem, Route};
 use tributary_projections::{state_as_of, Page, ProjectionStore};
@@ -33,6 +34,8 @@ pub struct QueryService {
     projections: BankReads,
     /// The event store: the audit trail, and views as of a past version.
     events: EventStore,
+    /// Accounts as their commands load them: a past version is folded from the nearest snapshot at or below it.
+    accounts: CommandHandler<Account>,
     cursors: Cursors,
     /// How long a `min_version` read may wait.
     pub wait: Duration,
@@ -42,10 +45,18 @@ impl QueryService {
     pub fn new(projections: ProjectionStore, events: EventStore, cursor_secret: &[u8]) -> Self {
         Self {
             projections: BankReads::new(projections),
+            accounts: CommandHandler::new(events.clone(), RetryPolicy::default()),
             events,
             cursors: Cursors::new(cursor_secret),
             wait: Duration::from_secs(1),
         }
+    }
+
+    /// Read accounts' snapshots as `snapshots` says they are written (the command function's `SNAPSHOT_EVERY`: a
+    /// read of the past fetches that many items a page).
+    pub fn with_snapshots(mut self, snapshots: SnapshotPolicy) -> Self {
+        self.accounts = self.accounts.with_snapshots(snapshots);
+        self
     }
 }
 
@@ -249,12 +260,26 @@ pub async fn account(
         params.min_version()?;
         return account_as_of(&service, id, &caller, version).await;
     }
+    let min_version = params.min_version()?;
+    let stream = id.stream_id();
     let id = id.to_string();
-    let summary = wait_for(service.wait, params.min_version()?, || async {
+    let read = || async {
         let summary = service.projections.summary(&id).await.map_err(internal)?;
         Ok((summary.as_ref().map_or(0, |s| s.version), summary))
-    })
-    .await?;
+    };
+    let first = read().await?;
+    if min_version.is_some() {
+        // Who asks, on the first read (the view's owner, or the store's for an account not projected yet): a
+        // stranger gets the same 404 at once, never a wait or a version.
+        let owner = match &first.1 {
+            Some(summary) => Some(summary.owner.clone()),
+            None => account_owner(&service, &stream).await?,
+        };
+        if !owner.is_some_and(|owner| caller.may_read(&owner)) {
+            return Err(not_found());
+        }
+    }
+    let summary = wait_for(service.wait, min_version, first, read).await?;
     let summary: AccountSummary = summary
         .filter(|s| caller.may_read(&s.owner))
         .ok_or_else(not_found)?;
@@ -294,10 +319,20 @@ async fn account_as_of(
         .with("as_of_version", version)
         .with("current_version", head));
     }
-    let summary = state_as_of(&AccountSummaries, &service.events, &stream, version)
+    // From the nearest snapshot at or below the version: a bounded read, however long the stream.
+    let (state, event) = service
+        .accounts
+        .state_after(&stream, version)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
+    let summary = AccountSummary::of_account(
+        &id.to_string(),
+        &state,
+        version,
+        &event.metadata.occurred_at.to_rfc3339(),
+    )
+    .ok_or_else(not_found)?;
     let mut response = with_etag(&summary, summary.version);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -366,21 +401,34 @@ pub async fn statement(
     let params = query_params(params)?;
     no_owner_parameter(&params)?;
     params.refuse(&["order", "as_of_version"])?;
+    let stream = id.stream_id();
     let id = id.to_string();
     let limit = params.limit()?;
     let before = service
         .cursor_after(&params, "statement", &id)?
         .map(|after| after.parse::<u64>().map_err(|_| invalid_cursor()))
         .transpose()?;
-    let checkpoint = wait_for(service.wait, params.min_version()?, || async {
+    let min_version = params.min_version()?;
+    let read = || async {
         let checkpoint = service
             .projections
             .statement_checkpoint(&id)
             .await
             .map_err(internal)?;
         Ok((checkpoint.version, checkpoint))
-    })
-    .await?;
+    };
+    let first = read().await?;
+    if min_version.is_some() {
+        // Who asks, before any wait (see `account`).
+        let owner = match first.1.version {
+            0 => account_owner(&service, &stream).await?,
+            _ => Some(first.1.owner.clone()),
+        };
+        if !owner.is_some_and(|owner| caller.may_read(&owner)) {
+            return Err(not_found());
+        }
+    }
+    let checkpoint = wait_for(service.wait, min_version, first, read).await?;
     // The checkpoint names the owner from the account's opening on: no checkpoint, no statement to show.
     if checkpoint.version == 0 || !caller.may_read(&checkpoint.owner) {
         return Err(not_found());
@@ -440,23 +488,41 @@ pub async fn transfer(
     let params = query_params(params)?;
     no_owner_parameter(&params)?;
     params.refuse(&["order", "as_of_version"])?;
+    let min_version = params.min_version()?;
+    let stream = id.stream_id();
     let id = id.to_string();
-    let view = wait_for(service.wait, params.min_version()?, || async {
+    let read = || async {
         let view = service.projections.transfer(&id).await.map_err(internal)?;
         Ok((view.as_ref().map_or(0, |v| v.version), view))
-    })
-    .await?;
+    };
+    let first = read().await?;
+    if min_version.is_some() {
+        // Who asks, before any wait (see `account`): the requester the view or the transfer's request names.
+        let requester = match &first.1 {
+            Some(view) => Some(view.requested_by.clone()),
+            None => state_as_of(&Transfers, &service.events, &stream, 1)
+                .await
+                .map_err(internal)?
+                .and_then(|state| state.terms().map(|t| t.requested_by.as_str().to_owned())),
+        };
+        if !requester.is_some_and(|requester| caller.may_read(&requester)) {
+            return Err(transfer_not_found());
+        }
+    }
+    let view = wait_for(service.wait, min_version, first, read).await?;
     let view = view
         .filter(|v| caller.may_read(&v.requested_by))
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "transfer-not-found",
-                "Transfer not found",
-                "no such transfer (or it is not yours)",
-            )
-        })?;
+        .ok_or_else(transfer_not_found)?;
     Ok(with_etag(&view, view.version))
+}
+
+fn transfer_not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "transfer-not-found",
+        "Transfer not found",
+        "no such transfer (or it is not yours)",
+    )
 }
 
 /// One read model's view as JSON, with its version as the `ETag`.
@@ -481,10 +547,12 @@ fn no_owner_parameter(params: &Params) -> Result<(), Problem> {
     }
 }
 
-/// Read with `read` until its version reaches `min_version` (or at once without one); 503 after `wait`.
+/// Read with `read` until its version reaches `min_version` (or at once without one); 503 after `wait`. `first`
+/// is the first read, already made (the caller authorised on it).
 async fn wait_for<T, F, Fut>(
     wait: Duration,
     min_version: Option<u64>,
+    first: (u64, T),
     read: F,
 ) -> Result<T, Problem>
 where
@@ -493,8 +561,8 @@ where
 {
     let deadline = tokio::time::Instant::now() + wait;
     let mut pause = FIRST_POLL;
+    let (mut version, mut value) = first;
     loop {
-        let (version, value) = read().await?;
         match min_version {
             Some(wanted) if version < wanted => {
                 if tokio::time::Instant::now() >= deadline {
@@ -511,6 +579,7 @@ where
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 tokio::time::sleep(pause.min(left)).await;
                 pause = (pause * 2).min(LONGEST_POLL);
+                (version, value) = read().await?;
             }
             _ => return Ok(value),
         }

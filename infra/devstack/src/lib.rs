@@ -149,6 +149,8 @@ pub struct Devstack {
     workers: Vec<JoinHandle<()>>,
     /// The transfer process manager, restartable on its own ([`Devstack::restart_transfer_process`]).
     transfer_process: Option<ProcessWorker>,
+    /// How to start it again while it is paused ([`Devstack::pause_transfer_process`]).
+    paused_process: Option<ProcessStart>,
     shutdown: CancellationToken,
 }
 
@@ -415,6 +417,7 @@ impl Devstack {
             infrastructure,
             workers,
             transfer_process,
+            paused_process: None,
             shutdown,
         })
     }
@@ -423,6 +426,14 @@ impl Devstack {
     /// committed if it succeeds, left for redelivery if not — and start a fresh one on the same consumer group.
     /// Returns once the new one consumes. A no-op when the stack runs no consumers.
     pub async fn restart_transfer_process(&mut self) {
+        self.pause_transfer_process().await;
+        self.resume_transfer_process().await;
+    }
+
+    /// Stop the transfer process manager (as [`Devstack::restart_transfer_process`] does) until
+    /// [`Devstack::resume_transfer_process`]: transfers requested meanwhile wait on its consumer group, as they
+    /// would for a function that is failing or throttled.
+    pub async fn pause_transfer_process(&mut self) {
         let Some(worker) = self.transfer_process.take() else {
             return;
         };
@@ -434,7 +445,14 @@ impl Devstack {
         {
             task.abort();
         }
-        self.transfer_process = Some(worker.start.spawn(&self.shutdown).await);
+        self.paused_process = Some(worker.start);
+    }
+
+    /// Start the paused transfer process manager again; returns once it consumes.
+    pub async fn resume_transfer_process(&mut self) {
+        if let Some(start) = self.paused_process.take() {
+            self.transfer_process = Some(start.spawn(&self.shutdown).await);
+        }
     }
 
     /// Stop gracefully: the HTTP API stops accepting and answers the requests in flight; the relay and the

@@ -109,3 +109,121 @@ pub async fn post(
         body,
     }
 }
+
+/// How long a test waits for what is eventually consistent (a read model, a transfer's process) before it fails
+/// with a message naming what did not come: generous, so that a loaded machine is slow but never red.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// GET `url`: status, headers, JSON body (`null` when there is none).
+pub async fn get(client: &reqwest::Client, url: &str) -> Reply {
+    let response = client.get(url).send().await.unwrap_or_else(|e| {
+        panic!("GET {url}: the stack does not answer ({e}); is it still running?")
+    });
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// GET `url` as a client would when the answer is `503 not-yet-visible`: wait as long as `Retry-After` says and ask
+/// again, up to [`EVENTUALLY`]; then fail, naming the read model's version and the one asked for. Any other answer
+/// is returned.
+pub async fn get_fresh(client: &reqwest::Client, url: &str) -> Reply {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let reply = get(client, url).await;
+        if reply.status != 503 || reply.body["type"] != "urn:tributary:problem:not-yet-visible" {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GET {url}: still not visible after {EVENTUALLY:?}: {}",
+            reply.body
+        );
+        let seconds = reply.header("retry-after").parse().unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    }
+}
+
+/// Poll `url` (a GET) until `done` accepts the reply, up to [`EVENTUALLY`]; then fail, saying `what` did not happen
+/// and showing the last reply.
+pub async fn eventually(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    done: impl Fn(&Reply) -> bool,
+) -> Reply {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let reply = get(client, url).await;
+        if done(&reply) {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not after {EVENTUALLY:?}; GET {url} answers {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Open an account in `currency` owned by `client`'s caller; its id.
+pub async fn open_account(client: &reqwest::Client, base: &str, currency: &str) -> String {
+    let opened = post(
+        client,
+        &format!("{base}/accounts"),
+        &[],
+        Some(&format!(r#"{{"currency":"{currency}"}}"#)),
+    )
+    .await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    opened.body["account_id"].as_str().unwrap().to_owned()
+}
+
+/// A deposit or withdrawal (`kind`: `deposits` or `withdrawals`) by `client`'s caller; the account's new version.
+pub async fn money(client: &reqwest::Client, base: &str, id: &str, kind: &str, amount: u64) -> u64 {
+    let reply = post(
+        client,
+        &format!("{base}/accounts/{id}/{kind}"),
+        &[],
+        Some(&format!(r#"{{"amount":{amount}}}"#)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["version"].as_u64().unwrap()
+}
+
+/// A transfer's view once it is no longer pending (read by `client`: its requester or an operator).
+pub async fn settled_transfer(client: &reqwest::Client, base: &str, id: &str) -> Value {
+    eventually(
+        client,
+        &format!("{base}/transfers/{id}"),
+        &format!("transfer {id} settles"),
+        |reply| reply.status == 200 && reply.body["status"] != "pending",
+    )
+    .await
+    .body
+}
+
+/// An HTTP client that calls the local stack as an operator (the local stack's operator scope).
+pub fn operator_client(principal: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        tributary_testkit::bearer_with(
+            serde_json::json!({"sub": principal, "scope": "tributary/operator"}),
+        )
+        .parse()
+        .unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}

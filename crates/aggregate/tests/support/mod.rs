@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use serde::{Deserialize, Serialize};
-use tributary_aggregate::{CommandContext, CommandRequest, Idempotency};
+use tributary_aggregate::{CommandContext, CommandRequest, Idempotency, KeyRetention};
 use tributary_core::{fingerprint, Decider, DomainEvent, IdempotencyKey};
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ pub fn request_to(stream: &str, count: u64, actor: &str, key: Option<&str>) -> C
         idempotency: key.map(|k| Idempotency {
             key: IdempotencyKey::parse(k).unwrap(),
             fingerprint: fingerprint(&count),
-            durable: false,
+            retention: KeyRetention::default(),
         }),
         context: CommandContext {
             command_id,
