@@ -433,3 +433,124 @@ async fn a_stranger_learns_nothing_from_min_version() {
     }
     stack.stop().await;
 }
+
+/// A transfer's credit is a command on someone else's account: before, its events carried the sender's trace (and
+/// the destination's owner reads them, in the audit trail: the sender's trace id, which ties their requests
+/// together, reached a stranger). Now the order starts a trace of its own (linked to the sender's in the exported
+/// spans); the debit on the sender's own account still continues the request's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credit_starts_a_trace_of_its_own() {
+    let stack = stack().await;
+    let base = stack.base_url();
+    let (ann, bob) = (
+        client_as(&format!("trace-ann-{}", uuid::Uuid::new_v4().simple())),
+        client_as(&format!("trace-bob-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let from = open_account(&ann, &base, "EUR").await;
+    money(&ann, &base, &from, "deposits", 100).await;
+    let to = open_account(&bob, &base, "EUR").await;
+    let request = tributary_core::TraceParent::new_root();
+    let reply = post(
+        &ann,
+        &format!("{base}/transfers"),
+        &[("traceparent", &request.to_string())],
+        Some(&transfer_body(&from, &to, 10)),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let view = settled_transfer(&ann, &base, reply.body["transfer_id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let trace_of = |events: Vec<tributary_dynamodb::StoredEvent>, kind: &str| {
+        let event = events.into_iter().find(|e| e.event_type == kind).unwrap();
+        tributary_core::TraceParent::parse(event.metadata.traceparent.as_deref().unwrap()).unwrap()
+    };
+    let sent = trace_of(
+        store().load(&format!("account-{from}")).await.unwrap(),
+        "TransferSent",
+    );
+    let received = trace_of(
+        store().load(&format!("account-{to}")).await.unwrap(),
+        "TransferReceived",
+    );
+    assert_eq!(
+        sent.trace_id(),
+        request.trace_id(),
+        "the debit is the sender's"
+    );
+    assert_ne!(
+        received.trace_id(),
+        request.trace_id(),
+        "the credit does not carry the sender's trace"
+    );
+    // The owner of the destination, reading their audit trail, sees no trace of the sender's.
+    let audit = get(&bob, &format!("{base}/accounts/{to}/events")).await;
+    assert_eq!(audit.status, 200, "{audit:?}");
+    assert!(
+        !audit.body.to_string().contains(request.trace_id()),
+        "{}",
+        audit.body
+    );
+    stack.stop().await;
+}
+
+/// What a request says must be what it means. Before: a JSON array was read as the struct of its fields in order —
+/// `POST /transfers` with `["<from>","<to>",1]` moved money — and a second `traceparent` was silently ignored (the
+/// command joined whichever trace came first). Now every route refuses a body that is not a JSON object, and two
+/// `traceparent` headers, with 400; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_an_object_or_a_second_traceparent_is_refused() {
+    let stack = stack().await;
+    let base = stack.base_url();
+    let (ann, bob) = (
+        client_as(&format!("array-ann-{}", uuid::Uuid::new_v4().simple())),
+        client_as(&format!("array-bob-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let from = open_account(&ann, &base, "EUR").await;
+    money(&ann, &base, &from, "deposits", 100).await;
+    let to = open_account(&bob, &base, "EUR").await;
+    let transfer = uuid::Uuid::new_v4();
+    for (path, body) in [
+        ("/transfers".to_owned(), format!(r#"["{from}","{to}",1]"#)),
+        ("/accounts".to_owned(), r#"["EUR"]"#.to_owned()),
+        (format!("/accounts/{from}/deposits"), "[5]".to_owned()),
+        (format!("/accounts/{from}/withdrawals"), "[5]".to_owned()),
+        (format!("/accounts/{from}/close"), "[]".to_owned()),
+        (
+            format!("/transfers/{transfer}/release"),
+            format!(r#"["{to}"]"#),
+        ),
+    ] {
+        let reply = post(&ann, &format!("{base}{path}"), &[], Some(&body)).await;
+        assert_eq!(
+            (reply.status, reply.body["type"].as_str()),
+            (400, Some("urn:tributary:problem:invalid-request")),
+            "POST {path} {body}: {reply:?}"
+        );
+    }
+    let twice = ann
+        .post(format!("{base}/accounts/{from}/deposits"))
+        .header("content-type", "application/json")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .body(r#"{"amount":5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let problem: Value = twice.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:tributary:problem:invalid-traceparent");
+    let (events, state) = account(&from).await;
+    assert_eq!(
+        (events.len(), state.balance()),
+        (2, 100),
+        "nothing was written"
+    );
+    assert_eq!(account(&to).await.1.balance(), 0);
+    stack.stop().await;
+}

@@ -347,14 +347,20 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
     );
     assert_eq!(audit["items"][stored as usize - 1]["trace_id"], id);
 
-    // The accounts' events of the transfer carry the request's trace (the process manager continued it).
-    for stream in [format!("account-{a}"), format!("account-{b}")] {
+    // The debit carries the request's trace (the process manager continued it); the credit, a command on another
+    // principal's account, a trace of its own.
+    for (stream, continued) in [
+        (format!("account-{a}"), true),
+        (format!("account-{b}"), false),
+    ] {
         let last = store.load(&stream).await.unwrap().pop().unwrap();
         let recorded = last.metadata.traceparent.unwrap_or_default();
+        let trace = TraceParent::parse(&recorded).map(|t| t.trace_id().to_owned());
+        assert!(trace.is_some(), "{stream}: {recorded:?}");
         assert_eq!(
-            TraceParent::parse(&recorded).map(|t| t.trace_id().to_owned()),
-            Some(id.to_owned()),
-            "{stream}'s transfer event continues the trace"
+            trace.as_deref() == Some(id),
+            continued,
+            "{stream}'s transfer event continues the trace: {continued}"
         );
     }
     drop(capture);

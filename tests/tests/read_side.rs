@@ -444,7 +444,7 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
         let interrupted = RebuildOptions {
             page_size: 3,
             max_pages: Some(1),
-            restart: false,
+            ..RebuildOptions::default()
         };
         let first = rebuild(projection, &rebuilt, &store, interrupted, |_| {})
             .await

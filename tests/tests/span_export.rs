@@ -1,9 +1,10 @@
 //! Spans exported to an OpenTelemetry collector (OTLP/HTTP, protobuf) from the local stack, received by a collector
 //! endpoint served here and decoded with the OpenTelemetry protocol's own message types. One transfer requested
-//! with a `traceparent` is one trace: the command's span under the request's span, the relay's publishes and every
-//! consumer's handling under the command's span, the process manager's reactions under it, and everything the
-//! reactions' commands caused under them — and no span's parent is missing (a span id that nobody exported would
-//! break the tree in any trace viewer).
+//! with a `traceparent` is one trace on the sender's side: the command's span under the request's span, the relay's
+//! publishes and every consumer's handling under the command's span, the process manager's reactions under it, and
+//! everything the reactions' commands on the sender's own account caused under them — and no span's parent is
+//! missing (a span id that nobody exported would break the tree in any trace viewer). The credit, a command on
+//! another principal's account, is a trace of its own whose root is linked to the reaction that ordered it.
 //!
 //! One test per binary: span export is set up once per process.
 
@@ -32,6 +33,8 @@ struct Received {
     parent_span_id: String,
     name: String,
     kind: i32,
+    /// (trace id, span id) of each linked span.
+    links: Vec<(String, String)>,
 }
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -59,6 +62,11 @@ async fn receive(State(inbox): State<Inbox>, body: Bytes) -> axum::http::StatusC
                 parent_span_id: hex::encode(&span.parent_span_id),
                 name: span.name,
                 kind: span.kind,
+                links: span
+                    .links
+                    .iter()
+                    .map(|l| (hex::encode(&l.trace_id), hex::encode(&l.span_id)))
+                    .collect(),
             });
         }
     }
@@ -214,6 +222,49 @@ async fn one_transfer_is_one_trace_of_exported_spans_with_no_missing_parent() {
             .any(|s| s.name == transfers && s.parent_span_id == command[0].span_id),
         "{trace:#?}"
     );
+    // The credit is a trace of its own: its root, the order, links to the reaction that sent it; the destination's
+    // events are handled under it, and none of its spans is an orphan.
+    let mut credit: Vec<Received> = Vec::new();
+    for _ in 0..300 {
+        let all = inbox.lock().unwrap().clone();
+        if let Some(order) = all.iter().find(|s| s.name == "order credit") {
+            credit = all
+                .iter()
+                .filter(|s| s.trace_id == order.trace_id)
+                .cloned()
+                .collect();
+            let names: BTreeSet<&str> = credit.iter().map(|s| s.name.as_str()).collect();
+            if names.contains("relay publish")
+                && names.contains(format!("process {}", group("account-summary")).as_str())
+                && orphans(&credit, "").is_empty()
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let order = credit
+        .iter()
+        .find(|s| s.name == "order credit")
+        .unwrap_or_else(|| panic!("no order span: {credit:#?}"));
+    assert_ne!(order.trace_id, request.trace_id());
+    assert!(
+        order.parent_span_id.is_empty(),
+        "the order is its trace's root"
+    );
+    let reaction = format!("process {}", group("transfer-process"));
+    assert!(
+        order
+            .links
+            .iter()
+            .any(|(trace_id, span_id)| trace_id == request.trace_id()
+                && trace
+                    .iter()
+                    .any(|s| s.span_id == *span_id && s.name == reaction)),
+        "the order links to the reaction that sent it: {order:#?}"
+    );
+    assert!(orphans(&credit, "").is_empty(), "{credit:#?}");
+
     // Spans of other requests are other traces.
     let others = inbox
         .lock()

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tributary_consumer::redrive::{redrive_topic, ProcessTarget};
+use tributary_consumer::redrive::{redrive_topic, ProcessTarget, Selection};
 use tributary_dynamodb::EventStore;
 use tributary_testkit::dynamo;
 
@@ -541,9 +541,16 @@ async fn a_dead_lettered_transfer_is_carried_out_by_the_redrive() {
 
     let store = EventStore::new(dynamo().client(), &dynamo().events_table);
     let process = TransferProcess::over(store.clone(), common::SNAPSHOTS);
-    let report = redrive_topic(&kafka, &no_aws, &ProcessTarget(&process), group, |_| {})
-        .await
-        .unwrap();
+    let report = redrive_topic(
+        &kafka,
+        &no_aws,
+        &ProcessTarget(&process),
+        group,
+        &Selection::all(),
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((report.ours, report.not_read), (1, 0), "{report:?}");
     assert!(report.streams.contains(&stream), "{report:?}");
     let transfer: Vec<bank_account::TransferEvent> = store
@@ -571,9 +578,130 @@ async fn a_dead_lettered_transfer_is_carried_out_by_the_redrive() {
         ));
     }
     // A second run finds nothing new.
-    let again = redrive_topic(&kafka, &no_aws, &ProcessTarget(&process), group, |_| {})
+    let again = redrive_topic(
+        &kafka,
+        &no_aws,
+        &ProcessTarget(&process),
+        group,
+        &Selection::all(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.ours, 0, "{again:?}");
+    stack.stop().await;
+}
+
+/// A record whose event this build cannot read (a newer event type, mid-deployment) is not poison for the process
+/// manager, which reads the event store, not the record: before, it was dead-lettered — and a transfer that had
+/// moved money already stopped half way. Now the process reacts from the store (the transfer completes, nothing is
+/// dead-lettered); and when the store holds an event this build cannot read, the batch fails for now (retried; the
+/// alarm fires; the new build picks it up) — still no dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_event_this_build_cannot_read_is_retried_not_dead_lettered() {
+    // An events table of its own: the event this build cannot read must not reach the other tests' stacks (each
+    // relay publishes every stream of its table, and their process managers would rightly stop at it).
+    let stack = Devstack::start(devstack::DevstackConfig {
+        denormalisers: false,
+        events_table: format!("test-newer-events-{}", uuid::Uuid::new_v4().simple()),
+        ..test_config().await
+    })
+    .await
+    .expect("devstack starts");
+    let base = stack.base_url();
+    let (ann, bob) = (
+        client_as(&format!("newer-ann-{}", uuid::Uuid::new_v4().simple())),
+        client_as(&format!("newer-bob-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let from = common::open_account(&ann, &base, "EUR").await;
+    common::money(&ann, &base, &from, "deposits", 100).await;
+    let to = common::open_account(&bob, &base, "EUR").await;
+    let request = |amount: u64| {
+        let (ann, url) = (ann.clone(), format!("{base}/transfers"));
+        let body = format!(r#"{{"from":"{from}","to":"{to}","amount":{amount}}}"#);
+        async move {
+            let reply = post(&ann, &url, &[], Some(&body)).await;
+            assert_eq!(reply.status, 202, "{reply:?}");
+            format!("transfer-{}", reply.body["transfer_id"].as_str().unwrap())
+        }
+    };
+    let store = EventStore::new(dynamo().client(), &stack.events_table);
+    let kafka = tributary_kafka::KafkaConfig {
+        dead_letter_topic: stack.dead_letter_topic.clone(),
+        ..tributary_kafka::KafkaConfig::plaintext(
+            &stack.kafka_bootstrap,
+            &stack.events_topic,
+            "unused",
+        )
+    };
+    let publisher =
+        tributary_kafka::Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
+            .await
+            .unwrap();
+    let reactor = tributary_consumer::reactor::Reactor {
+        manager: TransferProcess::over(store.clone(), common::SNAPSHOTS),
+        consumer_group: "newer-event-transfer-process".to_owned(),
+        dead_letters: tributary_kafka::LazyPublisher::ready(publisher),
+    };
+    // A record of version 2 of `stream` carrying an event type this build does not know.
+    let newer = |stream: &str, requested: &tributary_dynamodb::StoredEvent| {
+        let mut newer = requested.clone();
+        newer.stream_id = stream.to_owned();
+        newer.version = 2;
+        newer.event_type = "TransferExpedited".into();
+        newer.payload = r#"{"type":"TransferExpedited","priority":"high"}"#.into();
+        newer
+    };
+    let batch_of =
+        |event: &tributary_dynamodb::StoredEvent| -> aws_lambda_events::event::kafka::KafkaEvent {
+            let records = [tributary_testkit::RawRecord::of(event)];
+            serde_json::from_value(tributary_testkit::kafka_batch_json("events", &records, 0))
+                .unwrap()
+        };
+
+    // Only the record is newer: the process reacts from the store.
+    let first = request(10).await;
+    let requested = store.load(&first).await.unwrap();
+    let report = reactor
+        .handle(&batch_of(&newer(&first, &requested[0])))
         .await
         .unwrap();
-    assert_eq!(again.ours, 0, "{again:?}");
+    assert_eq!((report.streams, report.dead_lettered), (1, 0), "{report:?}");
+    let state: Vec<bank_account::TransferEvent> = store
+        .load(&first)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.decode().unwrap().event)
+        .collect();
+    assert_eq!(
+        tributary_core::fold::<bank_account::Transfer>(&state).status(),
+        "completed"
+    );
+
+    // The store holds it too (a newer build appended it): the batch fails for now; nothing is dead-lettered.
+    let second = request(20).await;
+    let requested = store.load(&second).await.unwrap();
+    let appended = newer(&second, &requested[0]);
+    tributary_testkit::seed_history(
+        &dynamo().client(),
+        &stack.events_table,
+        &second,
+        2,
+        [tributary_dynamodb::NewEvent {
+            event_type: appended.event_type.clone(),
+            schema_version: 1,
+            payload: appended.payload.clone(),
+            metadata: appended.metadata.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    match reactor.handle(&batch_of(&appended)).await {
+        Err(tributary_consumer::record::BatchError::Transient { stream, .. }) => {
+            assert_eq!(stream, second)
+        }
+        other => panic!("the batch is retried, not settled: {other:?}"),
+    }
     stack.stop().await;
 }

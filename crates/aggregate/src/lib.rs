@@ -263,6 +263,8 @@ struct Loaded<S> {
     needs_snapshot: bool,
     /// The newest event read (the one at `version`).
     newest: Option<StoredEvent>,
+    /// The idempotency window the snapshot it started from was written with, if it says.
+    window: Option<u32>,
 }
 
 impl<D: Decider> CommandHandler<D> {
@@ -292,21 +294,19 @@ impl<D: Decider> CommandHandler<D> {
         Ok((loaded.state, loaded.version))
     }
 
-    /// The aggregate as it was right after its event `version`: its state then, and that event (`None`: the stream
-    /// has no such event). Read backwards from `version` to the newest snapshot at or below it — at most the snapshot
-    /// interval + 1 items (plus one multi-event command's events), however long the stream and whatever the version
-    /// asked — unless that snapshot is of another state shape (the stream is then folded up to `version`). For
-    /// reads of the past (an audit as of a version); nothing is written.
-    pub async fn state_after(
+    /// The aggregate as it was right after its event `version` — or after its newest event, when the stream is not
+    /// that long yet: its state then, and that event (whose version says which it is); `None` for an empty stream.
+    /// Read backwards from `version` to the newest snapshot at or below it: at most the snapshot interval + 1 items
+    /// (plus one multi-event command's events), however long the stream and whatever the version asked — unless that
+    /// snapshot is of another state shape (the stream is then folded up to `version`). For reads of the past (an
+    /// audit as of a version); nothing is written.
+    pub async fn state_at(
         &self,
         stream_id: &str,
         version: u64,
     ) -> Result<Option<(D::State, StoredEvent)>, EventStoreError> {
         let loaded = self.load_up_to(stream_id, Some(version)).await?;
-        Ok(match loaded.newest {
-            Some(event) if event.version == version => Some((loaded.state, event)),
-            _ => None,
-        })
+        Ok(loaded.newest.map(|event| (loaded.state, event)))
     }
 
     /// The aggregate's current state, from the newest snapshot and the events after it (a bounded read); from all
@@ -323,6 +323,10 @@ impl<D: Decider> CommandHandler<D> {
     ) -> Result<Loaded<D::State>, EventStoreError> {
         let page = i32::try_from(self.snapshots.every + 1).unwrap_or(i32::MAX);
         let tail = self.store.load_tail_up_to(stream_id, up_to, page).await?;
+        let window = tail
+            .snapshot
+            .as_ref()
+            .and_then(|(_, snapshot)| snapshot.window);
         let usable = tail.snapshot.as_ref().and_then(|(version, snapshot)| {
             if snapshot.shape != D::STATE_SHAPE {
                 return None;
@@ -363,6 +367,7 @@ impl<D: Decider> CommandHandler<D> {
             events,
             needs_snapshot,
             newest: tail.newest,
+            window,
         })
     }
 
@@ -595,13 +600,19 @@ impl<D: Decider> CommandHandler<D> {
         if !due || committed.is_empty() {
             return None;
         }
+        // Never fewer recent commands than the last snapshot kept: a writer configured with a smaller window (an
+        // operator's shell re-driving a process) must not shrink the one the deployment's loads rely on.
+        let window = loaded.window.map_or(self.snapshots.window, |w| {
+            self.snapshots.window.max(w as usize)
+        });
         let state = events.iter().fold(loaded.state, D::evolve);
         let mut recent = loaded.recent;
         recent.record(committed);
         Some(Snapshot {
             shape: D::STATE_SHAPE,
             state: serde_json::to_string(&state).expect("aggregate states serialise"),
-            recent: recent.to_json(self.snapshots.window),
+            recent: recent.to_json(window),
+            window: u32::try_from(window).ok(),
         })
     }
 }

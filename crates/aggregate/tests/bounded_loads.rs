@@ -592,3 +592,31 @@ async fn an_order_kept_for_ever_gets_the_same_answer_every_time() {
     }
     println!("{accepted} rounds accepted, {refused} refused");
 }
+
+/// A writer configured with a smaller idempotency window than the deployment's (an operator's shell re-driving a
+/// process, with `IDEMPOTENCY_WINDOW` unset or smaller) keeps the window the aggregate's snapshots were written
+/// with: before, its snapshot carried only its own few recent commands, and the deployment's loads lost the rest.
+#[tokio::test]
+async fn a_writer_with_a_smaller_window_keeps_the_deployments() {
+    let (every, deployed, shell) = (4, 16, 2);
+    let stream = stream();
+    let stack = handler::<Tally>(every, deployed).await;
+    for _ in 0..20 {
+        stack.handle(&request(&stream, 1, None)).await.unwrap();
+    }
+    let operator = handler::<Tally>(every, shell).await;
+    for _ in 0..every {
+        operator.handle(&request(&stream, 1, None)).await.unwrap();
+    }
+    let tail = store().await.load_tail(&stream, 100).await.unwrap();
+    let (version, snapshot) = tail
+        .snapshot
+        .expect("the operator's commands wrote a snapshot");
+    assert_eq!(version, 24);
+    let recent: Vec<serde_json::Value> = serde_json::from_str(&snapshot.recent).unwrap();
+    assert_eq!(
+        (recent.len(), snapshot.window),
+        (deployed, Some(deployed as u32)),
+        "the snapshot keeps the deployment's window"
+    );
+}

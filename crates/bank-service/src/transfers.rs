@@ -11,8 +11,8 @@
 //! The account events the orders commit are published by the relay (DynamoDB Streams), like any commit.
 
 use bank_account::account::TRANSFER_PROCESS;
-use bank_account::transfer::{next_order, record, Answer, Order};
-use bank_account::{Account, AccountEvent, Transfer, TransferEvent, TransferId, TransferRejection};
+use bank_account::transfer::{next_order, record, Answer, Order, Step};
+use bank_account::{Account, AccountEvent, Transfer, TransferId, TransferRejection};
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
     KeyRetention, RetryPolicy, SnapshotPolicy,
@@ -20,7 +20,6 @@ use tributary_aggregate::{
 use tributary_consumer::reactor::ProcessManager;
 use tributary_core::{fingerprint, IdempotencyKey, TraceParent};
 use tributary_dynamodb::{EventStore, EventStoreError};
-use tributary_kafka::EventEnvelope;
 use uuid::Uuid;
 
 /// The transfer process's consumer, in consumer group names (`<prefix>-transfer-process`).
@@ -133,6 +132,7 @@ impl TransferProcess {
         let answer = self.send(stream, &order, trace).await?;
         tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
         let (command, key) = record(&order, &answer);
+        // The record is the transfer's own: it continues the reaction's trace.
         // The answer is part of what the record stands for: a worker that got another answer to the same order
         // (which the receipts make impossible) is told the key was used for another request, and its batch is
         // dead-lettered for an operator, rather than its record passing as a replay.
@@ -156,7 +156,9 @@ impl TransferProcess {
         }
     }
 
-    /// Send an order to its account and read the answer.
+    /// Send an order to its account and read the answer. An order for an account that is not the requester's (the
+    /// credit, a release) starts a trace of its own, linked to the reaction's: the destination's events must not
+    /// carry the sender's trace (its owner reads them, in the audit trail).
     async fn send(
         &self,
         stream: &str,
@@ -164,6 +166,9 @@ impl TransferProcess {
         trace: Option<&TraceParent>,
     ) -> Result<Answer, ProcessError> {
         let account_stream = order.account.stream_id();
+        let started = std::time::SystemTime::now();
+        let own_trace =
+            matches!(order.step, Step::Credit | Step::Release).then(TraceParent::new_root);
         let request = command_request(
             account_stream.clone(),
             order.command.clone(),
@@ -171,9 +176,35 @@ impl TransferProcess {
             &order.idempotency_key,
             &(stream, order.step.name()),
             stream,
-            trace,
+            own_trace.as_ref().or(trace),
         );
-        match self.accounts.handle(&request).await {
+        let result = self.accounts.handle(&request).await;
+        if let (Some(own), Some(reaction)) = (&own_trace, trace) {
+            // The order's own trace starts here, linked to the reaction that sent it.
+            if tributary_runtime::spans::enabled() {
+                tributary_runtime::spans::record(tributary_runtime::spans::Span {
+                    context: own.clone(),
+                    parent: None,
+                    name: format!("order {}", order.step.name()),
+                    kind: tributary_runtime::spans::Kind::Internal,
+                    start: started,
+                    end: std::time::SystemTime::now(),
+                    attributes: vec![
+                        ("tributary.stream", account_stream.clone()),
+                        ("tributary.transfer", stream.to_owned()),
+                    ],
+                    // A refusal is the account's answer, not a failure of the order.
+                    error: match &result {
+                        Err(e @ (CommandError::Store(_) | CommandError::Conflict { .. })) => {
+                            Some(e.to_string())
+                        }
+                        _ => None,
+                    },
+                    links: vec![reaction.clone()],
+                });
+            }
+        }
+        match result {
             Ok(outcome) => {
                 let events = match outcome {
                     CommandOutcome::Committed { events, .. } if !events.is_empty() => events,
@@ -287,22 +318,10 @@ impl ProcessManager for TransferProcess {
         TransferId::of_stream(stream_id).is_some()
     }
 
-    fn decodes(&self, envelope: EventEnvelope) -> Result<(), String> {
-        let metadata = tributary_consumer::record::metadata(&envelope);
-        tributary_core::decode_event::<TransferEvent>(
-            &envelope.event_type,
-            envelope.schema_version,
-            &metadata,
-            envelope.payload,
-        )
-        .map(|_| ())
-        .map_err(|e| format!("not a valid transfer event: {e}"))
-    }
-
     /// Only what no deployment can cure goes to the dead-letter topic: a stream that is not a transfer, or a transfer
-    /// that refuses the process's record. An event this build cannot read (a newer shape, mid-deployment) is
-    /// retried, not dead-lettered: the transfer may have moved money already, and must go on once the new build
-    /// runs (`TransferProcessBehindAlarm` fires meanwhile).
+    /// that refuses the process's record. An event this build cannot read (a newer shape, mid-deployment: a `Store`
+    /// error, from the event store the process reads) is retried, not dead-lettered: the transfer may have moved
+    /// money already, and must go on once the new build runs (`TransferProcessBehindAlarm` fires meanwhile).
     fn is_permanent(error: &ProcessError) -> bool {
         match error {
             ProcessError::NotATransfer { .. } | ProcessError::Refused { .. } => true,

@@ -142,6 +142,7 @@ pub fn consumer_span(
             ("tributary.stream", stream.to_owned()),
         ],
         error,
+        links: Vec::new(),
     }
 }
 

@@ -1,12 +1,16 @@
 //! The reactor: the shell of a process manager — a domain reacting to events by sending commands.
 //!
-//! A batch from the MSK event source mapping is sorted like the denormaliser's (poison records dead-lettered,
-//! records of streams the manager does not react to skipped), then each stream the batch mentions is handed to the
-//! [`ProcessManager`] once, concurrently across streams. Like a projection, a process manager reads what happened
-//! from the event store, not from the record: a record only says "this stream moved". Reacting must be idempotent
-//! (the same batch arrives again after a failure, two workers may react to one stream at once); the manager gets
-//! there with idempotency keys on the commands it sends. What fails is sorted like the denormaliser's: a permanent
-//! error dead-letters the stream's records, anything else fails the batch so the mapping retries it.
+//! A batch from the MSK event source mapping is sorted like the denormaliser's (records that are no event envelope,
+//! or sit on the wrong key, dead-lettered; records of streams the manager does not react to skipped), then each
+//! stream the batch mentions is handed to the [`ProcessManager`] once, concurrently across streams. Like a
+//! projection, a process manager reads what happened from the event store, not from the record: a record only says
+//! "this stream moved" — so a record whose event this build cannot read (a newer event type, mid-deployment) is not
+//! poison: the manager reacts from the store, and if the store's events cannot be read either, that is a failure for
+//! now (the batch is retried, the alarm fires, the new build picks it up), never a dead letter that would leave a
+//! transfer half done. Reacting must be idempotent (the same batch arrives again after a failure, two workers may
+//! react to one stream at once); the manager gets there with idempotency keys on the commands it sends. What fails
+//! is sorted like the denormaliser's: a permanent error dead-letters the stream's records, anything else fails the
+//! batch so the mapping retries it.
 
 use crate::observe;
 use crate::record::{BatchError, Sorted};
@@ -16,7 +20,7 @@ use futures::stream::{self, StreamExt};
 use std::future::Future;
 use tracing::Instrument;
 use tributary_core::TraceParent;
-use tributary_kafka::{EventEnvelope, LazyPublisher};
+use tributary_kafka::LazyPublisher;
 use tributary_runtime::spans;
 
 /// A domain's process manager, as the reactor drives it.
@@ -25,8 +29,6 @@ pub trait ProcessManager: Send + Sync {
 
     /// Whether it reacts to the events of `stream_id`.
     fn reacts_to(&self, stream_id: &str) -> bool;
-    /// Whether a record's event decodes as an event it reacts to (`Err`: why not — the record is poison).
-    fn decodes(&self, envelope: EventEnvelope) -> Result<(), String>;
     /// Whether retrying can never cure `error` (the stream's records are dead-lettered).
     fn is_permanent(error: &Self::Error) -> bool;
     /// React to `stream_id` having reached at least version `up_to`: send whatever the process needs next, as far
@@ -72,11 +74,12 @@ impl<M: ProcessManager> Reactor<M> {
         batch: &KafkaEvent,
     ) -> Result<ReactorReport, ReactorError<M::Error>> {
         let manager = &self.manager;
+        // The record's event is not read (the store's are): only its envelope and key must be sound.
         let mut sorted = Sorted::new(
             batch,
             &self.consumer_group,
             |stream| manager.reacts_to(stream),
-            |envelope| manager.decodes(envelope),
+            |_| Ok(()),
         );
         let mut report = ReactorReport {
             records: sorted.records(),

@@ -9,7 +9,11 @@
 //!
 //! [`redrive_topic`] reads the dead-letter topic as its own consumer group (`<consumer group>-redrive`), from where
 //! the last run stopped to the end of the topic as it was when it started, re-drives the letters of one consumer
-//! group, and commits, so the next run re-drives only newer letters.
+//! group, and commits, so the next run re-drives only newer letters. One stream that still fails does not hold the
+//! others back: every stream is re-driven, the ones that failed are reported with why, and their letters are
+//! published again (so they wait for the next run) before the position is committed past them all. An operator may
+//! leave streams out ([`Selection::skip`]: their letters are published again too), or re-drive only some
+//! ([`Selection::only`]: a targeted retry that commits nothing).
 
 use crate::reactor::ProcessManager;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -36,6 +40,31 @@ pub struct RedriveReport {
     pub not_read: usize,
     /// Records on the topic that are not dead letters.
     pub unreadable: usize,
+    /// Streams that still failed, with why: their letters wait for the next re-drive.
+    pub failed: BTreeMap<String, String>,
+    /// Streams the operator left out: their letters wait for the next re-drive.
+    pub skipped: BTreeSet<String>,
+}
+
+/// Which streams a re-drive takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these streams (a targeted retry: nothing is committed, the other letters are left as they are); `None`:
+    /// every stream the letters name.
+    pub only: Option<BTreeSet<String>>,
+    /// Leave these streams out (their letters are published again, to wait for the next re-drive).
+    pub skip: BTreeSet<String>,
+}
+
+impl Selection {
+    /// Every stream.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    fn takes(&self, stream: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(stream)) && !self.skip.contains(stream)
+    }
 }
 
 /// Why a re-drive stopped.
@@ -98,37 +127,71 @@ impl<M: ProcessManager> Target for ProcessTarget<'_, M> {
     }
 }
 
-/// Re-drive the `letters` of `consumer_group` into `target`: each stream they name, once.
+/// Re-drive the `letters` of `consumer_group` into `target`: each stream they name that `selection` takes, once,
+/// every one of them whatever the others do. Returns the letters to keep (of the streams that failed or were left
+/// out), each saying why.
 pub async fn redrive_letters(
     target: &impl Target,
     consumer_group: &str,
     letters: &[DeadLetter],
+    selection: &Selection,
     report: &mut RedriveReport,
-) -> Result<(), RedriveError> {
-    let mut streams = BTreeSet::new();
+) -> Vec<DeadLetter> {
+    let mut streams: BTreeMap<String, Vec<&DeadLetter>> = BTreeMap::new();
     for letter in letters.iter().filter(|l| l.consumer == consumer_group) {
         report.ours += 1;
         match letter.aggregate_id() {
             Some(stream) if target.reads(&stream) => {
-                streams.insert(stream);
+                streams.entry(stream).or_default().push(letter)
             }
             _ => report.not_read += 1,
         }
     }
-    for stream in streams {
-        target.redrive(&stream).await?;
-        report.streams.insert(stream);
+    let mut kept = Vec::new();
+    let mut keep = |letters: &[&DeadLetter], why: String| {
+        kept.extend(letters.iter().map(|l| DeadLetter {
+            error: why.clone(),
+            failed_at: chrono::Utc::now(),
+            ..(*l).clone()
+        }))
+    };
+    for (stream, letters) in streams {
+        if !selection.takes(&stream) {
+            if selection.skip.contains(&stream) {
+                keep(
+                    &letters,
+                    format!(
+                        "left out of a re-drive by an operator; was: {}",
+                        letters[0].error
+                    ),
+                );
+                report.skipped.insert(stream);
+            }
+            continue;
+        }
+        match target.redrive(&stream).await {
+            Ok(()) => {
+                report.streams.insert(stream);
+            }
+            Err(error) => {
+                tracing::warn!(%stream, %error, "the re-drive of a stream failed; its letters wait for the next one");
+                keep(&letters, format!("re-drive failed: {error}"));
+                report.failed.insert(stream, error.to_string());
+            }
+        }
     }
-    Ok(())
+    kept
 }
 
 /// Read the dead-letter topic (as `<consumer_group>-redrive`) up to its current end, re-drive the letters of
-/// `consumer_group` into `target`, then commit. `progress` hears about every letter read.
+/// `consumer_group` that `selection` takes into `target`, publish again the letters of the streams that failed or
+/// were left out, then commit (unless the selection names only some streams). `progress` hears about every stream.
 pub async fn redrive_topic(
     kafka: &KafkaConfig,
     aws: &aws_types::SdkConfig,
     target: &impl Target,
     consumer_group: &str,
+    selection: &Selection,
     mut progress: impl FnMut(&RedriveReport),
 ) -> Result<RedriveReport, RedriveError> {
     let consumer = reader(kafka, aws, &redrive_group(consumer_group)).await?;
@@ -145,8 +208,17 @@ pub async fn redrive_topic(
         ..RedriveReport::default()
     };
     progress(&report);
-    redrive_letters(target, consumer_group, &letters, &mut report).await?;
+    let kept = redrive_letters(target, consumer_group, &letters, selection, &mut report).await;
     progress(&report);
+    if selection.only.is_some() {
+        return Ok(report);
+    }
+    if !kept.is_empty() {
+        tributary_kafka::Publisher::connect(kafka, aws)
+            .await?
+            .publish_dead_letters(&kept)
+            .await?;
+    }
     if read_to.count() > 0 {
         tributary_kafka::commit_offsets(Arc::new(consumer), read_to, Duration::from_secs(30))
             .await?;

@@ -26,6 +26,7 @@ const TRACEPARENT: &str = "traceparent";
 const SNAPSHOT_STATE: &str = "snapshot";
 const SNAPSHOT_SHAPE: &str = "snapshot_shape";
 const SNAPSHOT_RECENT: &str = "recent_commands";
+const SNAPSHOT_WINDOW: &str = "snapshot_window";
 
 /// What an event item may carry besides its event: the aggregate's state after it (serialised by the aggregate
 /// layer, with the version of the state's shape) and the recent commands, so that a load reads back only to the
@@ -37,11 +38,14 @@ pub struct Snapshot {
     pub state: String,
     /// The recent commands (JSON, the aggregate layer's format).
     pub recent: String,
+    /// How many recent commands the writer kept (its idempotency window), so that a writer configured with a
+    /// smaller one (an operator's shell) keeps the deployment's (`None`: written before this was recorded).
+    pub window: Option<u32>,
 }
 
 /// Add `snapshot` to `item`, unless that makes it too large for DynamoDB (the snapshot is an optimisation: the next
-/// write carries one again).
-pub(crate) fn with_snapshot(
+/// write carries one again). Public for tools and tests that write histories straight into a table.
+pub fn with_snapshot(
     mut item: HashMap<String, AttributeValue>,
     snapshot: &Snapshot,
 ) -> HashMap<String, AttributeValue> {
@@ -52,6 +56,12 @@ pub(crate) fn with_snapshot(
         AttributeValue::N(snapshot.shape.to_string()),
     );
     candidate.insert(SNAPSHOT_RECENT.to_owned(), s(&snapshot.recent));
+    if let Some(window) = snapshot.window {
+        candidate.insert(
+            SNAPSHOT_WINDOW.to_owned(),
+            AttributeValue::N(window.to_string()),
+        );
+    }
     if approximate_size(&candidate) <= MAX_ITEM_BYTES {
         item = candidate;
     } else {
@@ -69,6 +79,10 @@ pub fn snapshot_of(item: &HashMap<String, AttributeValue>) -> Option<Snapshot> {
             .and_then(|n| n.parse().ok())?,
         state: get_s(item, SNAPSHOT_STATE)?.to_owned(),
         recent: get_s(item, SNAPSHOT_RECENT)?.to_owned(),
+        window: item
+            .get(SNAPSHOT_WINDOW)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
     })
 }
 

@@ -21,6 +21,8 @@ pub mod tables;
 
 pub use audit::AuditEvent;
 pub use errors::EventStoreError;
-pub use item::{from_item, snapshot_of, to_item, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES};
+pub use item::{
+    from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES,
+};
 pub use receipt::{Receipt, EXPIRES_AT};
 pub use store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};

@@ -143,15 +143,21 @@ fn invalid_token(detail: impl Into<String>) -> Problem {
     )
 }
 
-/// Space- or comma-separated values, or API Gateway's rendering of a claim array (`[a b c]`).
-fn claim_list(raw: &str) -> Vec<String> {
-    raw.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// The scopes of a `scope` claim: space-separated (RFC 6749 section 3.3), each matched whole — never split on
+/// anything else (`x,tributary/operator` is one scope, not an operator's).
+fn scope_list(raw: &str) -> Vec<String> {
+    raw.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The groups of a groups claim given as a string: API Gateway's rendering of a claim array (`[a b c]`), or else one
+/// group, matched whole (`x,tributary-operators` is one group — Cognito allows commas in names — not an operator's).
+fn group_list(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    match raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(array) => array.split_whitespace().map(str::to_owned).collect(),
+        None if raw.is_empty() => Vec::new(),
+        None => vec![raw.to_owned()],
+    }
 }
 
 /// Principals under this prefix are the system's own (the transfer process commands accounts as
@@ -200,13 +206,13 @@ fn from_authorizer(
     scopes.extend(
         jwt.claims
             .get("scope")
-            .map(|s| claim_list(s))
+            .map(|s| scope_list(s))
             .unwrap_or_default(),
     );
     let groups: Vec<String> = ["cognito:groups", "groups"]
         .iter()
         .filter_map(|name| jwt.claims.get(*name))
-        .flat_map(|g| claim_list(g))
+        .flat_map(|g| group_list(g))
         .collect();
     let operator = rule.admits(&principal, &scopes, &groups);
     Ok(Caller {
@@ -264,9 +270,9 @@ fn from_bearer(parts: &Parts, rule: &OperatorRule) -> Result<Caller, Problem> {
             .ok_or_else(|| invalid_token("the JWT has no string `sub` claim"))?
             .to_owned(),
     )?;
-    let strings = |name: &str| -> Vec<String> {
+    let strings = |name: &str, split: fn(&str) -> Vec<String>| -> Vec<String> {
         match claims.get(name) {
-            Some(serde_json::Value::String(s)) => claim_list(s),
+            Some(serde_json::Value::String(s)) => split(s),
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .filter_map(|i| i.as_str().map(str::to_owned))
@@ -274,10 +280,13 @@ fn from_bearer(parts: &Parts, rule: &OperatorRule) -> Result<Caller, Problem> {
             _ => Vec::new(),
         }
     };
-    let scopes: Vec<String> = ["scope", "scp"].iter().flat_map(|n| strings(n)).collect();
+    let scopes: Vec<String> = ["scope", "scp"]
+        .iter()
+        .flat_map(|n| strings(n, scope_list))
+        .collect();
     let groups: Vec<String> = ["groups", "cognito:groups"]
         .iter()
-        .flat_map(|n| strings(n))
+        .flat_map(|n| strings(n, group_list))
         .collect();
     let operator = rule.admits(&principal, &scopes, &groups);
     Ok(Caller {
@@ -406,7 +415,61 @@ mod tests {
 
     #[test]
     fn api_gateway_claims_arrays_are_parsed() {
-        assert_eq!(claim_list("[ops readers]"), ["ops", "readers"]);
-        assert_eq!(claim_list("a b"), ["a", "b"]);
+        assert_eq!(group_list("[ops readers]"), ["ops", "readers"]);
+        assert_eq!(group_list("ops"), ["ops"]);
+        assert_eq!(scope_list("a b"), ["a", "b"]);
+    }
+
+    /// Before, claim strings were split on commas too: a group or scope named `x,tributary-operators` (Cognito allows
+    /// commas in group names; anyone who can name a group or scope could) made its bearer an operator.
+    #[test]
+    fn operator_groups_and_scopes_are_matched_whole() {
+        let rule = OperatorRule {
+            scope: Some("tributary/operator".into()),
+            group: Some("tributary-operators".into()),
+            ..OperatorRule::default()
+        };
+        let bearer = |claims: serde_json::Value| format!("Bearer {}", token(claims));
+        for claims in [
+            serde_json::json!({"sub": "x", "groups": "x,tributary-operators"}),
+            serde_json::json!({"sub": "x", "cognito:groups": ["x,tributary-operators"]}),
+            serde_json::json!({"sub": "x", "scope": "read x,tributary/operator"}),
+        ] {
+            assert!(
+                !local(Some(&bearer(claims.clone())), &rule)
+                    .unwrap()
+                    .operator,
+                "{claims}"
+            );
+        }
+        for claims in [
+            serde_json::json!({"sub": "x", "groups": "tributary-operators"}),
+            serde_json::json!({"sub": "x", "groups": "[readers tributary-operators]"}),
+            serde_json::json!({"sub": "x", "scope": "read tributary/operator"}),
+        ] {
+            assert!(
+                local(Some(&bearer(claims.clone())), &rule)
+                    .unwrap()
+                    .operator,
+                "{claims}"
+            );
+        }
+        // The same through API Gateway's authorizer context (claims as strings).
+        let authorizer = |claims: &[(&str, &str)]| {
+            let mut jwt = lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = claims
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            authorizer.jwt = Some(jwt);
+            authorizer
+        };
+        let forged = authorizer(&[("sub", "x"), ("cognito:groups", "x,tributary-operators")]);
+        assert!(!from_authorizer(Some(&forged), &rule).unwrap().operator);
+        let forged = authorizer(&[("sub", "x"), ("scope", "x,tributary/operator")]);
+        assert!(!from_authorizer(Some(&forged), &rule).unwrap().operator);
+        let member = authorizer(&[("sub", "x"), ("cognito:groups", "[a tributary-operators]")]);
+        assert!(from_authorizer(Some(&member), &rule).unwrap().operator);
     }
 }

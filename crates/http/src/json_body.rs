@@ -1,6 +1,6 @@
 //! A JSON request body extractor whose every failure is a problem: 415 wrong media type, 413 too large,
-//! 400 malformed JSON (syntax first, whatever the type), invalid or unknown fields, or a body that ended before its
-//! `Content-Length`.
+//! 400 malformed JSON (syntax first, whatever the type), a body that is not a JSON object, invalid or unknown fields,
+//! or a body that ended before its `Content-Length`.
 
 use crate::problem::Problem;
 use axum::body::Body;
@@ -12,8 +12,9 @@ use serde_json::error::Category;
 /// Largest request body accepted (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A parsed JSON body. An empty body parses as `{}` (so a command without fields needs no body, and a command
-/// with required fields reports the missing one).
+/// A parsed JSON body: always a JSON object (serde would read a struct from an array of its fields in order —
+/// `["<from>","<to>",1]` as a transfer — which no client means). An empty body parses as `{}` (so a command without
+/// fields needs no body, and a command with required fields reports the missing one).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -97,6 +98,14 @@ fn is_json(content_type: &str) -> bool {
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
         .map_err(|e| Problem::bad_request("malformed-json", "Malformed JSON", e.to_string()))?;
+    // Valid JSON whose first character (after whitespace) opens an object is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::bad_request(
+            "invalid-request",
+            "Invalid request",
+            "the request body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         Category::Data => Problem::bad_request("invalid-request", "Invalid request", e.to_string()),
         Category::Syntax | Category::Eof | Category::Io => {
@@ -158,6 +167,15 @@ mod tests {
             extract(json, &big).await.unwrap_err().status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
+        // A struct is not read from an array of its fields, nor from any other non-object.
+        for not_an_object in ["[5]", "5", "\"x\"", "null", " [ ] "] {
+            let problem = extract(json, not_an_object).await.unwrap_err();
+            assert_eq!(
+                (problem.slug, problem.detail.as_str()),
+                ("invalid-request", "the request body must be a JSON object"),
+                "{not_an_object}"
+            );
+        }
         // Truncated after an unknown field: the syntax is what is wrong.
         assert_eq!(
             extract(json, r#"{"memo":"#).await.unwrap_err().slug,

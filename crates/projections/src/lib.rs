@@ -21,5 +21,7 @@ mod store;
 pub use apply::{apply, Applied, ProjectionError};
 pub use as_of::state_as_of;
 pub use model::{find, names, ReadModel, ReadModels, Step};
-pub use rebuild::{rebuild, rebuild_stream, RebuildOptions, RebuildOutcome, RebuildProgress};
+pub use rebuild::{
+    rebuild, rebuild_stream, rebuild_streams, RebuildOptions, RebuildOutcome, RebuildProgress,
+};
 pub use store::{Consistency, Direction, Guard, Page, ProjectionStore, StoreError};

@@ -5,6 +5,9 @@
 //! position and counts are saved in the projections table, so an interrupted rebuild resumes where it stopped.
 //! Each stream's projection is recomputed from all its events and written (checkpoint and rows together) unless the
 //! stored one is newer, so a rebuild can run beside the live denormaliser and never moves a projection backwards.
+//! A stream that fails (an event the fold refuses, a store error that outlasts the retries) does not stop the
+//! others: it is reported with why ([`RebuildProgress::failed`]) and the rebuild goes on; the operator retries it
+//! alone once fixed ([`rebuild_streams`]) or leaves it out ([`RebuildOptions::skip`]).
 
 use crate::apply::ProjectionError;
 use crate::model::{ReadModel, Step};
@@ -13,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tributary_dynamodb::{EventStore, StreamCursor};
 
 /// How to run a rebuild.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RebuildOptions {
     /// Items the table scan evaluates per page (progress is saved after each page).
     pub page_size: i32,
@@ -21,6 +24,8 @@ pub struct RebuildOptions {
     pub max_pages: Option<usize>,
     /// Ignore saved progress and start from the beginning.
     pub restart: bool,
+    /// Streams to leave out (an operator's known-bad stream).
+    pub skip: std::collections::BTreeSet<String>,
 }
 
 impl Default for RebuildOptions {
@@ -29,6 +34,7 @@ impl Default for RebuildOptions {
             page_size: 100,
             max_pages: None,
             restart: false,
+            skip: Default::default(),
         }
     }
 }
@@ -40,6 +46,12 @@ pub struct RebuildProgress {
     pub cursor: Option<StreamCursor>,
     pub streams: u64,
     pub events: u64,
+    /// Streams that failed, with why (kept across resumed runs); the others were rebuilt.
+    #[serde(default)]
+    pub failed: std::collections::BTreeMap<String, String>,
+    /// Streams left out on purpose.
+    #[serde(default)]
+    pub skipped: u64,
     /// Whether this run picked up saved progress.
     #[serde(skip)]
     pub resumed: bool,
@@ -85,8 +97,21 @@ pub async fn rebuild(
             if model.entity(&stream).is_none() {
                 continue;
             }
-            progress.events += rebuild_stream(model, projections, events, &stream).await?;
-            progress.streams += 1;
+            if options.skip.contains(&stream) {
+                progress.skipped += 1;
+                continue;
+            }
+            match rebuild_stream(model, projections, events, &stream).await {
+                Ok(read) => {
+                    progress.events += read;
+                    progress.streams += 1;
+                    progress.failed.remove(&stream);
+                }
+                Err(error) => {
+                    tracing::warn!(%stream, %error, "this stream's projection could not be rebuilt; going on");
+                    progress.failed.insert(stream, error.to_string());
+                }
+            }
             on_progress(&progress);
         }
         pages += 1;
@@ -100,6 +125,31 @@ pub async fn rebuild(
             .save_rebuild_progress(name, Some(&saved))
             .await?;
     }
+}
+
+/// Rebuild only `streams` (an operator's retry of the ones that failed, once fixed): each recomputed as
+/// [`rebuild_stream`] does, every one of them whatever the others do. Saved progress is left as it is.
+pub async fn rebuild_streams(
+    model: &dyn ReadModel,
+    projections: &ProjectionStore,
+    events: &EventStore,
+    streams: &[String],
+    mut on_progress: impl FnMut(&RebuildProgress),
+) -> RebuildProgress {
+    let mut progress = RebuildProgress::default();
+    for stream in streams {
+        match rebuild_stream(model, projections, events, stream).await {
+            Ok(read) => {
+                progress.events += read;
+                progress.streams += 1;
+            }
+            Err(error) => {
+                progress.failed.insert(stream.clone(), error.to_string());
+            }
+        }
+        on_progress(&progress);
+    }
+    progress
 }
 
 /// Recompute one stream's projection from all its events and write it, unless the stored one is newer (so it can

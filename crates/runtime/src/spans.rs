@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
@@ -65,6 +65,8 @@ pub struct Span {
     pub attributes: Vec<(&'static str, String)>,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// Spans of other traces this one follows from (work for another principal, started by this trace's work).
+    pub links: Vec<TraceParent>,
 }
 
 /// The span export configuration was not usable.
@@ -171,20 +173,25 @@ pub async fn export(span: Span) {
     flush().await;
 }
 
-fn span_data(span: Span) -> SpanData {
-    let trace_id = TraceId::from_hex(span.context.trace_id()).unwrap_or(TraceId::INVALID);
-    let span_id = SpanId::from_hex(span.context.span_id()).unwrap_or(SpanId::INVALID);
-    let parent = span
-        .parent
-        .as_ref()
-        .and_then(|p| SpanId::from_hex(p.span_id()).ok());
-    let flags = if span.context.sampled() {
+/// The OpenTelemetry span context of a W3C trace context.
+fn span_context(context: &TraceParent, remote: bool) -> SpanContext {
+    let trace_id = TraceId::from_hex(context.trace_id()).unwrap_or(TraceId::INVALID);
+    let span_id = SpanId::from_hex(context.span_id()).unwrap_or(SpanId::INVALID);
+    let flags = if context.sampled() {
         TraceFlags::SAMPLED
     } else {
         TraceFlags::default()
     };
+    SpanContext::new(trace_id, span_id, flags, remote, TraceState::default())
+}
+
+fn span_data(span: Span) -> SpanData {
+    let parent = span
+        .parent
+        .as_ref()
+        .and_then(|p| SpanId::from_hex(p.span_id()).ok());
     SpanData {
-        span_context: SpanContext::new(trace_id, span_id, flags, false, TraceState::default()),
+        span_context: span_context(&span.context, false),
         parent_span_id: parent.unwrap_or(SpanId::INVALID),
         parent_span_is_remote: parent.is_some(),
         span_kind: match span.kind {
@@ -203,7 +210,15 @@ fn span_data(span: Span) -> SpanData {
             .collect(),
         dropped_attributes_count: 0,
         events: SpanEvents::default(),
-        links: SpanLinks::default(),
+        links: {
+            let mut links = SpanLinks::default();
+            links.links = span
+                .links
+                .iter()
+                .map(|link| Link::with_context(span_context(link, true)))
+                .collect();
+            links
+        },
         status: span.error.map_or(Status::Unset, Status::error),
         instrumentation_scope: InstrumentationScope::builder("tributary").build(),
     }
@@ -266,6 +281,7 @@ mod tests {
             end: SystemTime::UNIX_EPOCH + Duration::from_millis(3),
             attributes: vec![("tributary.stream", "account-1".into())],
             error: Some("conflict".into()),
+            links: vec![TraceParent::new_root()],
         });
         assert_eq!(
             data.span_context.trace_id().to_string(),
@@ -276,5 +292,10 @@ mod tests {
         assert!(data.span_context.is_sampled());
         assert_eq!(data.span_kind, SpanKind::Server);
         assert_eq!(data.status, Status::error("conflict"));
+        assert_eq!(data.links.len(), 1);
+        assert_ne!(
+            data.links[0].span_context.trace_id(),
+            data.span_context.trace_id()
+        );
     }
 }

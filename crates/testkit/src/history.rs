@@ -1,13 +1,13 @@
 //! Events as tests write them: their metadata, and long histories written straight into an events table for tests
 //! and benchmarks that need streams of tens of thousands of events — `BatchWriteItem`s of 25 items, several in
-//! flight, no conditions and no snapshots, as if the stream had been written before snapshots existed. Items are
-//! encoded exactly as the event store encodes them.
+//! flight, no conditions; without snapshots (as if the stream had been written before snapshots existed) or with
+//! the ones a test computes. Items are encoded exactly as the event store encodes them.
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tributary_core::EventMetadata;
-use tributary_dynamodb::{to_item, NewEvent};
+use tributary_dynamodb::{to_item, with_snapshot, NewEvent, Snapshot};
 
 /// Items per `BatchWriteItem` (DynamoDB's limit).
 const BATCH: usize = 25;
@@ -22,10 +22,32 @@ pub async fn seed_history(
     first_version: u64,
     events: impl IntoIterator<Item = NewEvent>,
 ) -> anyhow::Result<()> {
+    seed_history_with_snapshots(
+        client,
+        table,
+        stream_id,
+        first_version,
+        events.into_iter().map(|e| (e, None)),
+    )
+    .await
+}
+
+/// [`seed_history`], some items carrying a snapshot (the state after their event), as the command loop writes them.
+pub async fn seed_history_with_snapshots(
+    client: &Client,
+    table: &str,
+    stream_id: &str,
+    first_version: u64,
+    events: impl IntoIterator<Item = (NewEvent, Option<Snapshot>)>,
+) -> anyhow::Result<()> {
     let requests = (first_version..)
         .zip(events)
-        .map(|(version, event)| {
+        .map(|(version, (event, snapshot))| {
             let item = to_item(stream_id, version, &event)?;
+            let item = match &snapshot {
+                Some(snapshot) => with_snapshot(item, snapshot),
+                None => item,
+            };
             Ok(WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(item)).build()?)
                 .build())

@@ -15,7 +15,7 @@ pub use batches::{kafka_batch_json, RawRecord};
 pub use calls::CallLog;
 pub use chaos::{ChaosCounts, ChaosProxy, Faults};
 pub use faults::{run_on_own_thread, AfterCall, LoseResponses, RequestLog};
-pub use history::{event_metadata, seed_history};
+pub use history::{event_metadata, seed_history, seed_history_with_snapshots};
 pub use kafka::{kafka, produce_raw, read_topic, ConsumedRecord, TestKafka};
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;

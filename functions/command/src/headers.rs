@@ -108,12 +108,17 @@ pub fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-/// The request's own `traceparent`, when it has a valid one (per W3C Trace Context, an invalid one is ignored).
-pub fn request_trace(headers: &HeaderMap) -> Option<TraceParent> {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse)
+/// The request's own `traceparent`, when it has a valid one (per W3C Trace Context, an invalid one is ignored). Two
+/// of them is a 400, as for every single-valued header: which trace a command joins is never a silent choice.
+pub fn request_trace(headers: &HeaderMap) -> Result<Option<TraceParent>, Problem> {
+    Ok(single(
+        headers,
+        "traceparent",
+        "invalid-traceparent",
+        "Invalid traceparent",
+    )?
+    .and_then(|v| v.to_str().ok())
+    .and_then(TraceParent::parse))
 }
 
 /// The command's trace context: a child of the request's trace context when it has one, otherwise a new trace.
@@ -154,6 +159,20 @@ mod tests {
         let mut h = headers(CORRELATION_ID, "c");
         h.append(CORRELATION_ID, "d".parse().unwrap());
         assert!(correlation_id(&h).is_err());
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut h = headers("traceparent", trace);
+        assert!(request_trace(&h).unwrap().is_some());
+        h.append(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(request_trace(&h).unwrap_err().slug, "invalid-traceparent");
+        // An invalid one alone is ignored (W3C Trace Context): the command starts a trace of its own.
+        assert!(request_trace(&headers("traceparent", "garbage"))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

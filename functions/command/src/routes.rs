@@ -438,7 +438,7 @@ where
 {
     let command_id = Uuid::new_v4();
     let started = std::time::SystemTime::now();
-    let request_trace = headers::request_trace(headers);
+    let request_trace = headers::request_trace(headers)?;
     let trace = headers::trace_context(request_trace.as_ref());
     let correlation_id =
         headers::correlation_id(headers)?.unwrap_or_else(|| command_id.to_string());
@@ -526,6 +526,7 @@ where
                 (None, Err(error)) => Some(error.to_string()),
                 _ => None,
             },
+            links: Vec::new(),
         })
         .await;
     }

@@ -286,8 +286,9 @@ pub async fn account(
     Ok(with_etag(&summary, summary.version))
 }
 
-/// `GET /accounts/{id}?as_of_version=N`: the account summary as it was after its event N, folded from the event
-/// store (a past version never changes: cacheable for good). Its owner's or an operator's; anyone else gets 404.
+/// `GET /accounts/{id}?as_of_version=N`: the account summary as it was after its event N, from the event store (a
+/// past version never changes: cacheable for good). Its owner's or an operator's; anyone else gets 404, the same as
+/// for an account that does not exist.
 async fn account_as_of(
     service: &QueryService,
     id: AccountId,
@@ -295,44 +296,35 @@ async fn account_as_of(
     version: u64,
 ) -> Result<Response, Problem> {
     let stream = id.stream_id();
-    // Who may see it first (one read, whatever the version asked): a stranger learns nothing, and costs nothing more.
-    match account_owner(service, &stream).await? {
-        Some(owner) if caller.may_read(&owner) => {}
-        _ => return Err(not_found()),
-    }
-    // A version past the head is answered from one read of the newest event, not by reading the whole stream.
-    let head = service
-        .events
-        .page(&stream, Order::NewestFirst, None, 1)
-        .await
-        .map_err(internal)?
-        .events
-        .first()
-        .map_or(0, |e| e.version);
-    if version > head {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "version-not-found",
-            "Version not found",
-            format!("the account is at version {head}, not yet at {version}"),
-        )
-        .with("as_of_version", version)
-        .with("current_version", head));
-    }
-    // From the nearest snapshot at or below the version: a bounded read, however long the stream.
+    // One bounded read, whatever the version asked (from the nearest snapshot at or below it: at most the snapshot
+    // interval + 1 items): who owns the account, and its state then — or at its head, for a version not reached yet.
     let (state, event) = service
         .accounts
-        .state_after(&stream, version)
+        .state_at(&stream, version)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
     let summary = AccountSummary::of_account(
         &id.to_string(),
         &state,
-        version,
+        event.version,
         &event.metadata.occurred_at.to_rfc3339(),
     )
+    .filter(|summary| caller.may_read(&summary.owner))
     .ok_or_else(not_found)?;
+    if event.version < version {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "version-not-found",
+            "Version not found",
+            format!(
+                "the account is at version {}, not yet at {version}",
+                event.version
+            ),
+        )
+        .with("as_of_version", version)
+        .with("current_version", event.version));
+    }
     let mut response = with_etag(&summary, summary.version);
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -69,6 +69,7 @@ pub async fn relay(publisher: &Publisher, batch: Event) -> DynamoDbEventResponse
                             ("tributary.streams", streams.join(",")),
                         ],
                         error: None,
+                        links: Vec::new(),
                     });
                 }
                 let oldest = batch

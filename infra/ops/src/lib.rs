@@ -21,11 +21,15 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
 use tributary_aggregate::SnapshotPolicy;
-use tributary_consumer::redrive::{redrive_topic, ProcessTarget, ReadModelTarget, RedriveReport};
+use tributary_consumer::redrive::{
+    redrive_topic, ProcessTarget, ReadModelTarget, RedriveReport, Selection,
+};
 use tributary_consumer::{cli, ops};
 use tributary_dynamodb::{AuditEvent, EventStore, Order};
 use tributary_kafka::KafkaConfig;
-use tributary_projections::{rebuild, ProjectionStore, RebuildOptions, RebuildOutcome};
+use tributary_projections::{
+    rebuild, rebuild_streams, ProjectionStore, RebuildOptions, RebuildOutcome, RebuildProgress,
+};
 
 /// The operator CLI.
 #[derive(Debug, Parser)]
@@ -106,6 +110,13 @@ pub enum Command {
         /// Stop after this many pages.
         #[arg(long)]
         max_pages: Option<usize>,
+        /// Rebuild only this stream (repeatable): retry the ones an earlier run reported as failed. Saved progress is
+        /// left as it is.
+        #[arg(long = "stream")]
+        streams: Vec<String>,
+        /// Leave this stream out (repeatable).
+        #[arg(long = "skip")]
+        skip: Vec<String>,
     },
     /// One aggregate's events from the event store, oldest first.
     Stream {
@@ -127,10 +138,17 @@ pub enum Letters {
     },
     /// One letter in full, with the failed record decoded.
     Show { id: String },
-    /// Re-drive a consumer's letters (from where its last re-drive stopped to the end), after the fix.
+    /// Re-drive a consumer's letters (from where its last re-drive stopped to the end), after the fix. Every stream
+    /// is re-driven; those that still fail are listed with why and their letters wait for the next replay.
     Replay {
         /// A read model (account-summary, statement, accounts-by-owner, transfers) or transfer-process.
         consumer: String,
+        /// Re-drive only this stream (repeatable): a targeted retry that commits nothing.
+        #[arg(long = "stream")]
+        streams: Vec<String>,
+        /// Leave this stream out (repeatable): its letters wait for the next replay.
+        #[arg(long = "skip")]
+        skip: Vec<String>,
     },
 }
 
@@ -260,21 +278,39 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             shown["decoded"] = decoded(&shown["source"]);
             writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
         }
-        Command::DeadLetters(Letters::Replay { consumer }) => {
+        Command::DeadLetters(Letters::Replay {
+            consumer,
+            streams,
+            skip,
+        }) => {
             let kafka = env.kafka()?;
             let group = env.group(consumer);
+            let selection = Selection {
+                only: (!streams.is_empty()).then(|| streams.iter().cloned().collect()),
+                skip: skip.iter().cloned().collect(),
+            };
             bar.set_message(format!("reading {} for {group}", kafka.dead_letter_topic));
             let progress = |r: &RedriveReport| {
                 bar.set_message(format!(
-                    "{} letters read, {} of {group}, {} streams re-driven",
+                    "{} letters read, {} of {group}, {} streams re-driven, {} failed",
                     r.read,
                     r.ours,
-                    r.streams.len()
+                    r.streams.len(),
+                    r.failed.len()
                 ))
             };
             let report = if consumer == CONSUMER_GROUP_SUFFIX {
+                // The snapshots it writes keep the window the deployment's carry (whatever this shell's settings).
                 let process = TransferProcess::over(events.clone(), SnapshotPolicy::from_env()?);
-                redrive_topic(&kafka, &aws, &ProcessTarget(&process), &group, progress).await?
+                redrive_topic(
+                    &kafka,
+                    &aws,
+                    &ProcessTarget(&process),
+                    &group,
+                    &selection,
+                    progress,
+                )
+                .await?
             } else {
                 let model = cli::read_model(&bank_service::read_models(), consumer)
                     .map_err(|e| anyhow::anyhow!("{e} or {CONSUMER_GROUP_SUFFIX:?}"))?;
@@ -283,7 +319,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     projections: &projections,
                     events: &events,
                 };
-                redrive_topic(&kafka, &aws, &target, &group, progress).await?
+                redrive_topic(&kafka, &aws, &target, &group, &selection, progress).await?
             };
             bar.finish_and_clear();
             if cli.json {
@@ -292,6 +328,8 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     "read": report.read,
                     "ours": report.ours,
                     "streams": report.streams,
+                    "failed": report.failed,
+                    "skipped": report.skipped,
                     "not_read": report.not_read,
                     "unreadable": report.unreadable,
                 });
@@ -299,13 +337,29 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             } else {
                 writeln!(
                     out,
-                    "{group}: {} of {} letters re-driven; {} streams brought up to the event store; {} about no stream it reads; {} unreadable records",
-                    report.ours - report.not_read,
+                    "{group}: {} letters read, {} of this consumer; {} streams brought up to the event store, {} failed, {} left out; {} about no stream it reads; {} unreadable records",
                     report.read,
+                    report.ours,
                     report.streams.len(),
+                    report.failed.len(),
+                    report.skipped.len(),
                     report.not_read,
                     report.unreadable
                 )?;
+                for (stream, why) in &report.failed {
+                    writeln!(out, "failed: {stream}: {}", one_line(why, 200))?;
+                }
+                if selection.only.is_some() {
+                    writeln!(out, "(only the streams named: nothing committed)")?;
+                } else if !report.failed.is_empty() || !report.skipped.is_empty() {
+                    writeln!(
+                        out,
+                        "their letters were published again and wait for the next replay"
+                    )?;
+                }
+            }
+            if !report.failed.is_empty() {
+                bail!("{} stream(s) could not be re-driven", report.failed.len());
             }
         }
         Command::Rebuild {
@@ -313,43 +367,71 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             restart,
             page_size,
             max_pages,
+            streams,
+            skip,
         } => {
             let model = cli::read_model(&bank_service::read_models(), projection)
                 .map_err(|e| anyhow::anyhow!("{projection:?}: {e}"))?;
             let name = model.name();
-            let options = RebuildOptions {
-                page_size: *page_size,
-                max_pages: *max_pages,
-                restart: *restart,
-            };
-            let outcome = rebuild(model.as_ref(), &projections, &events, options, |p| {
+            let show = |p: &RebuildProgress| {
                 let resumed = if p.resumed { " (resumed)" } else { "" };
                 bar.set_message(format!(
-                    "{name}{resumed}: {} streams, {} events",
-                    p.streams, p.events
+                    "{name}{resumed}: {} streams, {} events, {} failed",
+                    p.streams,
+                    p.events,
+                    p.failed.len()
                 ));
-            })
-            .await?;
-            bar.finish_and_clear();
-            let (completed, p) = match outcome {
-                RebuildOutcome::Completed(p) => (true, p),
-                RebuildOutcome::Interrupted(p) => (false, p),
             };
+            let (completed, p) = if streams.is_empty() {
+                let options = RebuildOptions {
+                    page_size: *page_size,
+                    max_pages: *max_pages,
+                    restart: *restart,
+                    skip: skip.iter().cloned().collect(),
+                };
+                match rebuild(model.as_ref(), &projections, &events, options, show).await? {
+                    RebuildOutcome::Completed(p) => (true, p),
+                    RebuildOutcome::Interrupted(p) => (false, p),
+                }
+            } else {
+                let p = rebuild_streams(model.as_ref(), &projections, &events, streams, show).await;
+                (true, p)
+            };
+            bar.finish_and_clear();
             if cli.json {
-                let answer = json!({"read_model": name, "completed": completed, "streams": p.streams, "events": p.events});
+                let answer = json!({"read_model": name, "completed": completed, "streams": p.streams, "events": p.events, "failed": p.failed, "skipped": p.skipped});
                 writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
             } else if completed {
                 writeln!(
                     out,
-                    "{name}: rebuilt {} streams from {} events",
-                    p.streams, p.events
+                    "{name}: rebuilt {} streams from {} events; {} failed, {} left out",
+                    p.streams,
+                    p.events,
+                    p.failed.len(),
+                    p.skipped
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{name}: stopped after {} streams ({} events); run again to resume",
-                    p.streams, p.events
+                    "{name}: stopped after {} streams ({} events, {} failed); run again to resume",
+                    p.streams,
+                    p.events,
+                    p.failed.len()
                 )?;
+            }
+            if !cli.json {
+                for (stream, why) in &p.failed {
+                    writeln!(out, "failed: {stream}: {}", one_line(why, 200))?;
+                }
+                if !p.failed.is_empty() {
+                    writeln!(
+                        out,
+                        "retry them once fixed: tributary rebuild {name} --stream <id> ..."
+                    )?;
+                }
+            }
+            if !p.failed.is_empty() {
+                bail!("{} stream(s) could not be rebuilt", p.failed.len());
             }
         }
         Command::Stream { id } => {
