@@ -554,3 +554,59 @@ async fn a_body_that_is_not_an_object_or_a_second_traceparent_is_refused() {
     assert_eq!(account(&to).await.1.balance(), 0);
     stack.stop().await;
 }
+
+/// One caller cannot take the API from the others: past its budget a flooder gets 429 `rate-limited` with
+/// `Retry-After` — before anything is read — while another caller's requests are answered as usual. (The budget's
+/// clock is a fake one here, so nothing depends on the machine's speed; what a flood does to another caller's p99 is
+/// measured by the benchmark harness, BENCHMARKS.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_caller_is_refused_and_others_are_not() {
+    use std::num::NonZeroU32;
+    let clock = tributary_http::limit::FakeClock::default();
+    let stack = Devstack::start(devstack::DevstackConfig {
+        rate_limit: Some(tributary_http::RateLimit::with_clock(
+            NonZeroU32::new(1).unwrap(),
+            NonZeroU32::new(4).unwrap(),
+            clock.clone(),
+        )),
+        ..test_config().await
+    })
+    .await
+    .unwrap();
+    let base = stack.base_url();
+    let (owner, flooder) = (
+        client_as(&format!("limited-owner-{}", uuid::Uuid::new_v4().simple())),
+        client_as(&format!("flooder-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let id = open_account(&owner, &base, "EUR").await;
+    let url = format!("{base}/accounts/{id}");
+    let mut answers = std::collections::BTreeMap::<u16, usize>::new();
+    for _ in 0..40 {
+        *answers.entry(get(&flooder, &url).await.status).or_default() += 1;
+    }
+    assert_eq!(
+        answers,
+        [(404, 4), (429, 36)].into(),
+        "its burst (a stranger's 404s), then refusals"
+    );
+    let refused = get(&flooder, &url).await;
+    assert_eq!(
+        (
+            refused.status,
+            refused.header("retry-after"),
+            refused.body["type"].as_str()
+        ),
+        (429, "1", Some("urn:tributary:problem:rate-limited")),
+        "{refused:?}"
+    );
+    // The owner's own budget is untouched: a deposit, and reads (answered, whatever the read model holds yet).
+    money(&owner, &base, &id, "deposits", 5).await;
+    for _ in 0..2 {
+        let read = get(&owner, &url).await;
+        assert!(matches!(read.status, 200 | 404), "{read:?}");
+    }
+    // A second later the flooder may send one more.
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(get(&flooder, &url).await.status, 404);
+    stack.stop().await;
+}

@@ -30,5 +30,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     .with_snapshots(config.snapshots)
     .with_key_retention(config.key_retention);
     service.publisher_settled(KAFKA_INIT_PATIENCE).await;
-    tributary_http::serve(router(service), config.local_addr).await
+    let limit = tributary_http::RateLimit::from_env()?;
+    tributary_http::serve(
+        tributary_http::with_rate_limit(router(service), limit),
+        config.local_addr,
+    )
+    .await
 }

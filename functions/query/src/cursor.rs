@@ -1,11 +1,22 @@
 //! Opaque pagination cursors: the position to continue from, bound to the listing it came from, and signed
 //! (HMAC-SHA256) so that a tampered or foreign cursor is refused instead of read.
+//!
+//! The signing secret is `CURSOR_SECRET` locally, and in AWS a secret in Secrets Manager (`CURSOR_SECRET_ARN`):
+//! cursors are signed with its current value (`AWSCURRENT`) and accepted under the value before it too
+//! (`AWSPREVIOUS`), so a rotation (`aws secretsmanager put-secret-value`) breaks no cursor a client holds. Every
+//! container reads both values at start and again every [`REFRESH`]; a cursor signed two rotations ago is refused.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often a container reads the secret's values again (so that, within this long of a rotation, every container
+/// accepts cursors signed with the new value).
+pub const REFRESH: Duration = Duration::from_secs(300);
 
 /// What a cursor says: which listing (`kind` and `scope`, e.g. the statement of one account) and where to go on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,27 +26,49 @@ pub struct Position {
     pub after: String,
 }
 
-/// Signs and checks cursors with a secret shared by every container (`CURSOR_SECRET`).
+/// The signing keys: the current one, and the one before it during a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    pub current: Vec<u8>,
+    pub previous: Option<Vec<u8>>,
+}
+
+/// Signs and checks cursors with a secret shared by every container. Clones share the keys.
 #[derive(Clone)]
 pub struct Cursors {
-    key: Vec<u8>,
+    keys: Arc<RwLock<Keys>>,
 }
 
 impl Cursors {
+    /// Cursors signed with `secret`, which never changes.
     pub fn new(secret: &[u8]) -> Self {
+        Self::rotating(Keys {
+            current: secret.to_vec(),
+            previous: None,
+        })
+    }
+
+    /// Cursors signed with `keys.current`, accepted under either key; [`Cursors::replace`] changes them.
+    pub fn rotating(keys: Keys) -> Self {
         Self {
-            key: secret.to_vec(),
+            keys: Arc::new(RwLock::new(keys)),
         }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+    /// Sign with `keys` from now on.
+    pub fn replace(&self, keys: Keys) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
+    fn mac(key: &[u8]) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
     }
 
     /// The opaque text of a position.
     pub fn encode(&self, position: &Position) -> String {
         let body = serde_json::to_vec(position).expect("positions serialise");
-        let mut mac = self.mac();
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let mut mac = Self::mac(&keys.current);
         mac.update(&body);
         format!(
             "{}.{}",
@@ -44,16 +77,105 @@ impl Cursors {
         )
     }
 
-    /// The position of a cursor, if it is intact and belongs to listing (`kind`, `scope`).
+    /// The position of a cursor, if it is intact (signed with the current key or the previous one) and belongs to
+    /// listing (`kind`, `scope`).
     pub fn decode(&self, cursor: &str, kind: &str, scope: &str) -> Option<Position> {
         let (body, signature) = cursor.split_once('.')?;
         let body = URL_SAFE_NO_PAD.decode(body).ok()?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let mut mac = self.mac();
-        mac.update(&body);
-        mac.verify_slice(&signature).ok()?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let signed = |key: &[u8]| {
+            let mut mac = Self::mac(key);
+            mac.update(&body);
+            mac.verify_slice(&signature).is_ok()
+        };
+        if !(signed(&keys.current) || keys.previous.as_deref().is_some_and(signed)) {
+            return None;
+        }
         let position: Position = serde_json::from_slice(&body).ok()?;
         (position.kind == kind && position.scope == scope).then_some(position)
+    }
+}
+
+/// Why the secret could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the cursor secret {secret_id} ({stage}) from Secrets Manager: {detail}")]
+pub struct SecretError {
+    secret_id: String,
+    stage: &'static str,
+    detail: String,
+}
+
+/// A cursor secret in AWS Secrets Manager.
+#[derive(Clone)]
+pub struct SecretsManagerKeys {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerKeys {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+
+    /// The secret's current value and the one before it (none before the first rotation).
+    pub async fn fetch(&self) -> Result<Keys, SecretError> {
+        let current = self.value("AWSCURRENT").await?.ok_or_else(|| SecretError {
+            secret_id: self.secret_id.clone(),
+            stage: "AWSCURRENT",
+            detail: "the secret has no current value".into(),
+        })?;
+        let previous = self.value("AWSPREVIOUS").await?;
+        Ok(Keys { current, previous })
+    }
+
+    async fn value(&self, stage: &'static str) -> Result<Option<Vec<u8>>, SecretError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(stage)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            // No version carries the stage (AWSPREVIOUS before the first rotation).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(SecretError {
+                    secret_id: self.secret_id.clone(),
+                    stage,
+                    detail: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                })
+            }
+        };
+        Ok(output
+            .secret_string()
+            .map(|s| s.as_bytes().to_vec())
+            .or_else(|| output.secret_binary().map(|b| b.as_ref().to_vec()))
+            .filter(|v| !v.is_empty()))
+    }
+
+    /// Read the secret again into `cursors` every `every`, for as long as the process runs (a failed read keeps the
+    /// keys it has, and says so in the log).
+    pub fn refresh(self, cursors: Cursors, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match self.fetch().await {
+                    Ok(keys) => cursors.replace(keys),
+                    Err(error) => tracing::warn!(%error, "keeping the cursor keys read before"),
+                }
+            }
+        })
     }
 }
 
@@ -87,5 +209,26 @@ mod tests {
             None
         );
         assert_eq!(cursors.decode("garbage", "statement", "a-1"), None);
+    }
+
+    #[test]
+    fn a_rotation_accepts_the_previous_key_and_no_older_one() {
+        let keys = |current: &[u8], previous: Option<&[u8]>| Keys {
+            current: current.to_vec(),
+            previous: previous.map(<[u8]>::to_vec),
+        };
+        let cursors = Cursors::new(b"alpha");
+        let alpha = cursors.encode(&position());
+        cursors.replace(keys(b"beta", Some(b"alpha")));
+        let beta = cursors.encode(&position());
+        assert_ne!(alpha, beta, "signed with the new key");
+        assert_eq!(cursors.decode(&alpha, "statement", "a-1"), Some(position()));
+        cursors.replace(keys(b"gamma", Some(b"beta")));
+        assert_eq!(cursors.decode(&beta, "statement", "a-1"), Some(position()));
+        assert_eq!(
+            cursors.decode(&alpha, "statement", "a-1"),
+            None,
+            "two rotations old"
+        );
     }
 }

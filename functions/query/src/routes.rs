@@ -52,6 +52,12 @@ impl QueryService {
         }
     }
 
+    /// Sign and check cursors with `cursors` (a secret that rotates) instead of the fixed secret given to `new`.
+    pub fn with_cursors(mut self, cursors: Cursors) -> Self {
+        self.cursors = cursors;
+        self
+    }
+
     /// Read accounts' snapshots as `snapshots` says they are written (the command function's `SNAPSHOT_EVERY`: a
     /// read of the past fetches that many items a page).
     pub fn with_snapshots(mut self, snapshots: SnapshotPolicy) -> Self {

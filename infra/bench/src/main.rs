@@ -5,6 +5,7 @@
 //! harness's section of BENCHMARKS.md. `--smoke` runs everything at toy sizes (CI runs it to keep the harness
 //! working; its figures mean nothing). Nothing here asserts a timing.
 
+mod neighbours;
 mod peer;
 mod read_side;
 mod report;
@@ -115,7 +116,29 @@ async fn main() -> anyhow::Result<()> {
         write_side::warm_up(&services, &both, Duration::from_secs(15), &progress).await?;
     }
     let mut cells = write_side::throughput(&services, &plan, &both, &progress).await?;
+    // What a caller's Idempotency-Key costs: its receipt, written with the events (a two-item transaction).
+    let mut keyed = systems::CommandPath::new(&services, snapshots).await?;
+    keyed.keyed = true;
+    let keyed_plan = write_side::Plan {
+        concurrencies: plan
+            .concurrencies
+            .iter()
+            .copied()
+            .filter(|c| *c <= 8)
+            .collect(),
+        ..plan.clone()
+    };
+    cells.extend(
+        write_side::throughput(
+            &services,
+            &keyed_plan,
+            &[systems::System::CommandPath(keyed)],
+            &progress,
+        )
+        .await?,
+    );
     cells.extend(write_side::hot_account(&services, &plan, &path, &progress).await?);
+    cells.extend(neighbours::noisy_neighbour(&services, plan.cell, &progress).await?);
     cells.extend(write_side::stream_lengths(&services, &plan, &both, &progress).await?);
     if let Some(binary) = &args.peer {
         cells.extend(peer::run(binary, &services, &plan, snapshots.every, &progress).await?);

@@ -149,6 +149,62 @@ pub fn targets(cells: &[Cell], snapshot_every: u64) -> Vec<Target> {
             met: Some(q == 1.0 && p == 1.0 && t == 0.0),
         });
     }
+    // A caller's Idempotency-Key: its receipt in the same transaction as the events.
+    for keyed in cells
+        .iter()
+        .filter(|c| c.system == "command path, keyed" && c.scenario.ends_with(" accounts"))
+    {
+        let (q, p, t) = (
+            extra(keyed, "Query per command"),
+            extra(keyed, "PutItem per command"),
+            extra(keyed, "TransactWriteItems per command"),
+        );
+        if keyed.concurrency == 1 {
+            out.push(Target {
+                target: "keyed single-event command: 1 consistent read, 1 transaction of event + receipt".into(),
+                figure: format!(
+                    "{q:.3} Query, {p:.3} PutItem, {t:.3} TransactWriteItems per command (4 WCU instead of 1)"
+                ),
+                met: Some(q == 1.0 && p == 0.0 && t == 1.0),
+            });
+        }
+        if let Some(plain) = find(cells, "command path", &keyed.scenario, keyed.concurrency) {
+            out.push(Target {
+                target: format!(
+                    "concurrency {}: keyed commands/s >= 0.5x unkeyed (the receipt costs less than a second write)",
+                    keyed.concurrency
+                ),
+                figure: format!(
+                    "{:.0}/s vs {:.0}/s ({:.2}x); p50 {:.2} vs {:.2} ms",
+                    keyed.per_second,
+                    plain.per_second,
+                    keyed.per_second / plain.per_second,
+                    keyed.p50_ms,
+                    plain.p50_ms
+                ),
+                met: Some(keyed.per_second >= 0.5 * plain.per_second),
+            });
+        }
+    }
+    let neighbours: Vec<&Cell> = cells.iter().filter(|c| c.system == "rate limit").collect();
+    if let [alone, flooded] = neighbours[..] {
+        let success = extra(flooded, "success share");
+        out.push(Target {
+            target: "a caller beside another flooding at 10x its budget: every request answered, p99 <= 1.5x alone"
+                .into(),
+            figure: format!(
+                "success {:.1}% ({:.1}% alone); p99 {:.2} vs {:.2} ms ({:.2}x); the flood ({:.0}/s) {:.1}% refused with 429",
+                100.0 * success,
+                100.0 * extra(alone, "success share"),
+                flooded.p99_ms,
+                alone.p99_ms,
+                flooded.p99_ms / alone.p99_ms.max(f64::MIN_POSITIVE),
+                extra(flooded, "flood sent per second"),
+                100.0 * extra(flooded, "flood refused (429) share"),
+            ),
+            met: Some(success == 1.0 && flooded.p99_ms <= 1.5 * alone.p99_ms),
+        });
+    }
     for c in &throughput {
         if let Some(f) = find(cells, "floor", &c.scenario, c.concurrency) {
             let (rate, p50) = (c.per_second / f.per_second, c.p50_ms / f.p50_ms);

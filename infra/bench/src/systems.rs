@@ -31,6 +31,7 @@ impl System {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Floor(_) => "floor",
+            Self::CommandPath(path) if path.keyed => "command path, keyed",
             Self::CommandPath(_) => "command path",
         }
     }
@@ -120,6 +121,8 @@ pub struct CommandPath {
     router: Router,
     pub calls: CallLog,
     authorization: String,
+    /// Send every deposit with an `Idempotency-Key` of its own (its receipt written with its events).
+    pub keyed: bool,
 }
 
 impl CommandPath {
@@ -135,15 +138,40 @@ impl CommandPath {
             router: router(service),
             calls,
             authorization: tributary_testkit::bearer(OWNER),
+            keyed: false,
         })
+    }
+
+    /// The same router, `limit` in front of it (a budget per principal).
+    pub fn limited(mut self, limit: tributary_http::RateLimit) -> Self {
+        self.router = tributary_http::with_rate_limit(self.router, Some(limit));
+        self
+    }
+
+    /// `POST /accounts/{id}/deposits` as `caller`; the HTTP status (0: no answer).
+    pub async fn deposit_as(&self, caller: &str, stream: &str) -> u16 {
+        let id = stream.strip_prefix("account-").unwrap_or(stream);
+        let request = http::Request::post(format!("/accounts/{id}/deposits"))
+            .header("content-type", "application/json")
+            .header("authorization", tributary_testkit::bearer(caller))
+            .body(axum::body::Body::from(r#"{"amount":1}"#))
+            .expect("a valid request");
+        match self.router.clone().oneshot(request).await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
     }
 
     /// `POST /accounts/{id}/deposits {"amount":1}` as the account's owner; 409 is a conflict.
     pub async fn deposit(&self, stream: &str) -> Outcome {
         let id = stream.strip_prefix("account-").unwrap_or(stream);
-        let request = http::Request::post(format!("/accounts/{id}/deposits"))
+        let mut request = http::Request::post(format!("/accounts/{id}/deposits"))
             .header("content-type", "application/json")
-            .header("authorization", &self.authorization)
+            .header("authorization", &self.authorization);
+        if self.keyed {
+            request = request.header("idempotency-key", uuid::Uuid::new_v4().to_string());
+        }
+        let request = request
             .body(axum::body::Body::from(r#"{"amount":1}"#))
             .expect("a valid request");
         match self.router.clone().oneshot(request).await {

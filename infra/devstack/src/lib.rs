@@ -42,7 +42,7 @@ use tributary_runtime::config::SdkPolicy;
 pub const TOPIC_PARTITIONS: i32 = 6;
 /// Default name of the projections table.
 pub const DEFAULT_PROJECTIONS_TABLE: &str = "tributary-projections";
-/// The cursor secret of the local query API (production sets `CURSOR_SECRET`).
+/// The cursor secret of the local query API (deployed: a secret in Secrets Manager, `CURSOR_SECRET_ARN`).
 const LOCAL_CURSOR_SECRET: &[u8] = b"tributary-local-cursor-secret";
 
 /// Where the DynamoDB API comes from.
@@ -96,6 +96,8 @@ pub struct DevstackConfig {
     pub background_policy: SdkPolicy,
     /// Snapshots and the idempotency window of the command API (the deployed defaults unless a test shrinks them).
     pub snapshots: tributary_aggregate::SnapshotPolicy,
+    /// The per-principal budget of the HTTP API (deployed: 20 a second; locally none unless asked for).
+    pub rate_limit: Option<tributary_http::RateLimit>,
 }
 
 impl DevstackConfig {
@@ -123,6 +125,7 @@ impl DevstackConfig {
             request_path_policy: SdkPolicy::REQUEST_PATH,
             background_policy: SdkPolicy::BACKGROUND,
             snapshots: tributary_aggregate::SnapshotPolicy::default(),
+            rate_limit: None,
         }
     }
 }
@@ -302,8 +305,11 @@ impl Devstack {
         );
         let projections = ProjectionStore::new(background.clone(), &config.projections_table);
         let mut router = tributary_http::with_operators(
-            tributary_http::with_problem_fallbacks(
-                command_function::routes(service).merge(query_function::routes(query)),
+            tributary_http::with_rate_limit(
+                tributary_http::with_problem_fallbacks(
+                    command_function::routes(service).merge(query_function::routes(query)),
+                ),
+                config.rate_limit.clone(),
             ),
             config.operators.clone(),
         );

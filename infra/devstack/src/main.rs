@@ -100,6 +100,8 @@ async fn main() -> anyhow::Result<()> {
         denormalisers: true,
         fail_publish_rate: args.fail_publish_rate,
         require_authentication: args.require_auth,
+        // RATE_LIMIT_PER_SECOND (and RATE_LIMIT_BURST) give each principal a budget, as deployed; off by default.
+        rate_limit: tributary_http::RateLimit::from_env_or(0)?,
         ..DevstackConfig::embedded(args.addr)
     })
     .await?;
