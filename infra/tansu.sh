@@ -4,6 +4,8 @@
 #   infra/tansu.sh install        cargo install tansu 0.6.0 (sqlite storage) into the cache (~15 min the first time)
 #   infra/tansu.sh start [PORT]   start on 127.0.0.1:PORT (default 9092) with a fresh data dir; wait until it answers
 #   infra/tansu.sh stop           stop the broker started by `start`
+#   infra/tansu.sh check [PORT]   fail (with the log's end) unless the broker still answers, storage included
+#   infra/tansu.sh path           print the binary's path (tests start brokers of their own with it)
 #
 # Known limits of tansu 0.6.0 (see shared/LOCAL-STACK.md): no topic auto-create (we create topics explicitly), never
 # delete a topic (it deletes all of them), no snappy, no transactions.
@@ -58,9 +60,23 @@ stop() {
   say "stopped"
 }
 
+check() {
+  local port="${1:-9092}"
+  # Creating a topic goes through the broker's storage (a broker whose storage failed still lists topics).
+  if timeout 30 "$TANSU" topic create "health-$(date +%s)-$RANDOM" --partitions 1 --broker "tcp://127.0.0.1:$port" \
+      >/dev/null 2>&1; then
+    say "still answering on 127.0.0.1:$port"
+  else
+    tail -n 40 "$LOG_FILE" >&2 || true
+    die "the broker on 127.0.0.1:$port no longer answers (its log above): tests that failed after it stopped did so for that reason"
+  fi
+}
+
 case "${1:-}" in
   install) install ;;
   start) start "${2:-9092}" ;;
   stop) stop ;;
-  *) echo "usage: $0 install | start [PORT] | stop" >&2; exit 2 ;;
+  check) check "${2:-9092}" ;;
+  path) echo "$TANSU" ;;
+  *) echo "usage: $0 install | start [PORT] | stop | check [PORT] | path" >&2; exit 2 ;;
 esac

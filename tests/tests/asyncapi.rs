@@ -209,7 +209,7 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
     };
 
     // Every stored event, at least once (the command path and the relay both publish).
-    let wait = Duration::from_secs(60);
+    let wait = tributary_testkit::EVENTUALLY;
     let events = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,

@@ -14,10 +14,11 @@ use tower::ServiceExt;
 use tributary_dynamodb::EventStore;
 use tributary_testkit::{bearer_with, dynamo, read_topic};
 
+/// GET `url` as a client would: a `503 not-yet-visible` is asked again after `Retry-After` (up to
+/// `common::EVENTUALLY`).
 async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let response = http.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let reply = common::get_fresh(http, url).await;
+    (reply.status, reply.body)
 }
 
 fn slug(body: &Value) -> &str {

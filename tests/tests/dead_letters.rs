@@ -7,7 +7,6 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bank_service::reads::BankReads;
 use common::{post, stack};
-use std::time::Duration;
 use tributary_consumer::redrive::{redrive_topic, ReadModelTarget, Selection};
 use tributary_dynamodb::EventStore;
 use tributary_kafka::KafkaConfig;
@@ -35,12 +34,8 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
         }
     };
     deposit(100).await;
-    let summary = http
-        .get(format!("{base}/accounts/{id}?min_version=2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summary.status(), 200);
+    let summary = common::get_fresh(&http, &format!("{base}/accounts/{id}?min_version=2")).await;
+    assert_eq!(summary.status, 200, "{summary:?}");
 
     // A read-model item goes bad (a bug, a manual edit): the account's next events can never apply to it.
     let summary_key = [
@@ -65,7 +60,7 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
     let letters = read_topic(
         &stack.kafka_bootstrap,
         &stack.dead_letter_topic,
-        Duration::from_secs(30),
+        tributary_testkit::EVENTUALLY,
         |r| r.len() >= 4,
     )
     .await;
@@ -76,12 +71,15 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
         .as_str()
         .unwrap()
         .contains("corrupt"));
-    let statement = http
-        .get(format!("{base}/accounts/{id}/statement?min_version=4"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(statement.status(), 200, "the statement is not held up");
+    let statement = common::get_fresh(
+        &http,
+        &format!("{base}/accounts/{id}/statement?min_version=4"),
+    )
+    .await;
+    assert_eq!(
+        statement.status, 200,
+        "the statement is not held up: {statement:?}"
+    );
 
     // The operator fixes the cause (removes the bad item) and re-drives the summary's dead letters.
     let mut delete = d

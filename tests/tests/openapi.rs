@@ -198,14 +198,12 @@ async fn responses_match_the_documented_schemas() {
     .await;
     check("/accounts/{account_id}/close", "POST", r.status, r.body);
 
+    // As a client would: a 503 not-yet-visible is asked again after Retry-After.
     let get = |url: String| {
         let http = http.clone();
         async move {
-            let response = http.get(url).send().await.unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
+            let reply = common::get_fresh(&http, &url).await;
+            (reply.status, reply.body)
         }
     };
     let (status, body) = get(format!("{base}/accounts/{id}?min_version=3")).await;

@@ -180,7 +180,8 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
     let transfer_stream = format!("transfer-{transfer}");
     let group = |name: &str| devstack::kafka_mapping::group_id(&prefix, name);
     let mut docs = Vec::new();
-    for _ in 0..600 {
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
+    while tokio::time::Instant::now() < deadline {
         let (in_a, in_b) = (
             events_in(&store, &format!("account-{a}")).await,
             events_in(&store, &format!("account-{b}")).await,

@@ -84,7 +84,7 @@ async fn lag_shows_how_far_consumers_that_do_not_run_are_behind() {
     let published = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,
-        Duration::from_secs(30),
+        tributary_testkit::EVENTUALLY,
         |r| r.len() >= 2,
     )
     .await;
@@ -138,7 +138,7 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     read_topic(
         &stack.kafka_bootstrap,
         &stack.dead_letter_topic,
-        Duration::from_secs(30),
+        tributary_testkit::EVENTUALLY,
         |r| r.len() >= 5,
     )
     .await;
@@ -209,7 +209,8 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
 
     // The running consumers catch up: every group, every partition, nothing behind (it commits after a batch).
     let mut lags = Value::Null;
-    for _ in 0..150 {
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
+    while tokio::time::Instant::now() < deadline {
         lags = json(&stack, &prefix, &["lag"]).await;
         if lags.as_array().unwrap().iter().all(|l| l["behind"] == 0) {
             break;

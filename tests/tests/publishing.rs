@@ -122,7 +122,7 @@ async fn assert_every_committed_event_arrives(
     let records = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,
-        Duration::from_secs(90),
+        tributary_testkit::EVENTUALLY,
         move |records| {
             let seen = by_account(records, &expected);
             expected.iter().all(|(stream, head)| {
@@ -174,7 +174,7 @@ async fn events_are_keyed_ordered_and_published_twice_at_most() {
     let records: Vec<ConsumedRecord> = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,
-        Duration::from_secs(60),
+        tributary_testkit::EVENTUALLY,
         move |r| r.iter().filter(|r| ours.contains_key(&r.key)).count() >= total,
     )
     .await
@@ -369,7 +369,7 @@ async fn rejections_are_published_with_their_reason() {
     let records = read_topic(
         &kafka().bootstrap,
         &stack.rejections_topic,
-        Duration::from_secs(30),
+        tributary_testkit::EVENTUALLY,
         |r| !r.is_empty(),
     )
     .await;

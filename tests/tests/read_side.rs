@@ -22,14 +22,11 @@ use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{rebuild, ProjectionStore, RebuildOptions, RebuildOutcome};
 use tributary_testkit::{dynamo, kafka, kafka_batch_json, read_topic, RawRecord};
 
+/// GET `url` as a client would: a `503 not-yet-visible` is asked again after `Retry-After` (up to
+/// `common::EVENTUALLY`), never one wait.
 async fn get(http: &reqwest::Client, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = http.get(url).send().await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (
-        status,
-        headers,
-        response.json().await.unwrap_or(Value::Null),
-    )
+    let reply = common::get_fresh(http, url).await;
+    (reply.status, reply.headers, reply.body)
 }
 
 /// Open an account owned by `http`'s caller.
@@ -83,8 +80,11 @@ async fn read_your_writes_statements_and_owner_listings() {
     assert_eq!(headers["etag"], "\"3\"");
 
     // A version that will not come: a clear 503 with Retry-After, after about a second.
-    let (status, headers, problem) =
-        get(&http, &format!("{base}/accounts/{id}?min_version=99")).await;
+    let common::Reply {
+        status,
+        headers,
+        body: problem,
+    } = common::get(&http, &format!("{base}/accounts/{id}?min_version=99")).await;
     assert_eq!(
         (status, problem["type"].clone()),
         (503, json!("urn:tributary:problem:not-yet-visible"))
@@ -176,8 +176,8 @@ async fn read_your_writes_statements_and_owner_listings() {
     let mut expected = vec![id.clone(), other.clone()];
     expected.sort();
     let mut listed = Vec::new();
-    for _ in 0..100 {
-        listed.clear();
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
+    while tokio::time::Instant::now() < deadline {
         let mut url = format!("{base}/accounts?limit=1");
         for _ in 0..20 {
             let (status, _, page) = get(&http, &url).await;
@@ -379,9 +379,12 @@ async fn poison_records_are_dead_lettered_and_the_rest_is_applied() {
         Some(events.len() as u64)
     );
 
-    let letters = read_topic(&kafka().bootstrap, &dlq, Duration::from_secs(20), |r| {
-        r.len() >= 2
-    })
+    let letters = read_topic(
+        &kafka().bootstrap,
+        &dlq,
+        tributary_testkit::EVENTUALLY,
+        |r| r.len() >= 2,
+    )
     .await;
     let offsets: Vec<i64> = letters
         .iter()
@@ -556,7 +559,10 @@ async fn projections_converge_after_a_restart_mid_load() {
     for id in &accounts {
         let head = store.load(&format!("account-{id}")).await.unwrap().len() as u64;
         // The statement and summary reads wait for `min_version`; the owner listing has no such read, so poll it.
-        let (mut last, deadline) = (String::new(), Instant::now() + Duration::from_secs(30));
+        let (mut last, deadline) = (
+            String::new(),
+            Instant::now() + tributary_testkit::EVENTUALLY,
+        );
         while Instant::now() < deadline {
             let (statement, _, _) = get(
                 &http,

@@ -163,7 +163,8 @@ async fn one_transfer_is_one_trace_of_exported_spans_with_no_missing_parent() {
     // events the process's commands appended), and every parent present.
     let mut trace: Vec<Received> = Vec::new();
     let mut complete = false;
-    for _ in 0..300 {
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
+    while tokio::time::Instant::now() < deadline {
         trace = inbox
             .lock()
             .unwrap()
@@ -187,7 +188,8 @@ async fn one_transfer_is_one_trace_of_exported_spans_with_no_missing_parent() {
     });
     assert!(
         complete,
-        "not one whole trace after 30 s: spans by name {by_name:#?}, missing parents {:#?}",
+        "not one whole trace after {:?}: spans by name {by_name:#?}, missing parents {:#?}",
+        tributary_testkit::EVENTUALLY,
         orphans(&trace, request.span_id())
     );
 
@@ -225,7 +227,8 @@ async fn one_transfer_is_one_trace_of_exported_spans_with_no_missing_parent() {
     // The credit is a trace of its own: its root, the order, links to the reaction that sent it; the destination's
     // events are handled under it, and none of its spans is an orphan.
     let mut credit: Vec<Received> = Vec::new();
-    for _ in 0..300 {
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
+    while tokio::time::Instant::now() < deadline {
         let all = inbox.lock().unwrap().clone();
         if let Some(order) = all.iter().find(|s| s.name == "order credit") {
             credit = all

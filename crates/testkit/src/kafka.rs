@@ -18,6 +18,7 @@ static KAFKA: OnceLock<TestKafka> = OnceLock::new();
 
 /// The shared broker, started on first use.
 pub fn kafka() -> &'static TestKafka {
+    crate::deadline::start_watchdog();
     KAFKA.get_or_init(|| match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
         Ok(bootstrap) if !bootstrap.is_empty() => TestKafka {
             bootstrap,

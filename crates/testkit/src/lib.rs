@@ -5,18 +5,26 @@
 //! official DynamoDB Local), that server is used instead. Each test binary gets its own uniquely named tables.
 
 pub mod batches;
+pub mod broker;
 mod calls;
 pub mod chaos;
+pub mod deadline;
 pub mod faults;
 mod history;
 pub mod kafka;
 
 pub use batches::{kafka_batch_json, RawRecord};
+pub use broker::PrivateBroker;
 pub use calls::CallLog;
 pub use chaos::{ChaosCounts, ChaosProxy, Faults};
 pub use faults::{run_on_own_thread, AfterCall, LoseResponses, RequestLog};
 pub use history::{event_metadata, seed_history, seed_history_with_snapshots};
 pub use kafka::{kafka, produce_raw, read_topic, ConsumedRecord, TestKafka};
+
+/// How long a test waits for what is eventually consistent (a record on a topic, a read model, a consumer's commit)
+/// before it fails with a message naming what did not come: generous, so that a loaded machine is slow but never
+/// red. A wait that ends as soon as its condition holds costs nothing more when the machine is fast.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(120);
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::Intercept;
@@ -42,6 +50,7 @@ static DYNAMO: OnceLock<TestDynamo> = OnceLock::new();
 
 /// The shared server and tables, started and created on first use.
 pub fn dynamo() -> &'static TestDynamo {
+    deadline::start_watchdog();
     DYNAMO.get_or_init(|| {
         std::thread::spawn(start)
             .join()

@@ -119,7 +119,7 @@ async fn commands_are_served_while_msk_discovery_fails() {
 
     // Discovery answers: the publisher connects in the background, without a restart.
     failing.store(false, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
     while !service.publisher_connected() {
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -63,7 +63,7 @@ async fn publishes_inserted_events_in_order_and_skips_modifications() {
     )
     .await;
     assert!(response.batch_item_failures.is_empty());
-    let records = read_topic(&k.bootstrap, &topic, Duration::from_secs(20), |r| {
+    let records = read_topic(&k.bootstrap, &topic, tributary_testkit::EVENTUALLY, |r| {
         r.len() >= 2
     })
     .await;
@@ -112,7 +112,7 @@ async fn a_receipt_is_not_published() {
     )
     .await;
     assert!(response.batch_item_failures.is_empty());
-    let records = read_topic(&k.bootstrap, &topic, Duration::from_secs(20), |r| {
+    let records = read_topic(&k.bootstrap, &topic, tributary_testkit::EVENTUALLY, |r| {
         r.len() >= 2
     })
     .await;
@@ -183,7 +183,7 @@ async fn an_item_that_cannot_be_published_is_dead_lettered_and_the_rest_goes_on(
         "nothing is retried: {:?}",
         response.batch_item_failures
     );
-    let published = read_topic(&k.bootstrap, &topic, Duration::from_secs(20), |r| {
+    let published = read_topic(&k.bootstrap, &topic, tributary_testkit::EVENTUALLY, |r| {
         r.len() >= 2
     })
     .await;
@@ -192,9 +192,12 @@ async fn an_item_that_cannot_be_published_is_dead_lettered_and_the_rest_goes_on(
         .map(|r| r.value["version"].as_u64().unwrap())
         .collect();
     assert_eq!(versions, [1, 3]);
-    let letters = read_topic(&k.bootstrap, &dead_letters, Duration::from_secs(20), |r| {
-        r.len() >= 2
-    })
+    let letters = read_topic(
+        &k.bootstrap,
+        &dead_letters,
+        tributary_testkit::EVENTUALLY,
+        |r| r.len() >= 2,
+    )
     .await;
     assert_eq!(letters.len(), 2, "{letters:?}");
     let text = serde_json::to_string(&letters[0].value).unwrap();

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tributary_dynamodb::local::local_client;
 use tributary_dynamodb::EventStore;
 use tributary_projections::{rebuild, ProjectionStore, RebuildOptions};
-use tributary_testkit::{dynamo, kafka, ChaosCounts, ChaosProxy, Faults};
+use tributary_testkit::{dynamo, kafka, ChaosCounts, ChaosProxy, Faults, PrivateBroker};
 use tributary_tests::agreement::{assert_agreement, Agreement, Endpoints};
 use tributary_tests::ledger::{self, LoadPlan, Target};
 
@@ -27,7 +27,7 @@ static SERIAL: Mutex<()> = Mutex::const_new(());
 /// How long tansu is paused in the outage scenario (see there).
 const TANSU_PAUSE: Duration = Duration::from_millis(700);
 /// How long the read side may take to catch up once the load is over.
-const SETTLE: Duration = Duration::from_secs(90);
+const SETTLE: Duration = tributary_testkit::EVENTUALLY;
 
 /// Owners and idempotency keys unique to one run of a scenario.
 fn tag(scenario: &str) -> String {
@@ -134,20 +134,28 @@ async fn throttling() {
 }
 
 /// Every broker is unreachable for a while mid-load, then stalls: the embedded cluster's brokers go down, come
-/// back, then answer only after a delay; the external broker (tansu, whose pid `TANSU_PID_FILE` names) is paused —
-/// it accepts connections and answers nothing (briefly: see `TANSU_PAUSE`). The injector sleeps on the test's own thread, not on the runtime's
-/// workers: the fault ends on time even if the stack under test stalls its runtime (it once did — consumer
-/// commits waiting on the paused broker held every worker, and the broker was never resumed).
+/// back, then answer only after a delay; in the full run a tansu broker of the scenario's own is paused — it accepts
+/// connections and answers nothing (briefly: see `TANSU_PAUSE`) — and thrown away after: tansu 0.6.0 can lose its
+/// storage for good after a pause, and the broker every other test shares must never be the one paused. The injector
+/// sleeps on the test's own thread, not on the runtime's workers: the fault ends on time even if the stack under
+/// test stalls its runtime (it once did — consumer commits waiting on the paused broker held every worker, and the
+/// broker was never resumed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage() {
     let _one_at_a_time = SERIAL.lock().await;
     let proxy = ChaosProxy::start(&dynamo().endpoint, 42).await;
     let mut config = config_behind(&proxy).await;
-    let external = !kafka().is_embedded();
-    if !external {
+    let private = if kafka().is_embedded() {
         // A cluster of its own, so the outage can be injected with the mock's broker_down.
         config.kafka = KafkaSource::Embedded;
-    }
+        None
+    } else {
+        let broker = PrivateBroker::start().expect(
+            "TANSU_BIN names the tansu binary for the outage's own broker (infra/test.sh sets it)",
+        );
+        config.kafka = KafkaSource::External(broker.bootstrap.clone());
+        Some(broker)
+    };
     let stack = Devstack::start(config).await.unwrap();
     let target = Target::new(&stack.base_url());
     let tag = tag("outage");
@@ -160,13 +168,8 @@ async fn broker_outage() {
         .wait_for_definite(plan.accounts * (plan.commands + 1) / 4)
         .await;
     let outage = Duration::from_secs(4);
-    if external {
-        let pid_file = std::env::var("TANSU_PID_FILE")
-            .expect("TANSU_PID_FILE names the external broker's pid file (infra/test.sh sets it)");
-        let pid = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .to_owned();
+    if let Some(broker) = &private {
+        let pid = broker.pid().to_string();
         // tansu 0.6.0 cannot take a pause that outlasts a message timeout (1.5 s on the request path): librdkafka
         // then re-initialises its idempotent producer, which tansu answers with a panic that takes its storage
         // down for good. So tansu pauses for less than that; the embedded run holds the longer outage and stall.
@@ -186,6 +189,7 @@ async fn broker_outage() {
     let agreement = assert_agreement(&ledger, &endpoints(&stack), SETTLE).await;
     report("broker outage", &agreement, ChaosCounts::default());
     stack.stop().await;
+    drop(private);
 }
 
 fn signal(pid: &str, signal: &str) {

@@ -60,6 +60,8 @@ pub fn client_as(principal: &str) -> reqwest::Client {
     );
     reqwest::Client::builder()
         .default_headers(headers)
+        // A stack that stopped answering fails the request (and the test, saying so), never hangs it.
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }
@@ -94,7 +96,9 @@ pub async fn post(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().await.expect("request reaches the stack");
+    let response = request.send().await.unwrap_or_else(|e| {
+        panic!("POST {url}: the stack does not answer ({e}); is it still running?")
+    });
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
@@ -224,6 +228,7 @@ pub fn operator_client(principal: &str) -> reqwest::Client {
     );
     reqwest::Client::builder()
         .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }

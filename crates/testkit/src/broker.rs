@@ -1,0 +1,100 @@
+//! A tansu broker of a test's own, for a scenario that breaks its broker (pauses it): tansu 0.6.0 can lose its
+//! storage for good after a pause (`lite.rs:503` "more or less than one row", then `UnableToSend` for every call), and
+//! a broker shared by the whole run would then fail every later test. The binary is the one the full test run
+//! installed (`TANSU_BIN`, set by `infra/test.sh`); the broker listens on a free loopback port, keeps its data in a
+//! fresh directory, and is killed when the value is dropped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running private broker.
+pub struct PrivateBroker {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub bootstrap: String,
+    dir: PathBuf,
+}
+
+impl PrivateBroker {
+    /// Start one with the tansu binary `TANSU_BIN` names; `None` when it names none (the embedded run, where the
+    /// mock cluster is private to each stack anyway).
+    pub fn start() -> Option<Self> {
+        let binary = std::env::var("TANSU_BIN").ok().filter(|b| !b.is_empty())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("tansu-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a data directory for the private broker");
+        let url = format!("tcp://127.0.0.1:{port}");
+        // The sqlite path is relative to the working directory, and tansu reads a .env there: a fresh directory, and
+        // none of its settings inherited from the environment.
+        let child = Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .current_dir(&dir)
+            .env_remove("STORAGE_ENGINE")
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("CLUSTER_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the private broker {binary}: {e}"));
+        let mut broker = Self {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+            dir,
+        };
+        broker.wait_ready(&binary, &url);
+        Some(broker)
+    }
+
+    /// The broker's process id (to pause it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait until `tansu topic list` answers (30 s at most), as `infra/tansu.sh start` does.
+    fn wait_ready(&mut self, binary: &str, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the private broker exited during start-up ({status})");
+            }
+            let listed = Command::new(binary)
+                .args(["topic", "list", "--broker", url])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if listed {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the private broker on {url} is not ready after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        // SIGKILL ends it even while it is paused.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
