@@ -283,3 +283,115 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     assert!(nothing.unwrap_err().to_string().contains("no events in"));
     stack.stop().await;
 }
+
+/// `rebuild` goes past a stream it cannot rebuild, names it with why, and exits non-zero; `--skip` leaves it out,
+/// `--stream` retries it alone. On tables of its own (a full rebuild scans every stream of its events table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
+    use bank_account::{AccountEvent, Amount, Currency, Principal};
+    use tributary_dynamodb::{tables, NewEvent};
+    let d = dynamo();
+    let suffix = uuid::Uuid::new_v4().simple();
+    let (events, projections) = (
+        format!("cli-rebuild-events-{suffix}"),
+        format!("cli-rebuild-projections-{suffix}"),
+    );
+    tables::TableSpec {
+        stream_view: None,
+        ..tables::EVENTS
+    }
+    .ensure(&d.client(), &events)
+    .await
+    .unwrap();
+    tables::PROJECTIONS
+        .ensure(&d.client(), &projections)
+        .await
+        .unwrap();
+    let ann = Principal::parse("ann").unwrap();
+    let deposit = AccountEvent::MoneyDeposited {
+        amount: Amount::new(5).unwrap(),
+        deposited_by: ann.clone(),
+    };
+    let (good, bad) = (
+        format!("account-{}", uuid::Uuid::new_v4()),
+        format!("account-{}", uuid::Uuid::new_v4()),
+    );
+    for (stream, history) in [
+        (
+            &good,
+            vec![
+                AccountEvent::AccountOpened {
+                    owner: ann.clone(),
+                    currency: Currency::parse("EUR").unwrap(),
+                },
+                deposit.clone(),
+            ],
+        ),
+        // Never opened: the summary's fold refuses it.
+        (&bad, vec![deposit.clone()]),
+    ] {
+        let history = history
+            .iter()
+            .map(|e| NewEvent::from_domain(e, tributary_testkit::event_metadata("ann")));
+        tributary_testkit::seed_history(&d.client(), &events, stream, 1, history)
+            .await
+            .unwrap();
+    }
+    let cli = |args: &[&str]| {
+        let mut argv = vec![
+            "tributary".to_owned(),
+            format!("--dynamodb-endpoint={}", d.endpoint),
+            format!("--events-table={events}"),
+            format!("--projections-table={projections}"),
+        ];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        Cli::try_parse_from(argv).unwrap()
+    };
+    let mut out = Vec::new();
+    let failed = run(cli(&["rebuild", "account-summary"]), &mut out).await;
+    let printed = String::from_utf8(out).unwrap();
+    assert!(
+        failed
+            .unwrap_err()
+            .to_string()
+            .contains("1 stream(s) could not be rebuilt"),
+        "{printed}"
+    );
+    assert!(printed.contains("rebuilt 1 streams"), "{printed}");
+    assert!(printed.contains(&format!("failed: {bad}")), "{printed}");
+
+    let mut out = Vec::new();
+    run(
+        cli(&[
+            "--json",
+            "rebuild",
+            "account-summary",
+            "--restart",
+            "--skip",
+            &bad,
+        ]),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    let skipped: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        (&skipped["streams"], &skipped["skipped"], &skipped["failed"]),
+        (&Value::from(1), &Value::from(1), &serde_json::json!({}))
+    );
+
+    let mut out = Vec::new();
+    let alone = run(
+        cli(&["rebuild", "account-summary", "--stream", &bad]),
+        &mut out,
+    )
+    .await;
+    assert!(alone.is_err(), "{}", String::from_utf8_lossy(&out));
+    let mut out = Vec::new();
+    run(
+        cli(&["rebuild", "account-summary", "--stream", &good]),
+        &mut out,
+    )
+    .await
+    .unwrap();
+}

@@ -178,6 +178,7 @@ async fn read_your_writes_statements_and_owner_listings() {
     let mut listed = Vec::new();
     let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
     while tokio::time::Instant::now() < deadline {
+        listed.clear();
         let mut url = format!("{base}/accounts?limit=1");
         for _ in 0..20 {
             let (status, _, page) = get(&http, &url).await;

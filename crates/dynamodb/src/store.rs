@@ -96,10 +96,12 @@ impl EventStore {
         snapshot: Option<&Snapshot>,
         receipt: Option<&Receipt>,
     ) -> Result<u64, EventStoreError> {
-        if events.len() > MAX_EVENTS_PER_APPEND {
+        // A receipt is one more item of the same transaction.
+        let limit = MAX_EVENTS_PER_APPEND - usize::from(receipt.is_some());
+        if events.len() > limit {
             return Err(EventStoreError::TooManyEvents {
                 count: events.len(),
-                limit: MAX_EVENTS_PER_APPEND,
+                limit,
             });
         }
         let mut items = (expected_version + 1..)

@@ -110,6 +110,33 @@ async fn one_append_holds_up_to_one_hundred_events_atomically() {
         })
     ));
     assert_eq!(store.load(&s).await.unwrap().len(), 100);
+    // With a receipt (a keyed command), the receipt is the hundredth item: 99 events at most, said before sending.
+    let receipt = tributary_dynamodb::Receipt {
+        id: uuid::Uuid::new_v4().to_string(),
+        stream_id: s.clone(),
+        version: 200,
+        fingerprint: "f".into(),
+        written_at: chrono::Utc::now(),
+        expires_at: None,
+        rejection: None,
+    };
+    let hundred_more: Vec<_> = (0..MAX_EVENTS_PER_APPEND).map(event).collect();
+    assert!(matches!(
+        store
+            .append_with_receipt(&s, 100, &hundred_more, None, Some(&receipt))
+            .await,
+        Err(EventStoreError::TooManyEvents {
+            count: 100,
+            limit: 99
+        })
+    ));
+    assert_eq!(
+        store
+            .append_with_receipt(&s, 100, &hundred_more[..99], None, Some(&receipt))
+            .await
+            .unwrap(),
+        199
+    );
 }
 
 #[tokio::test]

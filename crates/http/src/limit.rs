@@ -5,7 +5,7 @@
 //!
 //! The budget is kept in the function's memory, per container: in Lambda a caller whose requests spread over N warm
 //! containers of one function gets up to N times its budget, so the function's reserved concurrency (the template's
-//! `CommandConcurrency`, `QueryConcurrency`) bounds what one caller can reach, and API Gateway's stage throttle
+//! `ReserveConcurrency`: command 20, query 50) bounds what one caller can reach, and API Gateway's stage throttle
 //! bounds everyone together (SECURITY.md). A caller that is not authenticated is not counted here: its request is
 //! refused (401) by the handler without a store call either.
 

@@ -31,8 +31,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     .with_key_retention(config.key_retention);
     service.publisher_settled(KAFKA_INIT_PATIENCE).await;
     let limit = tributary_http::RateLimit::from_env()?;
+    // Operators may release a held transfer's money (the only command they may send).
+    let operators = if tributary_runtime::in_lambda() {
+        tributary_http::OperatorRule::from_env()
+    } else {
+        tributary_http::OperatorRule::local_default()
+    };
     tributary_http::serve(
-        tributary_http::with_rate_limit(router(service), limit),
+        tributary_http::with_operators(
+            tributary_http::with_rate_limit(router(service), limit),
+            operators,
+        ),
         config.local_addr,
     )
     .await
