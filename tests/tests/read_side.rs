@@ -9,7 +9,7 @@ use bank_account::AccountEvent;
 use bank_service::reads::BankReads;
 use bank_service::transfers::TransferProcess;
 use base64::Engine;
-use common::{client_as, post, stack, test_config};
+use common::{client_as, money, open_account, post, stack, test_config};
 use devstack::{Devstack, DevstackConfig};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,38 +29,12 @@ async fn get(http: &reqwest::Client, url: &str) -> (u16, reqwest::header::Header
     (reply.status, reply.headers, reply.body)
 }
 
-/// Open an account owned by `http`'s caller.
-async fn open(http: &reqwest::Client, base: &str) -> String {
-    let opened = post(
-        http,
-        &format!("{base}/accounts"),
-        &[],
-        Some(r#"{"currency":"EUR"}"#),
-    )
-    .await;
-    assert_eq!(opened.status, 201, "{}", opened.body);
-    opened.body["account_id"].as_str().unwrap().to_owned()
-}
-
-/// A deposit or withdrawal by `http`'s caller.
-async fn money(http: &reqwest::Client, base: &str, id: &str, kind: &str, amount: u64) -> u64 {
-    let reply = post(
-        http,
-        &format!("{base}/accounts/{id}/{kind}"),
-        &[],
-        Some(&format!(r#"{{"amount":{amount}}}"#)),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["version"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_your_writes_statements_and_owner_listings() {
     let stack = stack().await;
     let owner = format!("owner-{}", uuid::Uuid::new_v4().simple());
     let (http, base) = (client_as(&owner), stack.base_url());
-    let id = open(&http, &base).await;
+    let id = open_account(&http, &base, "EUR").await;
     money(&http, &base, &id, "deposits", 1000).await;
     let v = money(&http, &base, &id, "withdrawals", 250).await;
     assert_eq!(v, 3);
@@ -132,7 +106,7 @@ async fn read_your_writes_statements_and_owner_listings() {
     let mut tampered = cursor.clone().into_bytes();
     tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let other = open(&http, &base).await;
+    let other = open_account(&http, &base, "EUR").await;
     for (url, slug) in [
         (
             format!("{base}/accounts/{id}/statement?cursor={tampered}"),
@@ -270,7 +244,7 @@ async fn history(accounts: usize) -> (Vec<String>, Vec<StoredEvent>) {
     let (http, base) = (reqwest::Client::new(), stack.base_url());
     let mut ids = Vec::new();
     for a in 0..accounts {
-        let id = open(&http, &base).await;
+        let id = open_account(&http, &base, "EUR").await;
         for n in 0..(3 + a % 5) as u64 {
             money(&http, &base, &id, "deposits", 100 + n).await;
         }

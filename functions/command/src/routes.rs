@@ -300,13 +300,7 @@ pub async fn request_transfer(
 ) -> Result<Response, Problem> {
     let requester = principal(&caller)?;
     // The source must be the caller's (anyone else is told it does not exist); the transfer is in its currency.
-    let (source, _) = service
-        .accounts
-        .handler()
-        .state(&body.from.stream_id())
-        .await
-        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
-    let currency = match source {
+    let currency = match account_state(&service, body.from).await? {
         AccountState::Open {
             owner, currency, ..
         }
@@ -320,12 +314,7 @@ pub async fn request_transfer(
     // What the destination is now: the transfer refuses one that was never opened (it could be opened between two
     // deliveries of the credit and answer it differently), is closed, or holds another currency — each as stable
     // as the answer must be. Decided by the transfer, after a retry of this request is recognised.
-    let (destination, _) = service
-        .accounts
-        .handler()
-        .state(&body.to.stream_id())
-        .await
-        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    let destination = account_state(&service, body.to).await?;
     let transfer_id = match headers::idempotency_key(&headers)? {
         Some(key) => TransferId::derived_from(&format!("{}\n{}", caller.principal, key)),
         None => TransferId::random(),
@@ -342,27 +331,15 @@ pub async fn request_transfer(
         transfer_id,
         body: &body,
     };
-    let outcome = run(
-        &service.transfers,
-        service.key_retention,
-        transfer_id.stream_id(),
+    run_transfer(
+        &service,
+        transfer_id,
         command,
         &description,
         caller,
         &headers,
     )
-    .await?;
-    let accepted = TransferAccepted {
-        transfer_id: transfer_id.to_string(),
-        version: outcome.version(),
-    };
-    Ok(respond(
-        StatusCode::ACCEPTED,
-        &accepted,
-        accepted.version,
-        Some(format!("/transfers/{transfer_id}")),
-        &outcome,
-    ))
+    .await
 }
 
 /// `POST /transfers/{id}/release`: an operator orders a held transfer's money (its refund was refused) paid to an
@@ -384,12 +361,7 @@ pub async fn release_transfer(
         ));
     }
     let operator = principal(&caller)?;
-    let (destination, _) = service
-        .accounts
-        .handler()
-        .state(&body.to.stream_id())
-        .await
-        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    let destination = account_state(&service, body.to).await?;
     let command = TransferCommand::Release {
         to: body.to,
         destination: Destination::of(&destination),
@@ -399,14 +371,48 @@ pub async fn release_transfer(
         transfer_id,
         body: &body,
     };
+    run_transfer(
+        &service,
+        transfer_id,
+        command,
+        &description,
+        caller,
+        &headers,
+    )
+    .await
+}
+
+/// An account's state now, as a command would read it (a transfer's source or destination).
+async fn account_state(
+    service: &CommandService,
+    account: AccountId,
+) -> Result<AccountState, Problem> {
+    let (state, _) = service
+        .accounts
+        .handler()
+        .state(&account.stream_id())
+        .await
+        .map_err(|e| for_command_error::<bank_account::Account>(CommandError::Store(e)))?;
+    Ok(state)
+}
+
+/// Run a command of transfer `transfer_id` and answer 202 with its id, version and `Location`.
+async fn run_transfer(
+    service: &CommandService,
+    transfer_id: TransferId,
+    command: TransferCommand,
+    description: &TransferDescription<'_>,
+    caller: Caller,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
     let outcome = run(
         &service.transfers,
         service.key_retention,
         transfer_id.stream_id(),
         command,
-        &description,
+        description,
         caller,
-        &headers,
+        headers,
     )
     .await?;
     let accepted = TransferAccepted {
