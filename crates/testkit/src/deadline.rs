@@ -27,7 +27,7 @@ pub fn start_watchdog() {
                  Ending the process.",
                 deadline.as_secs(),
                 std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "the embedded server".into()),
-                std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "the embedded cluster".into()),
+                crate::kafka::kafka_if_started().map_or("none started", |k| k.bootstrap.as_str()),
             );
             std::process::exit(101);
         });

@@ -1,5 +1,6 @@
-//! Kafka for tests: the embedded mock cluster (once per test binary) or the broker in `KAFKA_BOOTSTRAP_SERVERS`
-//! (the full run's tansu), unique topics per test, and a reader that collects a topic's records.
+//! Kafka for tests: the embedded mock cluster (once per test binary), a tansu broker of the binary's own
+//! (`TRIBUTARY_TEST_KAFKA=tansu`: the full run), or the broker in `KAFKA_BOOTSTRAP_SERVERS`; unique topics per test,
+//! and a reader that collects a topic's records.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -20,6 +21,11 @@ static KAFKA: OnceLock<TestKafka> = OnceLock::new();
 pub fn kafka() -> &'static TestKafka {
     crate::deadline::start_watchdog();
     KAFKA.get_or_init(|| match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+        _ if std::env::var("TRIBUTARY_TEST_KAFKA").as_deref() == Ok("tansu") => TestKafka {
+            bootstrap: crate::broker::PrivateBroker::for_this_process()
+                .expect("TRIBUTARY_TEST_KAFKA=tansu needs TANSU_BIN, the tansu binary"),
+            embedded: None,
+        },
         Ok(bootstrap) if !bootstrap.is_empty() => TestKafka {
             bootstrap,
             embedded: None,
@@ -32,6 +38,11 @@ pub fn kafka() -> &'static TestKafka {
             }
         }
     })
+}
+
+/// The binary's Kafka, if a test has started it.
+pub fn kafka_if_started() -> Option<&'static TestKafka> {
+    KAFKA.get()
 }
 
 impl TestKafka {

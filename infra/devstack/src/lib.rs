@@ -98,6 +98,10 @@ pub struct DevstackConfig {
     pub snapshots: tributary_aggregate::SnapshotPolicy,
     /// The per-principal budget of the HTTP API (deployed: 20 a second; locally none unless asked for).
     pub rate_limit: Option<tributary_http::RateLimit>,
+    /// How long the command API's publish may wait for the brokers (deployed: 2 s; the relay publishes anything
+    /// slower). Tests on tansu give it the relay's patience: tansu 0.6.0 loses its storage when an idempotent
+    /// producer's message times out (librdkafka bumps the producer's epoch), which a loaded machine can cause.
+    pub command_delivery_timeout: Duration,
 }
 
 impl DevstackConfig {
@@ -126,6 +130,7 @@ impl DevstackConfig {
             background_policy: SdkPolicy::BACKGROUND,
             snapshots: tributary_aggregate::SnapshotPolicy::default(),
             rate_limit: None,
+            command_delivery_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -277,7 +282,7 @@ impl Devstack {
         // The command function: its own producer, with the short delivery timeout of the request path.
         let command_publisher = Publisher::connect(
             &KafkaConfig {
-                delivery_timeout: Duration::from_secs(2),
+                delivery_timeout: config.command_delivery_timeout,
                 ..kafka.clone()
             },
             &aws_types::SdkConfig::builder().build(),

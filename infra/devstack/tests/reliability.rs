@@ -58,6 +58,13 @@ async fn config_behind(proxy: &ChaosProxy) -> DevstackConfig {
             every: 4,
             ..Default::default()
         },
+        // The deployed timeouts, but on tansu the command path's publish gets the relay's patience: a message timing
+        // out on a loaded machine would take tansu's storage down (the embedded cluster keeps the deployed 2 s).
+        command_delivery_timeout: if k.is_embedded() {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(30)
+        },
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
 }

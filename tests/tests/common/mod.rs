@@ -37,6 +37,9 @@ pub async fn test_config() -> DevstackConfig {
         // embedded server between many stacks, so calls get the background functions' patience. (The
         // fault-injection suite, infra/devstack/tests/reliability.rs, runs with the deployed ones.)
         request_path_policy: SdkPolicy::BACKGROUND,
+        // The same for the command path's publish (the relay's patience): a message timing out on a loaded machine
+        // would take tansu's storage down (devstack::DevstackConfig::command_delivery_timeout).
+        command_delivery_timeout: std::time::Duration::from_secs(30),
         // Snapshots every few events, so every end-to-end test runs over items that carry them (the relay, the
         // denormalisers, catch-up and rebuilds must see the events and nothing else).
         snapshots: SNAPSHOTS,
