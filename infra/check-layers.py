@@ -8,6 +8,10 @@ HTTP functions, their routes name the bank's read models, commands, queries and 
 function package not listed is framework and is checked like one.
 Not checked: `tributary-tests` and `tributary-bench` (they test and measure the example), `devstack`, `bench-core`.
 
+Store-neutral: the crates a domain's command loop, read side and publishing run on do not depend on the DynamoDB
+event store (`tributary-dynamodb`: an adapter chosen in wiring), and `tributary-store` (the store's seam) depends
+on no AWS crate at all.
+
 The function shells themselves are framework: the denormaliser and the process-manager reactor
 (`tributary-consumer`), commit-then-publish (`tributary-aggregate`), the HTTP/Lambda plumbing (`tributary-http`,
 `tributary-runtime`), the read side (`tributary-projections`).
@@ -23,6 +27,9 @@ DEPLOYABLES = {
     "transfers-function": "the bank's transfer process manager on tributary-consumer's reactor",
 }
 NOT_CHECKED = {"tributary-tests", "tributary-bench", "devstack", "bench-core"}
+STORE_NEUTRAL = ["tributary-core", "tributary-store", "tributary-aggregate", "tributary-kafka", "tributary-projections"]
+DYNAMODB_STORE = "tributary-dynamodb"
+NO_AWS = ["tributary-core", "tributary-store"]
 
 
 def main() -> int:
@@ -37,6 +44,22 @@ def main() -> int:
         )
     )
     members = {p["id"]: p["name"] for p in meta["packages"] if p["id"] in meta["workspace_members"]}
+    names = {p["id"]: p["name"] for p in meta["packages"]}
+    every_normal = {
+        node["id"]: [d["pkg"] for d in node["deps"] if any(k["kind"] in (None, "build") for k in d["dep_kinds"])]
+        for node in meta["resolve"]["nodes"]
+    }
+
+    def closure(name):
+        start = next(i for i, n in members.items() if n == name)
+        seen, todo = set(), [start]
+        while todo:
+            for dep in every_normal.get(todo.pop(), []):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return {names[i] for i in seen}
+
     normal = {}
     for node in meta["resolve"]["nodes"]:
         if node["id"] in members:
@@ -67,6 +90,16 @@ def main() -> int:
             failures.append(f"{name} depends on the example domain: {' -> '.join(path)}")
         else:
             print(f"  {name}: generic")
+    for name in STORE_NEUTRAL:
+        deps = closure(name)
+        if DYNAMODB_STORE in deps:
+            failures.append(f"{name} depends on the DynamoDB event store ({DYNAMODB_STORE}); use tributary-store's trait")
+        else:
+            print(f"  {name}: store-neutral")
+    for name in NO_AWS:
+        aws = sorted(d for d in closure(name) if d.startswith("aws"))
+        if aws:
+            failures.append(f"{name} depends on AWS crates: {', '.join(aws)}")
     for name, wires in sorted(DEPLOYABLES.items()):
         if name not in members.values():
             failures.append(f"{name} is listed in DEPLOYABLES but is not a workspace member")

@@ -6,13 +6,13 @@ use crate::projection::{applied_versions, assert_projections_match_the_store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tributary_dynamodb::{EventStore, StoredEvent};
 use tributary_projections::ProjectionStore;
+use tributary_store::{EventStore, StoredEvent};
 use tributary_testkit::read_topic;
 
 /// Where the system under test keeps things.
 pub struct Endpoints {
-    pub store: EventStore,
+    pub store: Arc<dyn EventStore>,
     pub projections: ProjectionStore,
     pub kafka_bootstrap: String,
     pub events_topic: String,
@@ -170,7 +170,7 @@ async fn assert_read_side_converges(
         }
     }
     let accounts: Vec<String> = streams.keys().cloned().collect();
-    assert_projections_match_the_store(&at.projections, &at.store, &accounts).await;
+    assert_projections_match_the_store(&at.projections, &*at.store, &accounts).await;
 }
 
 /// Read the events topic until every stored event of these accounts is there; check keys and versions. Returns

@@ -3,8 +3,8 @@
 use bank_account::views::{statement_step, AccountSummary, StatementCheckpoint, StatementLine};
 use bank_account::AccountEvent;
 use bank_service::reads::BankReads;
-use tributary_dynamodb::{EventStore, StoredEvent};
 use tributary_projections::ProjectionStore;
+use tributary_store::{EventStore, StoredEvent};
 
 /// The summary and the statement (newest first) a pure fold of `events` gives.
 pub fn expected_views(
@@ -69,7 +69,7 @@ pub async fn applied_versions(projections: &ProjectionStore, account: &str) -> [
 /// Assert every projection equals the fold of the event store, for every account.
 pub async fn assert_projections_match_the_store(
     projections: &ProjectionStore,
-    store: &EventStore,
+    store: &dyn EventStore,
     accounts: &[String],
 ) {
     let reads = BankReads::new(projections.clone());

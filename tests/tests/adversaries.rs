@@ -15,11 +15,13 @@ use common::{
 };
 use devstack::Devstack;
 use serde_json::Value;
-use tributary_dynamodb::EventStore;
+use std::sync::Arc;
+use tributary_dynamodb::DynamoDbEventStore;
+use tributary_store::EventStore;
 use tributary_testkit::dynamo;
 
-fn store() -> EventStore {
-    EventStore::new(dynamo().client(), &dynamo().events_table)
+fn store() -> Arc<dyn EventStore> {
+    DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table)
 }
 
 /// An account's events and state, from the event store.
@@ -460,7 +462,7 @@ async fn a_credit_starts_a_trace_of_its_own() {
     assert_eq!(reply.status, 202, "{reply:?}");
     let view = settled_transfer(&ann, &base, reply.body["transfer_id"].as_str().unwrap()).await;
     assert_eq!(view["status"], "completed", "{view}");
-    let trace_of = |events: Vec<tributary_dynamodb::StoredEvent>, kind: &str| {
+    let trace_of = |events: Vec<tributary_store::StoredEvent>, kind: &str| {
         let event = events.into_iter().find(|e| e.event_type == kind).unwrap();
         tributary_core::TraceParent::parse(event.metadata.traceparent.as_deref().unwrap()).unwrap()
     };

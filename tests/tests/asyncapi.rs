@@ -9,7 +9,8 @@ use common::{client_as, money, open_account, operator_client, post, settled_tran
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
+use tributary_store::EventStore;
 use tributary_testkit::{dynamo, produce_raw, read_topic, ConsumedRecord};
 
 fn document() -> Value {
@@ -140,7 +141,7 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
         post(&dave, &format!("{base}/accounts/{d}/close"), &[], None).await,
         200,
     );
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     let process = TransferProcess::over(store.clone(), common::SNAPSHOTS);
     let held = format!("transfer-{}", transfers[3]);
     assert!(process.step_once(&held).await.unwrap(), "the debit");

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::{bearer_with, dynamo, read_topic};
 
 /// GET `url` as a client would: a `503 not-yet-visible` is asked again after `Retry-After` (up to
@@ -81,7 +81,7 @@ async fn callers_see_and_command_only_their_own_accounts() {
     )
     .await;
     assert_eq!(deposit.status, 200, "{}", deposit.body);
-    let store = EventStore::new(dynamo().client(), &stack.events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &stack.events_table);
     let stream_a = format!("account-{account_a}");
     let before = store.load(&stream_a).await.unwrap();
 
@@ -290,7 +290,7 @@ async fn in_lambda_a_forged_authorization_header_is_ignored() {
     let body: Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     let stream = format!("account-{}", body["account_id"].as_str().unwrap());
-    let events = EventStore::new(d.client(), &d.events_table)
+    let events = DynamoDbEventStore::shared(d.client(), &d.events_table)
         .load(&stream)
         .await
         .unwrap();

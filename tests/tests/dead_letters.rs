@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bank_service::reads::BankReads;
 use common::{post, stack};
 use tributary_consumer::redrive::{redrive_topic, ReadModelTarget, Selection};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::KafkaConfig;
 use tributary_projections::ProjectionStore;
 use tributary_testkit::{dynamo, read_topic};
@@ -103,7 +103,7 @@ async fn a_dead_lettered_account_is_redriven_from_the_store_after_the_fix() {
         dead_letter_topic: stack.dead_letter_topic.clone(),
         ..KafkaConfig::plaintext(&stack.kafka_bootstrap, &stack.events_topic, "unused")
     };
-    let store = EventStore::new(d.client(), &stack.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &stack.events_table);
     let no_aws = aws_types::SdkConfig::builder().build();
     // The read model as `redrive account-summary` picks it.
     let summary = tributary_projections::find(&bank_service::read_models(), "account-summary")

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use tributary_aggregate::SnapshotPolicy;
 use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{ProjectionStore, ReadModel};
 use tributary_testkit::{dynamo, kafka};
@@ -69,7 +69,7 @@ async fn every_fixture_runs_through_its_handler() {
     );
     let queries = QueryService::new(
         projections.clone(),
-        EventStore::new(d.client(), &d.events_table),
+        DynamoDbEventStore::shared(d.client(), &d.events_table),
         b"fixture-secret",
     );
     let api = command_function::routes(commands).merge(query_function::routes(queries));
@@ -77,7 +77,7 @@ async fn every_fixture_runs_through_its_handler() {
         consumer_group: default_consumer_group(projection.name()),
         projection,
         projections: projections.clone(),
-        events: EventStore::new(d.client(), &d.events_table),
+        events: DynamoDbEventStore::shared(d.client(), &d.events_table),
         dead_letters: LazyPublisher::ready(publisher.clone()),
     };
     let mut exercised = BTreeSet::new();
@@ -122,7 +122,7 @@ async fn every_fixture_runs_through_its_handler() {
             // account is debited, its second credited), then the transfers read model shows it.
             let batch: KafkaEvent =
                 serde_json::from_str(&fixture("transfer-process-batch.json")).unwrap();
-            let events = EventStore::new(d.client(), &d.events_table);
+            let events = DynamoDbEventStore::shared(d.client(), &d.events_table);
             let process = Reactor {
                 manager: TransferProcess::over(events, SnapshotPolicy::default()),
                 consumer_group: CONSUMER_GROUP.to_owned(),
@@ -182,7 +182,7 @@ async fn every_fixture_runs_through_its_handler() {
         .and_then(|path| path.split('/').nth(2))
         .unwrap();
     let stream = bank_account::AccountId::parse(account).unwrap().stream_id();
-    let actors: Vec<(String, String)> = EventStore::new(d.client(), &d.events_table)
+    let actors: Vec<(String, String)> = DynamoDbEventStore::shared(d.client(), &d.events_table)
         .load(&stream)
         .await
         .unwrap()

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tower::ServiceExt;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
 use tributary_testkit::{bearer, bearer_with, dynamo, CallLog, RequestLog};
@@ -58,7 +58,7 @@ fn edge() -> &'static Edge {
         );
         let mut queries = QueryService::new(
             ProjectionStore::new(client.clone(), &d.projections_table),
-            EventStore::new(client.clone(), &d.events_table),
+            DynamoDbEventStore::shared(client.clone(), &d.events_table),
             b"fuzz-secret",
         );
         // No denormaliser feeds these projections: min_version waits are cut short.

@@ -8,7 +8,7 @@ use common::{post, stack};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::dynamo;
 
 /// Send `request` as raw bytes (closing our side after it when `close` — a body that ends early), reading the
@@ -102,7 +102,7 @@ async fn what_the_http_server_refuses_is_a_problem_too() {
     )
     .await;
     let id = opened.body["account_id"].as_str().unwrap().to_owned();
-    let store = EventStore::new(dynamo().client(), &stack.events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &stack.events_table);
     let stream = format!("account-{id}");
 
     let control = format!(

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 use tributary_core::TraceParent;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_runtime::metrics::Capture;
+use tributary_store::EventStore;
 use tributary_testkit::dynamo;
 
 /// Log lines as Lambda would print them, kept in memory.
@@ -81,7 +82,7 @@ fn sum(docs: &[Value], metric: &str, dimension: Option<(&str, &str)>) -> u64 {
         .sum()
 }
 
-async fn events_in(store: &EventStore, stream: &str) -> u64 {
+async fn events_in(store: &dyn EventStore, stream: &str) -> u64 {
     store.load(stream).await.unwrap().len() as u64
 }
 
@@ -176,7 +177,7 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
     let transfer = requested.body["transfer_id"].as_str().unwrap().to_owned();
 
     // Every consumer has applied everything the store holds.
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     let transfer_stream = format!("transfer-{transfer}");
     let group = |name: &str| devstack::kafka_mapping::group_id(&prefix, name);
     let mut docs = Vec::new();

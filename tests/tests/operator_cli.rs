@@ -12,7 +12,7 @@ use common::{client_as, post, test_config};
 use devstack::Devstack;
 use serde_json::Value;
 use std::time::Duration;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::{dynamo, produce_raw, read_topic};
 
 /// Run `tributary <args>` against `stack`; its stdout, or the error.
@@ -245,7 +245,7 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     assert!(rebuilt["streams"].as_u64().unwrap() >= 1);
     let events = json(&stack, &prefix, &["stream", &account]).await;
     assert_eq!(events["stream"], stream.as_str());
-    let stored = EventStore::new(dynamo().client(), &dynamo().events_table)
+    let stored = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table)
         .load(&stream)
         .await
         .unwrap();
@@ -289,7 +289,8 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
     use bank_account::{AccountEvent, Amount, Currency, Principal};
-    use tributary_dynamodb::{tables, NewEvent};
+    use tributary_dynamodb::tables;
+    use tributary_store::NewEvent;
     let d = dynamo();
     let suffix = uuid::Uuid::new_v4().simple();
     let (events, projections) = (

@@ -7,7 +7,7 @@ use common::{post, test_config};
 use devstack::{Devstack, DevstackConfig, KafkaSource};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::{dynamo, kafka, read_topic, ConsumedRecord};
 
 const ACCOUNTS: usize = 20;
@@ -62,7 +62,7 @@ async fn load(base: &str) -> Vec<String> {
 /// The committed head version of each account's stream.
 async fn committed_heads(ids: &[String]) -> HashMap<String, u64> {
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let mut heads = HashMap::new();
     for id in ids {
         let stream = format!("account-{id}");
@@ -211,7 +211,7 @@ async fn events_are_keyed_ordered_and_published_twice_at_most() {
     );
     // Snapshots stay in the store: the items carry them, the records do not (and the copies above show that no
     // record was published for one).
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     for stream in heads.keys() {
         let tail = store
             .load_tail(stream, common::SNAPSHOTS.every as i32 + 1)

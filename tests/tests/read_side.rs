@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_consumer::reactor::Reactor;
 use tributary_consumer::{default_consumer_group, Denormaliser};
-use tributary_dynamodb::{tables, EventStore, StoredEvent};
+use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{rebuild, ProjectionStore, RebuildOptions, RebuildOutcome};
+use tributary_store::{EventStore, StoredEvent};
 use tributary_testkit::{dynamo, kafka, kafka_batch_json, read_topic, RawRecord};
 
 /// GET `url` as a client would: a `503 not-yet-visible` is asked again after `Retry-After` (up to
@@ -180,8 +181,8 @@ async fn read_your_writes_statements_and_owner_listings() {
 /// Assert every projection in `projections` equals the fold of the event store, for every account.
 async fn assert_projections_match_the_store(projections: &ProjectionStore, accounts: &[String]) {
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
-    tributary_tests::projection::assert_projections_match_the_store(projections, &store, accounts)
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
+    tributary_tests::projection::assert_projections_match_the_store(projections, &*store, accounts)
         .await;
 }
 
@@ -231,7 +232,7 @@ async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, Pro
             consumer_group: default_consumer_group(projection.name()),
             projection,
             projections: projections.clone(),
-            events: EventStore::new(d.client(), &d.events_table),
+            events: DynamoDbEventStore::shared(d.client(), &d.events_table),
             dead_letters: LazyPublisher::ready(publisher.clone()),
         })
         .collect();
@@ -252,7 +253,7 @@ async fn history(accounts: usize) -> (Vec<String>, Vec<StoredEvent>) {
         ids.push(id);
     }
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let mut events = Vec::new();
     for id in &ids {
         let stream = format!("account-{id}");
@@ -416,7 +417,7 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
 
     let d = dynamo();
     let rebuilt = fresh_projections("test-rebuilt").await;
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     for model in bank_service::read_models() {
         let projection = model.as_ref();
         let interrupted = RebuildOptions {
@@ -424,7 +425,7 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
             max_pages: Some(1),
             ..RebuildOptions::default()
         };
-        let first = rebuild(projection, &rebuilt, &store, interrupted, |_| {})
+        let first = rebuild(projection, &rebuilt, &*store, interrupted, |_| {})
             .await
             .unwrap();
         assert!(matches!(first, RebuildOutcome::Interrupted(_)), "{first:?}");
@@ -432,7 +433,7 @@ async fn rebuilt_projections_equal_the_live_ones_and_interrupted_rebuilds_resume
         let second = rebuild(
             projection,
             &rebuilt,
-            &store,
+            &*store,
             RebuildOptions::default(),
             |p| resumed |= p.resumed,
         )
@@ -528,7 +529,7 @@ async fn projections_converge_after_a_restart_mid_load() {
 
     let second = Devstack::start(config).await.unwrap();
     let (base, d) = (second.base_url(), dynamo());
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let projections = ProjectionStore::new(d.client(), &d.projections_table);
     let reads = BankReads::new(projections.clone());
     for id in &accounts {
@@ -582,7 +583,7 @@ async fn projections_converge_after_a_restart_mid_load() {
 async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
     let (accounts, _) = history(3).await;
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     // Turn every deposit but the first back into its version-1 item, as if stored before the change (snapshots stay
     // as they are).
     let mut rewritten = 0;
@@ -659,7 +660,7 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
         let outcome = rebuild(
             model.as_ref(),
             &rebuilt,
-            &store,
+            &*store,
             RebuildOptions::default(),
             |_| {},
         )

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tributary_consumer::redrive::{redrive_topic, ProcessTarget, Selection};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::dynamo;
 
 const ACCOUNTS: usize = 20;
@@ -263,7 +263,7 @@ async fn concurrent_transfers_conserve_money_under_dropped_publishes_and_a_proce
     .await;
 
     // The event store's account of what happened.
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     let mut moves = Moves::new();
     let mut balances = Vec::new();
     for account in accounts.iter() {
@@ -438,7 +438,7 @@ async fn a_transfer_from_someone_elses_account_or_to_no_account_is_refused_and_w
     );
     // The id the request would have created holds nothing.
     let would_be = bank_account::TransferId::derived_from("thief\nsteal");
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     assert!(store.load(&would_be.stream_id()).await.unwrap().is_empty());
 
     // The owner may not send to an account that was never opened (its answer to the credit could change once it
@@ -539,7 +539,7 @@ async fn a_dead_lettered_transfer_is_carried_out_by_the_redrive() {
         .await
         .unwrap();
 
-    let store = EventStore::new(dynamo().client(), &dynamo().events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     let process = TransferProcess::over(store.clone(), common::SNAPSHOTS);
     let report = redrive_topic(
         &kafka,
@@ -625,7 +625,7 @@ async fn a_transfer_event_this_build_cannot_read_is_retried_not_dead_lettered() 
             format!("transfer-{}", reply.body["transfer_id"].as_str().unwrap())
         }
     };
-    let store = EventStore::new(dynamo().client(), &stack.events_table);
+    let store = DynamoDbEventStore::shared(dynamo().client(), &stack.events_table);
     let kafka = tributary_kafka::KafkaConfig {
         dead_letter_topic: stack.dead_letter_topic.clone(),
         ..tributary_kafka::KafkaConfig::plaintext(
@@ -644,7 +644,7 @@ async fn a_transfer_event_this_build_cannot_read_is_retried_not_dead_lettered() 
         dead_letters: tributary_kafka::LazyPublisher::ready(publisher),
     };
     // A record of version 2 of `stream` carrying an event type this build does not know.
-    let newer = |stream: &str, requested: &tributary_dynamodb::StoredEvent| {
+    let newer = |stream: &str, requested: &tributary_store::StoredEvent| {
         let mut newer = requested.clone();
         newer.stream_id = stream.to_owned();
         newer.version = 2;
@@ -653,7 +653,7 @@ async fn a_transfer_event_this_build_cannot_read_is_retried_not_dead_lettered() 
         newer
     };
     let batch_of =
-        |event: &tributary_dynamodb::StoredEvent| -> aws_lambda_events::event::kafka::KafkaEvent {
+        |event: &tributary_store::StoredEvent| -> aws_lambda_events::event::kafka::KafkaEvent {
             let records = [tributary_testkit::RawRecord::of(event)];
             serde_json::from_value(tributary_testkit::kafka_batch_json("events", &records, 0))
                 .unwrap()
@@ -688,7 +688,7 @@ async fn a_transfer_event_this_build_cannot_read_is_retried_not_dead_lettered() 
         &stack.events_table,
         &second,
         2,
-        [tributary_dynamodb::NewEvent {
+        [tributary_store::NewEvent {
             event_type: appended.event_type.clone(),
             schema_version: 1,
             payload: appended.payload.clone(),

@@ -6,7 +6,7 @@ use common::{client_as, post, stack};
 use devstack::{Devstack, DevstackConfig, DynamoSource};
 use serde_json::json;
 use std::collections::HashMap;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_testkit::dynamo;
 
 /// The README walkthrough, step by step (alice and bob as the README's bearer tokens name them).
@@ -184,7 +184,7 @@ async fn sixteen_concurrent_clients_deposit_exactly_once() {
     );
 
     let d = dynamo();
-    let events = EventStore::new(d.client(), &d.events_table)
+    let events = DynamoDbEventStore::shared(d.client(), &d.events_table)
         .load(&format!("account-{id}"))
         .await
         .unwrap();

@@ -28,9 +28,10 @@ pub use publishing::{PublishFaults, PublishingHandler};
 use chrono::{DateTime, Utc};
 use recent::RecentCommands;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 use tributary_core::{Decider, EventMetadata, IdempotencyKey};
-use tributary_dynamodb::{EventStore, EventStoreError, NewEvent, Receipt, Snapshot, StoredEvent};
+use tributary_store::{EventStore, EventStoreError, NewEvent, Receipt, Snapshot, StoredEvent};
 use uuid::Uuid;
 
 /// Who sent a command, when, and as part of what conversation. Supplied by the shell (HTTP edge).
@@ -235,7 +236,7 @@ impl Default for SnapshotPolicy {
 
 /// Runs commands of decider `D` against an event store.
 pub struct CommandHandler<D> {
-    store: EventStore,
+    store: Arc<dyn EventStore>,
     retry: RetryPolicy,
     snapshots: SnapshotPolicy,
     decider: PhantomData<fn() -> D>,
@@ -268,7 +269,7 @@ struct Loaded<S> {
 }
 
 impl<D: Decider> CommandHandler<D> {
-    pub fn new(store: EventStore, retry: RetryPolicy) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, retry: RetryPolicy) -> Self {
         Self {
             store,
             retry,
@@ -283,7 +284,7 @@ impl<D: Decider> CommandHandler<D> {
         self
     }
 
-    pub fn store(&self) -> &EventStore {
+    pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }
 

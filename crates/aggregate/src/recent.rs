@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
-use tributary_dynamodb::StoredEvent;
+use tributary_store::StoredEvent;
 use uuid::Uuid;
 
 /// Hex digits kept of a hash: 128 bits.

@@ -15,7 +15,8 @@ use tributary_aggregate::{
 use tributary_core::Decider;
 use tributary_core::DomainEvent;
 use tributary_dynamodb::tables::{self, TableSpec};
-use tributary_dynamodb::{snapshot_of, EventStore, NewEvent};
+use tributary_dynamodb::{snapshot_of, DynamoDbEventStore};
+use tributary_store::{EventStore, NewEvent};
 use tributary_testkit::{dynamo, event_metadata, seed_history};
 use uuid::Uuid;
 
@@ -63,14 +64,14 @@ async fn table() -> &'static str {
 
 async fn handler<D: Decider>(every: u64, window: usize) -> CommandHandler<D> {
     CommandHandler::new(
-        EventStore::new(dynamo().client(), table().await),
+        DynamoDbEventStore::shared(dynamo().client(), table().await),
         RetryPolicy::default(),
     )
     .with_snapshots(SnapshotPolicy { every, window })
 }
 
-async fn store() -> EventStore {
-    EventStore::new(dynamo().client(), table().await)
+async fn store() -> std::sync::Arc<dyn EventStore> {
+    DynamoDbEventStore::shared(dynamo().client(), table().await)
 }
 
 /// The `n` of every event of `stream`, in order.
@@ -115,7 +116,7 @@ async fn a_fifty_thousand_event_stream_is_commanded_with_one_bounded_read() {
     let d = dynamo();
     let (client, calls) = d.counted_client();
     let counted = CommandHandler::<Tally>::new(
-        EventStore::new(client, table().await),
+        DynamoDbEventStore::shared(client, table().await),
         RetryPolicy::default(),
     );
     for _ in 0..3 {
@@ -221,7 +222,7 @@ async fn a_callers_key_is_remembered_for_its_period_whatever_others_append() {
     let d = dynamo();
     let (client, calls) = d.counted_client();
     let counted = CommandHandler::<Capped>::new(
-        EventStore::new(client, table().await),
+        DynamoDbEventStore::shared(client, table().await),
         RetryPolicy::default(),
     )
     .with_snapshots(SnapshotPolicy { every, window });

@@ -11,7 +11,8 @@ use support::{request_to, Tally};
 use tributary_aggregate::{
     CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy,
 };
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
+use tributary_store::EventStore;
 use tributary_testkit::{client_at, dynamo, ChaosProxy, Faults, LoseResponses};
 use uuid::Uuid;
 
@@ -23,13 +24,13 @@ fn request(count: u64, actor: &str, key: Option<&str>) -> CommandRequest<u64> {
 fn handler_losing(operation: &'static str, lose: usize) -> (CommandHandler<Tally>, LoseResponses) {
     let d = dynamo();
     let faults = LoseResponses::new(operation, lose);
-    let store = EventStore::new(d.client_with(faults.clone()), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client_with(faults.clone()), &d.events_table);
     (CommandHandler::new(store, RetryPolicy::default()), faults)
 }
 
 async fn stream_of(stream: &str) -> Vec<(u64, Uuid)> {
     let d = dynamo();
-    EventStore::new(d.client(), &d.events_table)
+    DynamoDbEventStore::shared(d.client(), &d.events_table)
         .load(stream)
         .await
         .unwrap()
@@ -116,7 +117,7 @@ async fn an_append_whose_every_response_is_lost_is_found_and_reported_committed(
 async fn idempotency_keys_are_scoped_to_the_caller() {
     let d = dynamo();
     let handler: CommandHandler<Tally> = CommandHandler::new(
-        EventStore::new(d.client(), &d.events_table),
+        DynamoDbEventStore::shared(d.client(), &d.events_table),
         RetryPolicy::default(),
     );
     let from_a = request(1, "alice", Some("shared-key"));
@@ -166,7 +167,7 @@ async fn a_transaction_conflict_is_retried() {
     });
     let client = client_at(&proxy.url);
     let handler: CommandHandler<Tally> = CommandHandler::new(
-        EventStore::new(client, &d.events_table),
+        DynamoDbEventStore::shared(client, &d.events_table),
         RetryPolicy::default(),
     );
     let request = request(3, "alice", None);
@@ -183,7 +184,7 @@ async fn a_lost_response_at_the_end_of_the_budget_is_still_found() {
     let d = dynamo();
     let faults = LoseResponses::new("PutItem", 1);
     let handler: CommandHandler<Tally> = CommandHandler::new(
-        EventStore::new(d.client_with(faults.clone()), &d.events_table),
+        DynamoDbEventStore::shared(d.client_with(faults.clone()), &d.events_table),
         RetryPolicy {
             budget: std::time::Duration::ZERO,
             ..RetryPolicy::default()

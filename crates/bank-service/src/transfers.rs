@@ -13,13 +13,14 @@
 use bank_account::account::TRANSFER_PROCESS;
 use bank_account::transfer::{next_order, record, Answer, Order, Step};
 use bank_account::{Account, AccountEvent, Transfer, TransferId, TransferRejection};
+use std::sync::Arc;
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
     KeyRetention, RetryPolicy, SnapshotPolicy,
 };
 use tributary_consumer::reactor::ProcessManager;
 use tributary_core::{fingerprint, IdempotencyKey, TraceParent};
-use tributary_dynamodb::{EventStore, EventStoreError};
+use tributary_store::{EventStore, EventStoreError};
 use uuid::Uuid;
 
 /// The transfer process's consumer, in consumer group names (`<prefix>-transfer-process`).
@@ -72,14 +73,14 @@ impl TransferProcess {
 
     /// The process over the event store `events`, with the default conflict-retry policy and `snapshots` (the
     /// command function's: the snapshots this writes carry the window of recent commands its loads know).
-    pub fn over(events: EventStore, snapshots: SnapshotPolicy) -> Self {
+    pub fn over(events: Arc<dyn EventStore>, snapshots: SnapshotPolicy) -> Self {
         Self::new(
             CommandHandler::new(events.clone(), RetryPolicy::default()).with_snapshots(snapshots),
             CommandHandler::new(events, RetryPolicy::default()).with_snapshots(snapshots),
         )
     }
 
-    fn store(&self) -> &EventStore {
+    fn store(&self) -> &Arc<dyn EventStore> {
         self.accounts.store()
     }
 

@@ -25,9 +25,9 @@ use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::Instrument;
-use tributary_dynamodb::EventStore;
 use tributary_kafka::LazyPublisher;
 use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
+use tributary_store::EventStore;
 
 /// The batch must be retried.
 pub type DenormaliserError = BatchError<ProjectionError>;
@@ -60,7 +60,7 @@ pub struct Denormaliser {
     /// The consumer group it runs as (named on its dead letters).
     pub consumer_group: String,
     pub projections: ProjectionStore,
-    pub events: EventStore,
+    pub events: Arc<dyn EventStore>,
     /// Where dead letters go (connected in the background).
     pub dead_letters: LazyPublisher,
 }
@@ -158,7 +158,7 @@ impl Denormaliser {
             let outcome = apply(
                 self.projection.as_ref(),
                 &self.projections,
-                &self.events,
+                &*self.events,
                 &stream,
                 up_to,
             )

@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tributary_dynamodb::EventStore;
 use tributary_kafka::{client_config, DeadLetter, KafkaConfig, KafkaContext, PublishError};
 use tributary_projections::{rebuild_stream, ProjectionError, ProjectionStore, ReadModel};
+use tributary_store::EventStore;
 
 /// What a re-drive did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub trait Target: Sync {
 pub struct ReadModelTarget<'a> {
     pub model: &'a dyn ReadModel,
     pub projections: &'a ProjectionStore,
-    pub events: &'a EventStore,
+    pub events: &'a dyn EventStore,
 }
 
 impl Target for ReadModelTarget<'_> {

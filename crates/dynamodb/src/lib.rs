@@ -1,17 +1,16 @@
-//! Event store on DynamoDB.
+//! Event store on DynamoDB: [`DynamoDbEventStore`], the [`tributary_store::EventStore`] the functions deploy with.
 //!
 //! One item per event: partition key `stream_id`, sort key `version` (1, 2, 3, ... contiguous per stream).
 //! * A single-event append is one `PutItem` with `attribute_not_exists(version)`: exactly one write, no transaction.
 //! * A multi-event append is one `TransactWriteItems` with the same condition on every item (atomic, up to 100).
 //! * A full load is a strongly consistent `Query` that follows `LastEvaluatedKey`, so streams above 1 MB load whole.
-//! * Every so often an event's item also carries a [`Snapshot`] (the aggregate's state after it, and its recent
-//!   commands); a command's load reads backwards to the newest one ([`EventStore::load_tail`]): a bounded read.
-//! * A command with an idempotency key leaves a [`Receipt`] (the key, remembered for a period or for ever) in the
+//! * Every so often an event's item also carries a `Snapshot` (the aggregate's state after it, and its recent
+//!   commands); a command's load reads backwards to the newest one (`EventStore::load_tail`): a bounded read.
+//! * A command with an idempotency key leaves a `Receipt` (the key, remembered for a period or for ever) in the
 //!   same transaction.
 //!
-//! [`AuditEvent`] is an event as an auditor reads it. Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
+//! Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
 
-mod audit;
 mod errors;
 mod item;
 pub mod local;
@@ -19,10 +18,6 @@ mod receipt;
 mod store;
 pub mod tables;
 
-pub use audit::AuditEvent;
-pub use errors::EventStoreError;
-pub use item::{
-    from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, MAX_ITEM_BYTES,
-};
-pub use receipt::{Receipt, EXPIRES_AT};
-pub use store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
+pub use item::{from_item, snapshot_of, to_item, with_snapshot, MAX_ITEM_BYTES};
+pub use receipt::{is_receipt, EXPIRES_AT};
+pub use store::DynamoDbEventStore;

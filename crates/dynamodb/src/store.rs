@@ -1,11 +1,10 @@
-//! The event store adapter: append with optimistic concurrency, load with consistent, paginated reads.
+//! The event store on DynamoDB: append with optimistic concurrency, load with consistent, paginated reads.
 
-use crate::errors::{classify, classify_service, EventStoreError};
-use crate::item::{
-    from_item, snapshot_of, to_item, with_snapshot, NewEvent, Snapshot, StoredEvent, STREAM_ID,
-    VERSION,
+use crate::errors::{classify, classify_service};
+use crate::item::{from_item, snapshot_of, to_item, with_snapshot, STREAM_ID, VERSION};
+use crate::receipt::{
+    partition_of, receipt_condition, receipt_from_item, receipt_item, EXPIRES_AT,
 };
-use crate::receipt::{Receipt, EXPIRES_AT};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -14,41 +13,23 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
-
-/// DynamoDB's limit on items in one transaction, hence on events in one atomic append.
-pub const MAX_EVENTS_PER_APPEND: usize = 100;
+use std::sync::Arc;
+use tributary_store::{
+    EventPage, EventStore, EventStoreError, NewEvent, Order, Receipt, Snapshot, StoredEvent,
+    StreamCursor, Tail, MAX_EVENTS_PER_APPEND,
+};
 
 /// The condition on every appended item: its (stream, version) key must be free.
 const KEY_IS_FREE: &str = "attribute_not_exists(#version)";
 
-/// The end of a stream as [`EventStore::load_tail`] reads it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tail {
-    /// The newest snapshot, with the version of the event whose item carries it (the state after that event).
-    pub snapshot: Option<(u64, Snapshot)>,
-    /// The events after the snapshot (all of them without one), in version order.
-    pub events: Vec<StoredEvent>,
-    /// The newest event read (the one whose item carries the snapshot, when no event follows it).
-    pub newest: Option<StoredEvent>,
-    /// Items read.
-    pub items_read: usize,
-}
-
-/// Where a scan of the streams goes on (a position in the table), serialisable so a rebuild can resume.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StreamCursor {
-    pub stream_id: String,
-    pub version: u64,
-}
-
 /// Event streams in one DynamoDB table. Cheap to clone (the SDK client is reference counted).
 #[derive(Debug, Clone)]
-pub struct EventStore {
+pub struct DynamoDbEventStore {
     client: Client,
     table: String,
 }
 
-impl EventStore {
+impl DynamoDbEventStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -56,39 +37,22 @@ impl EventStore {
         }
     }
 
+    /// The store on `table`, shared as the functions hold one.
+    pub fn shared(client: Client, table: impl Into<String>) -> Arc<dyn EventStore> {
+        Arc::new(Self::new(client, table))
+    }
+
     /// Name of the events table.
     pub fn table(&self) -> &str {
         &self.table
     }
+}
 
-    /// Append `events` to `stream_id`, which the caller last saw at `expected_version` (0 for a new stream).
-    /// All or nothing. Returns the stream's new version.
-    pub async fn append(
-        &self,
-        stream_id: &str,
-        expected_version: u64,
-        events: &[NewEvent],
-    ) -> Result<u64, EventStoreError> {
-        self.append_with_snapshot(stream_id, expected_version, events, None)
-            .await
-    }
-
-    /// [`append`](Self::append), the last event's item also carrying `snapshot` (the state after it).
-    pub async fn append_with_snapshot(
-        &self,
-        stream_id: &str,
-        expected_version: u64,
-        events: &[NewEvent],
-        snapshot: Option<&Snapshot>,
-    ) -> Result<u64, EventStoreError> {
-        self.append_with_receipt(stream_id, expected_version, events, snapshot, None)
-            .await
-    }
-
-    /// [`append_with_snapshot`](Self::append_with_snapshot), and, in the same transaction, the command's
-    /// [`Receipt`] — written only if no live one holds its id (one that does cancels the append:
-    /// [`EventStoreError::ReceiptTaken`], after which the caller reads the receipt for the answer).
-    pub async fn append_with_receipt(
+#[async_trait::async_trait]
+impl EventStore for DynamoDbEventStore {
+    /// One item per event, conditional on its key being free: a single event is one `PutItem`; several, or one
+    /// with a receipt, one `TransactWriteItems` (the receipt last, conditional on no live one under its id).
+    async fn append_with_receipt(
         &self,
         stream_id: &str,
         expected_version: u64,
@@ -171,8 +135,8 @@ impl EventStore {
                     .map(|item| put(item, KEY_IS_FREE, None))
                     .collect();
                 if let Some(receipt) = receipt {
-                    let (condition, values) = receipt.condition();
-                    puts.push(put(receipt.to_item(), &condition, Some(values)));
+                    let (condition, values) = receipt_condition(receipt);
+                    puts.push(put(receipt_item(receipt), &condition, Some(values)));
                 }
                 let result = self
                     .client
@@ -225,15 +189,13 @@ impl EventStore {
         }
     }
 
-    /// Write `receipt` alone (a remembered rejection: no event), unless a live receipt holds its id
-    /// ([`EventStoreError::ReceiptTaken`]: read it for the answer).
-    pub async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
-        let (condition, values) = receipt.condition();
+    async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
+        let (condition, values) = receipt_condition(receipt);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(receipt.to_item()))
+            .set_item(Some(receipt_item(receipt)))
             .condition_expression(condition)
             .expression_attribute_names("#version", VERSION)
             .expression_attribute_names("#expires", EXPIRES_AT)
@@ -253,9 +215,8 @@ impl EventStore {
         }
     }
 
-    /// One page of the table's streams (the ids of items at version 1), for rebuilds that must enumerate every
-    /// stream. A `Scan` reads the whole table over all its pages: a rebuild's cost, never a request path's.
-    pub async fn streams_page(
+    /// The ids of items at version 1: a `Scan` reads the whole table over all its pages.
+    async fn streams_page(
         &self,
         start: Option<&StreamCursor>,
         page_size: i32,
@@ -300,20 +261,8 @@ impl EventStore {
         Ok((streams, next))
     }
 
-    /// The newest events of a stream, back to the newest item that carries a snapshot (strongly consistent, newest
-    /// first, `page_size` items a page): a bounded read whatever the stream's length, once snapshots are written.
-    /// Without any snapshot it reads the whole stream.
-    pub async fn load_tail(
-        &self,
-        stream_id: &str,
-        page_size: i32,
-    ) -> Result<Tail, EventStoreError> {
-        self.load_tail_up_to(stream_id, None, page_size).await
-    }
-
-    /// [`load_tail`](Self::load_tail) as the stream was after its event `up_to` (`None`: the head): the events up
-    /// to it, back to the newest snapshot at or below it.
-    pub async fn load_tail_up_to(
+    /// Strongly consistent, newest first, `page_size` items a page.
+    async fn load_tail_up_to(
         &self,
         stream_id: &str,
         up_to: Option<u64>,
@@ -357,28 +306,23 @@ impl EventStore {
         Ok(tail)
     }
 
-    /// Every event of a stream, in version order (strongly consistent; follows `LastEvaluatedKey`).
-    pub async fn load(&self, stream_id: &str) -> Result<Vec<StoredEvent>, EventStoreError> {
-        self.load_after(stream_id, 0).await
-    }
-
-    /// The receipt recorded under `id`, if any, live or expired (strongly consistent; one item read).
-    pub async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {
+    /// Strongly consistent; one item read.
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .consistent_read(true)
-            .key(STREAM_ID, AttributeValue::S(Receipt::stream_of(id)))
+            .key(STREAM_ID, AttributeValue::S(partition_of(id)))
             .key(VERSION, AttributeValue::N("0".into()))
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        out.item().map(Receipt::from_item).transpose()
+        out.item().map(receipt_from_item).transpose()
     }
 
-    /// The event at `version` of a stream, if there is one (strongly consistent; one item read).
-    pub async fn load_event(
+    /// Strongly consistent; one item read.
+    async fn load_event(
         &self,
         stream_id: &str,
         version: u64,
@@ -396,17 +340,8 @@ impl EventStore {
         out.item().map(from_item).transpose()
     }
 
-    /// The events of a stream after `after_version`, in version order.
-    pub async fn load_after(
-        &self,
-        stream_id: &str,
-        after_version: u64,
-    ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        self.load_between(stream_id, after_version, None).await
-    }
-
-    /// The events of a stream after `after_version` up to `up_to` (inclusive; `None`: the head), in version order.
-    pub async fn load_between(
+    /// Strongly consistent; follows `LastEvaluatedKey`, so streams above 1 MB load whole.
+    async fn load_between(
         &self,
         stream_id: &str,
         after_version: u64,
@@ -442,27 +377,10 @@ impl EventStore {
         }
         Ok(events)
     }
-}
 
-/// Which end of a stream a page of its events starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    OldestFirst,
-    NewestFirst,
-}
-
-/// One page of a stream's events (the audit trail): the events, and whether more follow in that order.
-#[derive(Debug, Clone, Default)]
-pub struct EventPage {
-    pub events: Vec<StoredEvent>,
-    pub more: bool,
-}
-
-impl EventStore {
-    /// Up to `limit` events of a stream in `order`, after the version `after` in that order (`None`: from the
-    /// start). Eventually consistent (an audit read, not a command's). Only the stream's own items are read: a
-    /// command's receipt lives in a partition of its own.
-    pub async fn page(
+    /// Eventually consistent (an audit read, not a command's). Only the stream's own items are read: a command's
+    /// receipt lives in a partition of its own.
+    async fn page(
         &self,
         stream_id: &str,
         order: Order,

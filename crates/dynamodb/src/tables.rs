@@ -1,7 +1,7 @@
 //! Table definitions: the single source of truth for the tables devstack and tests create and `template.yaml`
 //! declares (a test in `tests/` parses the template and compares it with these).
 
-use crate::errors::{classify, EventStoreError};
+use crate::errors::classify;
 use crate::item::{STREAM_ID, VERSION};
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::SdkError;
@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
+use tributary_store::EventStoreError;
 
 /// A key attribute: name and scalar type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tributary_dynamodb::StoredEvent;
+use tributary_store::StoredEvent;
 use uuid::Uuid;
 
 /// Version of the envelope format itself (not of the payloads inside).

@@ -11,7 +11,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
-use tributary_dynamodb::StoredEvent;
+use tributary_store::StoredEvent;
 
 /// Publishing failed; the records may or may not have reached the broker.
 #[derive(Debug, thiserror::Error)]

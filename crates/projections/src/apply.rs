@@ -13,7 +13,7 @@
 use crate::model::{FoldError, ReadModel};
 use crate::store::{Guard, ProjectionStore, StoreError};
 use std::time::Duration;
-use tributary_dynamodb::{EventStore, EventStoreError};
+use tributary_store::{EventStore, EventStoreError};
 
 /// Attempts when another writer keeps moving the projection of the same entity.
 const MAX_ATTEMPTS: u32 = 8;
@@ -79,7 +79,7 @@ pub struct Applied {
 pub async fn apply(
     model: &dyn ReadModel,
     projections: &ProjectionStore,
-    events_store: &EventStore,
+    events_store: &dyn EventStore,
     stream: &str,
     up_to: u64,
 ) -> Result<Applied, ProjectionError> {

@@ -4,13 +4,13 @@
 
 use crate::apply::ProjectionError;
 use tributary_core::Projection;
-use tributary_dynamodb::EventStore;
+use tributary_store::EventStore;
 
 /// `projection`'s state of the entity in `stream` after its event `version`; `None` when the stream has not reached
 /// that version (or the projection does not read it).
 pub async fn state_as_of<P: Projection>(
     projection: &P,
-    events: &EventStore,
+    events: &dyn EventStore,
     stream: &str,
     version: u64,
 ) -> Result<Option<P::State>, ProjectionError> {

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::sync::Arc;
 use tributary_core::{EventMetadata, ItemKey, Projection, Row};
-use tributary_dynamodb::{EventStoreError, StoredEvent};
+use tributary_store::{EventStoreError, StoredEvent};
 
 /// The checkpoint after one event and the rows that event writes.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use crate::apply::ProjectionError;
 use crate::model::{ReadModel, Step};
 use crate::store::{Guard, ProjectionStore};
 use serde::{Deserialize, Serialize};
-use tributary_dynamodb::{EventStore, StreamCursor};
+use tributary_store::{EventStore, StreamCursor};
 
 /// How to run a rebuild.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub enum RebuildOutcome {
 pub async fn rebuild(
     model: &dyn ReadModel,
     projections: &ProjectionStore,
-    events: &EventStore,
+    events: &dyn EventStore,
     options: RebuildOptions,
     mut on_progress: impl FnMut(&RebuildProgress),
 ) -> Result<RebuildOutcome, ProjectionError> {
@@ -132,7 +132,7 @@ pub async fn rebuild(
 pub async fn rebuild_streams(
     model: &dyn ReadModel,
     projections: &ProjectionStore,
-    events: &EventStore,
+    events: &dyn EventStore,
     streams: &[String],
     mut on_progress: impl FnMut(&RebuildProgress),
 ) -> RebuildProgress {
@@ -157,7 +157,7 @@ pub async fn rebuild_streams(
 pub async fn rebuild_stream(
     model: &dyn ReadModel,
     projections: &ProjectionStore,
-    events: &EventStore,
+    events: &dyn EventStore,
     stream: &str,
 ) -> Result<u64, ProjectionError> {
     let entity = model

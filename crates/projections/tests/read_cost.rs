@@ -9,10 +9,11 @@ use bank_account::views::{
 };
 use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::{EventMetadata, ItemKey, Projection};
-use tributary_dynamodb::{tables, EventStore, NewEvent};
+use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{
     apply, rebuild_stream, Consistency, Direction, Guard, ProjectionStore, ReadModel,
 };
+use tributary_store::{EventStore, NewEvent};
 use tributary_testkit::dynamo;
 use uuid::Uuid;
 
@@ -40,7 +41,7 @@ async fn deposit(stream: &str, version: u64, count: u64) {
 
 async fn append(stream: &str, version: u64, events: &[AccountEvent]) {
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     for (i, event) in events.iter().enumerate() {
         let id = Uuid::new_v4();
         let metadata = EventMetadata {
@@ -75,7 +76,7 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
         .unwrap();
     let (client, calls) = d.counted_client();
     let projections = ProjectionStore::new(client.clone(), &table);
-    let store = EventStore::new(client, &d.events_table);
+    let store = DynamoDbEventStore::shared(client, &d.events_table);
     let stream = account_with(9).await;
 
     let models: [(&dyn ReadModel, &[&str], &[&str]); 3] = [
@@ -143,7 +144,7 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
         .unwrap();
     let (client, calls) = d.counted_client();
     let projections = ProjectionStore::new(client.clone(), &table);
-    let store = EventStore::new(client, &d.events_table);
+    let store = DynamoDbEventStore::shared(client, &d.events_table);
     let stream = account_with(250).await;
     let account = stream.strip_prefix("account-").unwrap();
 
@@ -220,7 +221,7 @@ async fn a_rebuild_of_a_long_stream_beside_a_projection_that_is_behind_completes
         .await
         .unwrap();
     let projections = ProjectionStore::new(d.client(), &table);
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = account_with(199).await;
     let applied = apply(&Statements, &projections, &store, &stream, 200)
         .await
@@ -266,7 +267,7 @@ async fn a_stale_writer_never_moves_a_view_row_backwards() {
         .await
         .unwrap();
     let projections = ProjectionStore::new(d.client(), &table);
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = account_with(5).await;
     let account = stream.strip_prefix("account-").unwrap();
     let events = store.load(&stream).await.unwrap();

@@ -5,10 +5,11 @@
 use bank_account::views::AccountSummaries;
 use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::Projection;
-use tributary_dynamodb::{tables, EventStore, NewEvent};
+use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{
     rebuild, rebuild_streams, ProjectionStore, RebuildOptions, RebuildOutcome,
 };
+use tributary_store::NewEvent;
 use tributary_testkit::{dynamo, event_metadata, seed_history};
 use uuid::Uuid;
 
@@ -64,7 +65,7 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
             .await
             .unwrap();
     }
-    let store = EventStore::new(d.client(), &events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &events_table);
     let projections = ProjectionStore::new(d.client(), &projections_table);
 
     let outcome = rebuild(

@@ -10,8 +10,9 @@ use bank_account::{AccountEvent, Amount, Currency, Principal};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tributary_core::EventMetadata;
-use tributary_dynamodb::{tables, EventStore, NewEvent, StoredEvent};
+use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{apply, Guard, ProjectionStore, ReadModel};
+use tributary_store::{EventStore, NewEvent, StoredEvent};
 use tributary_testkit::{dynamo, run_on_own_thread, AfterCall};
 use uuid::Uuid;
 
@@ -22,7 +23,7 @@ fn metadata() -> EventMetadata {
 /// An account with `deposits` deposits, appended to the event store; its id and events.
 async fn account(deposits: u64) -> (String, Vec<StoredEvent>) {
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let id = Uuid::new_v4().to_string();
     let stream = format!("account-{id}");
     let mut domain = vec![AccountEvent::AccountOpened {
@@ -117,7 +118,7 @@ async fn a_rebuild_writing_between_read_and_write(
     let table = fresh_table().await;
     let (id, events) = account(3).await;
     let plain = ProjectionStore::new(d.client(), &table);
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = format!("account-{id}");
     // The projection has applied v1-v2 (as far as the first records reached).
     write_as_a_rebuild(plain.clone(), model, id.clone(), events[..2].to_vec()).await;

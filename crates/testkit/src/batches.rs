@@ -2,8 +2,8 @@
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tributary_dynamodb::StoredEvent;
 use tributary_kafka::EventEnvelope;
+use tributary_store::StoredEvent;
 
 /// One record of a batch: its key and value bytes, on partition 0 of the batch's topic.
 #[derive(Debug, Clone)]

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tributary_core::EventMetadata;
-use tributary_dynamodb::{to_item, with_snapshot, NewEvent, Snapshot};
+use tributary_dynamodb::{to_item, with_snapshot};
+use tributary_store::{NewEvent, Snapshot};
 
 /// Items per `BatchWriteItem` (DynamoDB's limit).
 const BATCH: usize = 25;

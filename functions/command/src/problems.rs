@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use bank_account::{Account, AccountRejection, Transfer, TransferRejection};
 use tributary_aggregate::CommandError;
 use tributary_core::Decider;
-use tributary_dynamodb::EventStoreError;
 use tributary_http::Problem;
+use tributary_store::EventStoreError;
 
 /// What the HTTP edge answers for an aggregate's refusals.
 pub trait Problems: Decider {

@@ -6,7 +6,7 @@ use bank_account::{Account, Transfer};
 use tributary_aggregate::{
     CommandHandler, KeyRetention, PublishFaults, PublishingHandler, RetryPolicy, SnapshotPolicy,
 };
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 
 /// Everything the handlers need, built once per container.
@@ -29,7 +29,7 @@ impl CommandService {
         events_table: &str,
         retry: RetryPolicy,
     ) -> Self {
-        let store = EventStore::new(client, events_table);
+        let store = DynamoDbEventStore::shared(client, events_table);
         Self {
             accounts: PublishingHandler::new(CommandHandler::new(store.clone(), retry)),
             transfers: PublishingHandler::new(CommandHandler::new(store, retry)),

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::KafkaConfig;
+use tributary_store::EventStore;
 use tributary_testkit::dynamo;
 
 /// A stand-in for the MSK control plane's `GetBootstrapBrokers`: 500 while `failing`, then an answer.
@@ -106,7 +107,7 @@ async fn commands_are_served_while_msk_discovery_fails() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{deposited}");
-    let stored = EventStore::new(d.client(), &d.events_table)
+    let stored = DynamoDbEventStore::shared(d.client(), &d.events_table)
         .load(&format!("account-{id}"))
         .await
         .unwrap();

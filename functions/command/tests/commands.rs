@@ -8,13 +8,14 @@ use command_function::{router, CommandService};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
+use tributary_store::EventStore;
 use tributary_testkit::{dynamo, CallLog};
 
 struct Api {
     router: Router,
     calls: CallLog,
-    store: EventStore,
+    store: std::sync::Arc<dyn EventStore>,
 }
 
 fn api() -> Api {
@@ -23,7 +24,7 @@ fn api() -> Api {
     Api {
         router: router(CommandService::new(client, &d.events_table)),
         calls,
-        store: EventStore::new(d.client(), &d.events_table),
+        store: DynamoDbEventStore::shared(d.client(), &d.events_table),
     }
 }
 

@@ -9,8 +9,9 @@ use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 use tributary_dynamodb::local::local_config;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_runtime::config::SdkPolicy;
+use tributary_store::EventStore;
 use tributary_testkit::{dynamo, ChaosProxy, Faults};
 
 /// The function's timeout in `template.yaml`.
@@ -112,7 +113,7 @@ async fn a_stalled_event_store_gets_a_503_in_time_and_a_late_write_is_applied_on
         .contains("may or may not have been applied"));
     proxy.set(Faults::none());
 
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = format!("account-{id}");
     let deadline = Instant::now() + STALL + Duration::from_secs(20);
     while store.load(&stream).await.unwrap().len() < 2 {

@@ -5,7 +5,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
 use tributary_consumer::{default_consumer_group, Denormaliser};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::env_or;
@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             dynamodb.clone(),
             env_or("PROJECTIONS_TABLE", "tributary-projections"),
         ),
-        events: EventStore::new(dynamodb, env_or("EVENTS_TABLE", "tributary-events")),
+        events: DynamoDbEventStore::shared(dynamodb, env_or("EVENTS_TABLE", "tributary-events")),
         // Dead letters only: the projection is applied whether or not MSK discovery has answered yet.
         dead_letters: LazyPublisher::connect_in_background(kafka, aws),
     };

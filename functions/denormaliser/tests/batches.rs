@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tributary_consumer::{default_consumer_group, Denormaliser};
 use tributary_core::EventMetadata;
-use tributary_dynamodb::{tables, EventStore, NewEvent, StoredEvent};
+use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::{ProjectionStore, ReadModel};
+use tributary_store::{EventStore, NewEvent, StoredEvent};
 use tributary_testkit::{
     client_at, dynamo, kafka, kafka_batch_json, read_topic, ChaosProxy, Faults, RawRecord,
 };
@@ -28,7 +29,7 @@ fn metadata() -> EventMetadata {
 /// An account opened with `deposits` deposits, in the event store.
 async fn account(deposits: u64) -> Vec<StoredEvent> {
     let d = dynamo();
-    let store = EventStore::new(d.client(), &d.events_table);
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = format!("account-{}", Uuid::new_v4());
     let mut domain = vec![AccountEvent::AccountOpened {
         owner: Principal::parse("batcher").unwrap(),
@@ -82,7 +83,7 @@ async fn denormaliser(projections: ProjectionStore, dead_letters: &str) -> Denor
         consumer_group: default_consumer_group(projection.name()),
         projection,
         projections,
-        events: EventStore::new(d.client(), &d.events_table),
+        events: DynamoDbEventStore::shared(d.client(), &d.events_table),
         dead_letters: LazyPublisher::ready(
             Publisher::connect(&config, &aws_types::SdkConfig::builder().build())
                 .await

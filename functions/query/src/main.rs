@@ -2,7 +2,7 @@
 
 use query_function::cursor::{Cursors, SecretsManagerKeys, REFRESH};
 use query_function::{router, QueryService};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_http::{with_operators, OperatorRule};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::{env_or, socket_addr};
@@ -42,7 +42,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         dynamodb.clone(),
         env_or("PROJECTIONS_TABLE", "tributary-projections"),
     );
-    let events = EventStore::new(dynamodb, env_or("EVENTS_TABLE", "tributary-events"));
+    let events = DynamoDbEventStore::shared(dynamodb, env_or("EVENTS_TABLE", "tributary-events"));
     let operators = if tributary_runtime::in_lambda() {
         OperatorRule::from_env()
     } else {

@@ -12,11 +12,12 @@ use bank_api::{AccountPath, TransferPath};
 use bank_service::reads::BankReads;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tributary_aggregate::{CommandHandler, RetryPolicy, SnapshotPolicy};
-use tributary_dynamodb::{AuditEvent, EventStore, Order};
 use tributary_http::{Caller, Problem, Route};
 use tributary_projections::{state_as_of, Page, ProjectionStore};
+use tributary_store::{AuditEvent, EventStore, Order};
 
 /// The largest `min_version` (2^53 - 1: exact in every JSON client, and more events than any stream will hold).
 const MAX_MIN_VERSION: u64 = 9_007_199_254_740_991;
@@ -33,7 +34,7 @@ const LONGEST_POLL: Duration = Duration::from_millis(250);
 pub struct QueryService {
     projections: BankReads,
     /// The event store: the audit trail, and views as of a past version.
-    events: EventStore,
+    events: Arc<dyn EventStore>,
     /// Accounts as their commands load them: a past version is folded from the nearest snapshot at or below it.
     accounts: CommandHandler<Account>,
     cursors: Cursors,
@@ -42,7 +43,11 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    pub fn new(projections: ProjectionStore, events: EventStore, cursor_secret: &[u8]) -> Self {
+    pub fn new(
+        projections: ProjectionStore,
+        events: Arc<dyn EventStore>,
+        cursor_secret: &[u8],
+    ) -> Self {
         Self {
             projections: BankReads::new(projections),
             accounts: CommandHandler::new(events.clone(), RetryPolicy::default()),
@@ -341,7 +346,7 @@ async fn account_as_of(
 
 /// Who opened the account in `stream` (its first event), if it was opened.
 async fn account_owner(service: &QueryService, stream: &str) -> Result<Option<String>, Problem> {
-    Ok(state_as_of(&AccountSummaries, &service.events, stream, 1)
+    Ok(state_as_of(&AccountSummaries, &*service.events, stream, 1)
         .await
         .map_err(internal)?
         .map(|opened| opened.owner))
@@ -498,7 +503,7 @@ pub async fn transfer(
         // Who asks, before any wait (see `account`): the requester the view or the transfer's request names.
         let requester = match &first.1 {
             Some(view) => Some(view.requested_by.clone()),
-            None => state_as_of(&Transfers, &service.events, &stream, 1)
+            None => state_as_of(&Transfers, &*service.events, &stream, 1)
                 .await
                 .map_err(internal)?
                 .and_then(|state| state.terms().map(|t| t.requested_by.as_str().to_owned())),

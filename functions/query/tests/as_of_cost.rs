@@ -11,8 +11,9 @@ use query_function::{router, QueryService};
 use tower::ServiceExt;
 use tributary_aggregate::SnapshotPolicy;
 use tributary_core::Decider;
-use tributary_dynamodb::{EventStore, NewEvent, Snapshot};
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_projections::ProjectionStore;
+use tributary_store::{NewEvent, Snapshot};
 use tributary_testkit::{bearer, dynamo, event_metadata, seed_history_with_snapshots};
 
 const LENGTH: u64 = 20_000;
@@ -58,7 +59,7 @@ async fn a_past_version_is_read_from_the_nearest_snapshot() {
     let (client, calls) = d.counted_client();
     let app = router(QueryService::new(
         ProjectionStore::new(client.clone(), &d.projections_table),
-        EventStore::new(client, &d.events_table),
+        DynamoDbEventStore::shared(client, &d.events_table),
         b"secret",
     ));
     let get = |caller: &str, version: u64| {

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use query_function::{router, QueryService};
 use tower::ServiceExt;
 use tributary_core::{ItemKey, Row};
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_http::caller::ANONYMOUS;
 use tributary_projections::{Guard, ProjectionStore, ReadModel, Step};
 use tributary_testkit::{dynamo, RequestLog};
@@ -55,7 +55,7 @@ async fn statement_lines_are_read_consistently() {
 
     let queries = RequestLog::new("Query");
     let reader = ProjectionStore::new(d.client_with(queries.clone()), &d.projections_table);
-    let events = EventStore::new(d.client(), &d.events_table);
+    let events = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let response = router(QueryService::new(reader, events, b"secret"))
         .oneshot(
             Request::get(format!("/accounts/{account}/statement?min_version=2"))

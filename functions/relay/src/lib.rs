@@ -11,7 +11,7 @@
 //! * an inserted item that can never be published (not an event, or a payload that is not JSON): publish a dead
 //!   letter with the item and the error, and go on — one bad item must not block its shard until the stream
 //!   trims everything behind it;
-//! * a command's receipt (an idempotency key kept for ever, `tributary_dynamodb::Receipt`), and anything else (an
+//! * a command's receipt (an idempotency key remembered, `tributary_store::Receipt`), and anything else (an
 //!   event is never modified; removals are housekeeping): nothing.
 //!
 //! Every record queued is awaited. Records that Kafka did not acknowledge are reported as batch item failures
@@ -22,7 +22,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use tributary_core::TraceParent;
-use tributary_dynamodb::{from_item, Receipt};
+use tributary_dynamodb::{from_item, is_receipt};
 use tributary_kafka::{DeadLetter, LazyPublisher, Outgoing, Publisher};
 use tributary_runtime::metrics::Point;
 use tributary_runtime::spans;
@@ -171,7 +171,7 @@ pub fn outgoing_for(record: &EventRecord) -> Option<Outgoing> {
     }
     let item: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
     // A command's receipt (its idempotency key kept for ever) lives in the events table, but is not an event.
-    if Receipt::is_receipt(&item) {
+    if is_receipt(&item) {
         return None;
     }
     let dead_letter = |error: String| {

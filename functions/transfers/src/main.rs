@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::Duration;
 use tributary_aggregate::SnapshotPolicy;
 use tributary_consumer::reactor::Reactor;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_runtime::config::env_or;
 
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             tributary_runtime::config::SdkPolicy::BACKGROUND,
         )?)
         .await;
-    let events = EventStore::new(
+    let events = DynamoDbEventStore::shared(
         aws_sdk_dynamodb::Client::new(&aws),
         env_or("EVENTS_TABLE", "tributary-events"),
     );

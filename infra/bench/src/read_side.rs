@@ -11,9 +11,10 @@ use devstack::{Devstack, DevstackConfig, DynamoSource, KafkaSource};
 use futures::stream::{self, StreamExt};
 use std::time::{Duration, Instant};
 use tributary_consumer::{Denormaliser, CONCURRENT_STREAMS};
-use tributary_dynamodb::{EventStore, StoredEvent};
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::LazyPublisher;
 use tributary_projections::ProjectionStore;
+use tributary_store::StoredEvent;
 use tributary_testkit::{kafka_batch_json, seed_history, RawRecord};
 
 /// Accounts in a batch, and events per account.
@@ -28,7 +29,7 @@ async fn batch(services: &Services) -> anyhow::Result<KafkaEvent> {
         let stream = format!("account-{}", uuid::Uuid::new_v4());
         let history: Vec<StoredEvent> = stored_history(&stream, EVENTS_PER_ACCOUNT);
         records.extend(history.iter().map(RawRecord::of));
-        let events = history.into_iter().map(|e| tributary_dynamodb::NewEvent {
+        let events = history.into_iter().map(|e| tributary_store::NewEvent {
             event_type: e.event_type,
             schema_version: e.schema_version,
             payload: e.payload,
@@ -84,7 +85,7 @@ pub async fn denormalisers(
             projection,
             consumer_group: format!("bench-{name}"),
             projections: ProjectionStore::new(client.clone(), &services.projections_table),
-            events: EventStore::new(client.clone(), &services.events_table),
+            events: DynamoDbEventStore::shared(client.clone(), &services.events_table),
             dead_letters: LazyPublisher::ready(services.publisher().await?),
         };
         let mut took = Vec::new();

@@ -7,8 +7,8 @@ use bank_account::{AccountEvent, Amount, Currency, Principal};
 use std::time::Duration;
 use tributary_core::EventMetadata;
 use tributary_dynamodb::tables::{self, TableSpec};
-use tributary_dynamodb::{NewEvent, StoredEvent};
 use tributary_kafka::{KafkaConfig, Publisher};
+use tributary_store::{NewEvent, StoredEvent};
 use tributary_testkit::{dynamo, kafka, seed_history, CallLog};
 
 /// Who owns every account of the run (the caller of every command).

@@ -16,8 +16,9 @@ use bench_core::Outcome;
 use command_function::{router, CommandService, PublishFaults};
 use tower::ServiceExt;
 use tributary_aggregate::SnapshotPolicy;
-use tributary_dynamodb::{to_item, StoredEvent};
+use tributary_dynamodb::to_item;
 use tributary_kafka::{LazyPublisher, Publisher};
+use tributary_store::StoredEvent;
 use tributary_testkit::CallLog;
 
 /// A system deposits go through.

@@ -31,7 +31,7 @@ use tributary_consumer::reactor::Reactor;
 use tributary_consumer::Denormaliser;
 use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_http::OperatorRule;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
@@ -305,7 +305,7 @@ impl Devstack {
         let http_addr = listener.local_addr()?;
         let query = QueryService::new(
             ProjectionStore::new(request_path.clone(), &config.projections_table),
-            EventStore::new(request_path, &config.events_table),
+            DynamoDbEventStore::shared(request_path, &config.events_table),
             LOCAL_CURSOR_SECRET,
         );
         let projections = ProjectionStore::new(background.clone(), &config.projections_table);
@@ -361,7 +361,7 @@ impl Devstack {
                     projection,
                     consumer_group: group.clone(),
                     projections: projections.clone(),
-                    events: EventStore::new(background.clone(), &config.events_table),
+                    events: DynamoDbEventStore::shared(background.clone(), &config.events_table),
                     dead_letters: LazyPublisher::ready(
                         Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
                             .await?,
@@ -391,7 +391,7 @@ impl Devstack {
 
         // The transfer process manager, on its own consumer group (and producer for dead letters).
         let transfer_process = if config.denormalisers {
-            let events = EventStore::new(background.clone(), &config.events_table);
+            let events = DynamoDbEventStore::shared(background.clone(), &config.events_table);
             let group =
                 kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
             let start = ProcessStart {

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use tributary_dynamodb::local::local_client;
-use tributary_dynamodb::EventStore;
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_projections::{rebuild, ProjectionStore, RebuildOptions};
 use tributary_testkit::{dynamo, kafka, ChaosCounts, ChaosProxy, Faults, PrivateBroker};
 use tributary_tests::agreement::{assert_agreement, Agreement, Endpoints};
@@ -72,7 +72,7 @@ async fn config_behind(proxy: &ChaosProxy) -> DevstackConfig {
 fn endpoints(stack: &Devstack) -> Endpoints {
     let client = dynamo().client();
     Endpoints {
-        store: EventStore::new(client.clone(), &stack.events_table),
+        store: DynamoDbEventStore::shared(client.clone(), &stack.events_table),
         projections: ProjectionStore::new(client, &stack.projections_table),
         kafka_bootstrap: stack.kafka_bootstrap.clone(),
         events_topic: stack.events_topic.clone(),
@@ -360,7 +360,7 @@ async fn kill_9_mid_load_and_restart() {
 
     let client = local_client(&printed.dynamodb);
     let at = Endpoints {
-        store: EventStore::new(client.clone(), format!("kill9-events-{unique}")),
+        store: DynamoDbEventStore::shared(client.clone(), format!("kill9-events-{unique}")),
         projections: ProjectionStore::new(client, format!("kill9-projections-{unique}")),
         kafka_bootstrap: printed.kafka,
         events_topic: format!("kill9-events-{unique}"),

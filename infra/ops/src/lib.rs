@@ -25,11 +25,12 @@ use tributary_consumer::redrive::{
     redrive_topic, ProcessTarget, ReadModelTarget, RedriveReport, Selection,
 };
 use tributary_consumer::{cli, ops};
-use tributary_dynamodb::{AuditEvent, EventStore, Order};
+use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::KafkaConfig;
 use tributary_projections::{
     rebuild, rebuild_streams, ProjectionStore, RebuildOptions, RebuildOutcome, RebuildProgress,
 };
+use tributary_store::{AuditEvent, EventStore, Order};
 
 /// The operator CLI.
 #[derive(Debug, Parser)]
@@ -186,7 +187,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         Some(endpoint) if !endpoint.is_empty() => tributary_dynamodb::local::local_client(endpoint),
         _ => aws_sdk_dynamodb::Client::new(&aws),
     };
-    let events = EventStore::new(dynamodb.clone(), &env.events_table);
+    let events = DynamoDbEventStore::shared(dynamodb.clone(), &env.events_table);
     let projections = ProjectionStore::new(dynamodb, &env.projections_table);
     let bar = spinner();
     match &cli.command {
@@ -317,7 +318,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                 let target = ReadModelTarget {
                     model: model.as_ref(),
                     projections: &projections,
-                    events: &events,
+                    events: &*events,
                 };
                 redrive_topic(&kafka, &aws, &target, &group, &selection, progress).await?
             };
@@ -389,12 +390,13 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     restart: *restart,
                     skip: skip.iter().cloned().collect(),
                 };
-                match rebuild(model.as_ref(), &projections, &events, options, show).await? {
+                match rebuild(model.as_ref(), &projections, &*events, options, show).await? {
                     RebuildOutcome::Completed(p) => (true, p),
                     RebuildOutcome::Interrupted(p) => (false, p),
                 }
             } else {
-                let p = rebuild_streams(model.as_ref(), &projections, &events, streams, show).await;
+                let p =
+                    rebuild_streams(model.as_ref(), &projections, &*events, streams, show).await;
                 (true, p)
             };
             bar.finish_and_clear();
@@ -436,7 +438,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         }
         Command::Stream { id } => {
             bar.set_message(format!("reading {id}"));
-            let (stream, events) = stream_events(&events, id).await?;
+            let (stream, events) = stream_events(&*events, id).await?;
             bar.finish_and_clear();
             if cli.json {
                 writeln!(
@@ -465,7 +467,10 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 }
 
 /// The events of `id`: a stream id, or an aggregate id under each of the bank's stream prefixes in turn.
-async fn stream_events(store: &EventStore, id: &str) -> anyhow::Result<(String, Vec<AuditEvent>)> {
+async fn stream_events(
+    store: &dyn EventStore,
+    id: &str,
+) -> anyhow::Result<(String, Vec<AuditEvent>)> {
     let candidates: Vec<String> = if id.contains('-') && !is_bare_uuid(id) {
         vec![id.to_owned()]
     } else {

@@ -2,7 +2,7 @@
 //! — type, schema version, payload in that shape — with who, when and which trace, and nothing internal (no
 //! idempotency key, no request fingerprint, no snapshot).
 
-use crate::item::StoredEvent;
+use crate::event::StoredEvent;
 use serde::{Deserialize, Serialize};
 use tributary_core::TraceParent;
 

@@ -1,0 +1,242 @@
+//! An event store in one process's memory: every promise of [`EventStore`], no server. For a domain's tests (the
+//! command loop given/when/then, a projection's rebuild) and for trying the kit without AWS; never for production
+//! (nothing survives the process).
+
+use crate::error::EventStoreError;
+use crate::event::{NewEvent, Snapshot, StoredEvent};
+use crate::receipt::Receipt;
+use crate::store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+/// Streams and receipts behind one lock (an append is atomic because it holds it).
+#[derive(Debug, Default)]
+pub struct InMemoryEventStore {
+    inner: Mutex<Streams>,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    streams: BTreeMap<String, BTreeMap<u64, Position>>,
+    receipts: HashMap<String, Receipt>,
+}
+
+/// One event, and the snapshot its position carries.
+#[derive(Debug)]
+struct Position {
+    event: StoredEvent,
+    snapshot: Option<Snapshot>,
+}
+
+impl InMemoryEventStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Streams> {
+        // A panic while holding the lock cannot leave half an append: every write happens after its checks.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Streams {
+    fn receipt_taken(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
+        match self.receipts.get(&receipt.id) {
+            Some(existing) if !receipt.may_replace(existing) => {
+                Err(EventStoreError::ReceiptTaken {
+                    id: receipt.id.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append_with_receipt(
+        &self,
+        stream_id: &str,
+        expected_version: u64,
+        events: &[NewEvent],
+        snapshot: Option<&Snapshot>,
+        receipt: Option<&Receipt>,
+    ) -> Result<u64, EventStoreError> {
+        let limit = MAX_EVENTS_PER_APPEND - usize::from(receipt.is_some());
+        if events.len() > limit {
+            return Err(EventStoreError::TooManyEvents {
+                count: events.len(),
+                limit,
+            });
+        }
+        if events.is_empty() {
+            return Ok(expected_version);
+        }
+        let new_version = expected_version + events.len() as u64;
+        let mut inner = self.lock();
+        if let Some(receipt) = receipt {
+            inner.receipt_taken(receipt)?;
+        }
+        let stream = inner.streams.entry(stream_id.to_owned()).or_default();
+        if stream
+            .range(expected_version + 1..=new_version)
+            .next()
+            .is_some()
+        {
+            return Err(EventStoreError::WrongExpectedVersion {
+                stream_id: stream_id.to_owned(),
+                expected: expected_version,
+                actual_at_least: expected_version + 1,
+            });
+        }
+        for (version, event) in (expected_version + 1..).zip(events) {
+            let snapshot = snapshot.filter(|_| version == new_version).cloned();
+            let event = StoredEvent::committed(stream_id, version, event.clone());
+            stream.insert(version, Position { event, snapshot });
+        }
+        if let Some(receipt) = receipt {
+            inner.receipts.insert(receipt.id.clone(), receipt.clone());
+        }
+        Ok(new_version)
+    }
+
+    async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
+        let mut inner = self.lock();
+        inner.receipt_taken(receipt)?;
+        inner.receipts.insert(receipt.id.clone(), receipt.clone());
+        Ok(())
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {
+        Ok(self.lock().receipts.get(id).cloned())
+    }
+
+    async fn load_tail_up_to(
+        &self,
+        stream_id: &str,
+        up_to: Option<u64>,
+        _page_size: i32,
+    ) -> Result<Tail, EventStoreError> {
+        let inner = self.lock();
+        let mut tail = Tail::default();
+        let Some(stream) = inner.streams.get(stream_id) else {
+            return Ok(tail);
+        };
+        if up_to == Some(0) {
+            return Ok(tail);
+        }
+        let end = up_to.map_or(Bound::Unbounded, Bound::Included);
+        for (version, position) in stream.range((Bound::Included(1), end)).rev() {
+            tail.items_read += 1;
+            if tail.newest.is_none() {
+                tail.newest = Some(position.event.clone());
+            }
+            if let Some(snapshot) = &position.snapshot {
+                tail.snapshot = Some((*version, snapshot.clone()));
+                break;
+            }
+            tail.events.push(position.event.clone());
+        }
+        tail.events.reverse();
+        Ok(tail)
+    }
+
+    async fn load_event(
+        &self,
+        stream_id: &str,
+        version: u64,
+    ) -> Result<Option<StoredEvent>, EventStoreError> {
+        Ok(self
+            .lock()
+            .streams
+            .get(stream_id)
+            .and_then(|stream| stream.get(&version))
+            .map(|position| position.event.clone()))
+    }
+
+    async fn load_between(
+        &self,
+        stream_id: &str,
+        after_version: u64,
+        up_to: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        let inner = self.lock();
+        let Some(stream) = inner.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let end = up_to.map_or(Bound::Unbounded, Bound::Included);
+        if up_to.is_some_and(|up_to| up_to <= after_version) {
+            return Ok(Vec::new());
+        }
+        Ok(stream
+            .range((Bound::Excluded(after_version), end))
+            .map(|(_, position)| position.event.clone())
+            .collect())
+    }
+
+    async fn page(
+        &self,
+        stream_id: &str,
+        order: Order,
+        after: Option<u64>,
+        limit: i32,
+    ) -> Result<EventPage, EventStoreError> {
+        let limit = usize::try_from(limit.max(1)).unwrap_or(1);
+        let inner = self.lock();
+        let Some(stream) = inner.streams.get(stream_id) else {
+            return Ok(EventPage::default());
+        };
+        let events = |iter: &mut dyn Iterator<Item = &Position>| {
+            let mut events: Vec<StoredEvent> =
+                iter.take(limit + 1).map(|p| p.event.clone()).collect();
+            let more = events.len() > limit;
+            events.truncate(limit);
+            EventPage { events, more }
+        };
+        Ok(match order {
+            Order::OldestFirst => events(
+                &mut stream
+                    .range((Bound::Excluded(after.unwrap_or(0)), Bound::Unbounded))
+                    .map(|(_, p)| p),
+            ),
+            Order::NewestFirst if after.is_some_and(|before| before <= 1) => EventPage::default(),
+            Order::NewestFirst => {
+                let end = after.map_or(Bound::Unbounded, Bound::Excluded);
+                events(
+                    &mut stream
+                        .range((Bound::Included(1), end))
+                        .rev()
+                        .map(|(_, p)| p),
+                )
+            }
+        })
+    }
+
+    async fn streams_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        let page_size = usize::try_from(page_size.max(1)).unwrap_or(1);
+        let inner = self.lock();
+        let from = start.map_or(Bound::Unbounded, |c| Bound::Excluded(c.stream_id.clone()));
+        let mut streams: Vec<String> = inner
+            .streams
+            .range((from, Bound::Unbounded))
+            .filter(|(_, stream)| stream.contains_key(&1))
+            .map(|(id, _)| id.clone())
+            .take(page_size + 1)
+            .collect();
+        let next = (streams.len() > page_size).then(|| {
+            streams.truncate(page_size);
+            StreamCursor {
+                stream_id: streams.last().cloned().unwrap_or_default(),
+                version: 1,
+            }
+        });
+        Ok((streams, next))
+    }
+}
