@@ -180,7 +180,7 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
     let deadline = tokio::time::Instant::now() + common::EVENTUALLY;
     let stored = loop {
         let mut ended = true;
-        let mut stored = 0;
+        let mut stored = BTreeSet::new();
         for stream in [&a, &b, &c, &d, &held_from, &dollars]
             .iter()
             .map(|id| format!("account-{id}"))
@@ -196,7 +196,11 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
                     "Released",
                 ]
                 .contains(&last);
-            stored += events.len();
+            stored.extend(
+                events
+                    .iter()
+                    .map(|e| (stream.clone(), e.version.to_string())),
+            );
         }
         if ended {
             break stored;
@@ -209,22 +213,29 @@ async fn records_on_every_topic_match_the_asyncapi_document() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    // Every stored event, at least once (the command path and the relay both publish).
+    // Every stored event, at least once (the command path and the relay both publish): each one's (key, version),
+    // not a count that other records could make up.
     let wait = tributary_testkit::EVENTUALLY;
+    let published = |records: &[ConsumedRecord]| -> BTreeSet<(String, String)> {
+        records
+            .iter()
+            .map(|r| (r.key.clone(), r.value["version"].to_string()))
+            .collect()
+    };
+    let expected = stored.clone();
     let events = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,
         wait,
-        move |r| {
-            let distinct: BTreeSet<(String, String)> = r
-                .iter()
-                .filter(|r| r.key != "poison")
-                .map(|r| (r.key.clone(), r.value["version"].to_string()))
-                .collect();
-            distinct.len() >= stored
-        },
+        move |r| expected.is_subset(&published(r)),
     )
     .await;
+    let on_topic = published(&events);
+    let missing: Vec<_> = stored.difference(&on_topic).collect();
+    assert!(
+        missing.is_empty(),
+        "stored events not on the topic after {wait:?}: {missing:?}"
+    );
     let rejections = read_topic(&stack.kafka_bootstrap, &stack.rejections_topic, wait, |r| {
         !r.is_empty()
     })
