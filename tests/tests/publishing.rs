@@ -160,16 +160,32 @@ fn event_count(heads: &HashMap<String, u64>) -> u64 {
     heads.values().sum()
 }
 
+/// Fast-path publishes that failed since `capture` started (the command path's `PublishFailures` metric; other tests
+/// of this binary may add theirs, never take any away).
+fn publish_failures(capture: &tributary_runtime::metrics::Capture) -> usize {
+    capture
+        .lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|doc| doc["PublishFailures"].as_u64())
+        .sum::<u64>() as usize
+}
+
 /// The steady state: keyed by account, spread over partitions, envelope and headers complete, and the cost of the
-/// safety net: exactly one extra record per event (the relay's copy), no extra DynamoDB write.
+/// safety net: one extra record per event (the relay's copy), no extra DynamoDB write. A fast-path publish that
+/// fails (its delivery timed out: a loaded machine) leaves the relay's copy alone; such an event must be one the
+/// command path counted as a `PublishFailures`, so the test holds however slow the machine is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_keyed_ordered_and_published_twice_at_most() {
+    let capture = tributary_runtime::metrics::Capture::start();
     let stack = Devstack::start(test_config().await).await.unwrap();
     let ids = load(&stack.base_url()).await;
+    // Each command's publish has ended (succeeded or counted) before its response.
+    let failed = publish_failures(&capture);
     let heads = committed_heads(&ids).await;
     assert_every_committed_event_arrives(&stack, &heads).await;
-    // Both copies of every event: wait for the relay's too, then keep this test's accounts only.
-    let total = event_count(&heads) as usize * 2;
+    // Both copies of every event whose fast path succeeded: wait for the relay's too, then keep this test's accounts.
+    let total = (event_count(&heads) as usize * 2).saturating_sub(failed);
     let ours = heads.clone();
     let records: Vec<ConsumedRecord> = read_topic(
         &stack.kafka_bootstrap,
@@ -196,11 +212,16 @@ async fn events_are_keyed_ordered_and_published_twice_at_most() {
     for n in copies.values() {
         *histogram.entry(*n).or_default() += 1;
     }
-    assert_eq!(
-        histogram.keys().copied().collect::<Vec<_>>(),
-        [2],
-        "each event twice (fast path + relay): {histogram:?}, {} records",
+    let singles = histogram.get(&1).copied().unwrap_or(0);
+    assert!(
+        histogram.keys().all(|copies| *copies == 1 || *copies == 2) && singles <= failed,
+        "each event twice (fast path + relay), once only where the fast path failed ({failed} failures counted): \
+         {histogram:?}, {} records",
         records.len()
+    );
+    assert!(
+        histogram.contains_key(&2),
+        "the fast path published: {histogram:?}"
     );
     println!(
         "steady state: {} events, {} records ({:.2} per event, {:.2} extra)",

@@ -76,14 +76,7 @@ async fn store() -> std::sync::Arc<dyn EventStore> {
 
 /// The `n` of every event of `stream`, in order.
 async fn ns(stream: &str) -> Vec<u64> {
-    store()
-        .await
-        .load(stream)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.decode::<Recorded>().unwrap().event.n)
-        .collect()
+    support::counts_in(&*store().await, stream).await
 }
 
 fn stream() -> String {

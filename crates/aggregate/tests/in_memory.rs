@@ -6,7 +6,7 @@
 mod support;
 
 use std::sync::Arc;
-use support::{request_to, Recorded, Tally};
+use support::{counts_in, request_to, Recorded, Tally};
 use tributary_aggregate::{
     CommandError, CommandHandler, CommandOutcome, CommandRequest, RetryPolicy, SnapshotPolicy,
 };
@@ -43,17 +43,6 @@ async fn given(store: &dyn EventStore, stream: &str, count: u64) {
     store.append(stream, 0, &events).await.unwrap();
 }
 
-/// Then: the counts the stream's events name, in order.
-async fn then_stream(store: &dyn EventStore, stream: &str) -> Vec<u64> {
-    store
-        .load(stream)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.decode::<Recorded>().unwrap().event.n)
-        .collect()
-}
-
 fn stream() -> String {
     format!("tally-{}", Uuid::new_v4())
 }
@@ -70,7 +59,7 @@ async fn a_command_is_decided_on_the_history_and_appended() {
     assert!(
         matches!(outcome, CommandOutcome::Committed { version: 5, ref events } if events.len() == 3)
     );
-    assert_eq!(then_stream(&*store, &s).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(counts_in(&*store, &s).await, vec![1, 2, 3, 4, 5]);
     assert_eq!(handler.state(&s).await.unwrap(), (5, 5));
 }
 
@@ -102,7 +91,7 @@ async fn a_retry_with_the_same_key_is_a_replay_and_another_request_under_it_is_r
             .version(),
         3
     );
-    assert_eq!(then_stream(&*store, &s).await, vec![1, 2, 3]);
+    assert_eq!(counts_in(&*store, &s).await, vec![1, 2, 3]);
 }
 
 #[tokio::test]
@@ -126,7 +115,7 @@ async fn a_stale_if_match_is_refused_and_writes_nothing() {
         ..request_to(&s, 1, "alice", None)
     };
     assert_eq!(handler.handle(&current).await.unwrap().version(), 4);
-    assert_eq!(then_stream(&*store, &s).await, vec![1, 2, 3, 4]);
+    assert_eq!(counts_in(&*store, &s).await, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -149,7 +138,7 @@ async fn racing_writers_all_land_once_each() {
         ));
     }
     // Each lost race was decided again on the new state: the counts are 1..=16, no gap, no repeat.
-    assert_eq!(then_stream(&*store, &s).await, (1..=16).collect::<Vec<_>>());
+    assert_eq!(counts_in(&*store, &s).await, (1..=16).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -173,7 +162,7 @@ async fn snapshots_bound_what_a_command_reads() {
     );
     // The state from the snapshot is the state a full fold gives.
     assert_eq!(handler.state(&s).await.unwrap(), (23, 23));
-    assert_eq!(then_stream(&*store, &s).await, (1..=23).collect::<Vec<_>>());
+    assert_eq!(counts_in(&*store, &s).await, (1..=23).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -196,5 +185,5 @@ async fn a_key_outlives_any_number_of_other_callers_commands() {
         handler.handle(&mine).await.unwrap(),
         CommandOutcome::Replayed { version: 1 }
     );
-    assert_eq!(then_stream(&*store, &s).await.len(), 21);
+    assert_eq!(counts_in(&*store, &s).await.len(), 21);
 }

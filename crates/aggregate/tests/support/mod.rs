@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tributary_aggregate::{CommandContext, CommandRequest, Idempotency, KeyRetention};
 use tributary_core::{fingerprint, Decider, DomainEvent, IdempotencyKey};
+use tributary_store::EventStore;
 use uuid::Uuid;
 
 /// Records `count` events per command, each naming the count it makes (so a wrong state shows in the events it
@@ -64,4 +65,15 @@ pub fn request_to(stream: &str, count: u64, actor: &str, key: Option<&str>) -> C
             traceparent: None,
         },
     }
+}
+
+/// The `n` of every event of `stream` in `store`, in order.
+pub async fn counts_in(store: &dyn EventStore, stream: &str) -> Vec<u64> {
+    store
+        .load(stream)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.decode::<Recorded>().unwrap().event.n)
+        .collect()
 }
