@@ -218,6 +218,58 @@ pub async fn settled_transfer(client: &reqwest::Client, base: &str, id: &str) ->
     .body
 }
 
+/// Many transfers at once (each with the client of someone who may read it): poll them until none is pending.
+/// Fails only when none of those still pending has moved for [`EVENTUALLY`] — a loaded machine works through a
+/// long queue slowly, which is not a failure; a transfer that stops moving is — naming what is still pending.
+#[allow(dead_code)]
+pub async fn settled_transfers(base: &str, transfers: &[(reqwest::Client, String)]) -> Vec<Value> {
+    let mut settled: Vec<Option<Value>> = vec![None; transfers.len()];
+    let mut versions = vec![0u64; transfers.len()];
+    let mut moved = tokio::time::Instant::now();
+    loop {
+        let replies = futures::future::join_all(
+            transfers
+                .iter()
+                .zip(&settled)
+                .filter(|(_, view)| view.is_none())
+                .map(|((client, id), _)| async move {
+                    (id, get(client, &format!("{base}/transfers/{id}")).await)
+                }),
+        )
+        .await;
+        let mut pending = Vec::new();
+        for (id, reply) in replies {
+            let i = transfers
+                .iter()
+                .position(|(_, t)| t == id)
+                .expect("one of ours");
+            let version = reply.body["version"].as_u64().unwrap_or(0);
+            if reply.status == 200 && version > versions[i] {
+                versions[i] = version;
+                moved = tokio::time::Instant::now();
+            }
+            if reply.status == 200 && reply.body["status"] != "pending" {
+                settled[i] = Some(reply.body);
+            } else {
+                pending.push(format!("{id}: {} {}", reply.status, reply.body));
+            }
+        }
+        if pending.is_empty() {
+            return settled
+                .into_iter()
+                .map(|view| view.expect("settled"))
+                .collect();
+        }
+        assert!(
+            moved.elapsed() < EVENTUALLY,
+            "{} transfers still pending, none moved for {EVENTUALLY:?}; the first: {}",
+            pending.len(),
+            pending[0]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// An HTTP client that calls the local stack as an operator (the local stack's operator scope).
 pub fn operator_client(principal: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
