@@ -230,19 +230,15 @@ pub async fn settled_transfers(base: &str, transfers: &[(reqwest::Client, String
         let replies = futures::future::join_all(
             transfers
                 .iter()
-                .zip(&settled)
-                .filter(|(_, view)| view.is_none())
-                .map(|((client, id), _)| async move {
-                    (id, get(client, &format!("{base}/transfers/{id}")).await)
+                .enumerate()
+                .filter(|(i, _)| settled[*i].is_none())
+                .map(|(i, (client, id))| async move {
+                    (i, id, get(client, &format!("{base}/transfers/{id}")).await)
                 }),
         )
         .await;
         let mut pending = Vec::new();
-        for (id, reply) in replies {
-            let i = transfers
-                .iter()
-                .position(|(_, t)| t == id)
-                .expect("one of ours");
+        for (i, id, reply) in replies {
             let version = reply.body["version"].as_u64().unwrap_or(0);
             if reply.status == 200 && version > versions[i] {
                 versions[i] = version;
