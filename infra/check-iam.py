@@ -13,8 +13,10 @@ Fails on:
 Usage: check-iam.py TEMPLATE                  the check
        check-iam.py --expect-failure TEMPLATE  succeed only if the check fails (proves it catches what it should)
 
-Run with the Python of the SAM CLI's virtualenv (it has samtranslator and cfn-lint).
+Run with the Python of the SAM CLI's virtualenv (it has samtranslator, cfn-lint and the SAM CLI's expansion of
+AWS::LanguageExtensions, which the template's Fn::ForEach needs before the SAM transform).
 """
+import copy
 import os
 import sys
 
@@ -22,6 +24,10 @@ import sys
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from cfnlint.decode import decode  # noqa: E402
+from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext  # noqa: E402
+from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline  # noqa: E402
+from samcli.lib.cfn_language_extensions.processors.foreach import ForEachProcessor  # noqa: E402
+from samcli.lib.cfn_language_extensions.processors.parsing import TemplateParsingProcessor  # noqa: E402
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map  # noqa: E402
 from samtranslator.translator.transform import transform  # noqa: E402
 
@@ -32,6 +38,8 @@ class BundledManagedPolicies:
     def load(self):
         return get_bundled_managed_policy_map("aws")
 
+
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 
 PSEUDO_PARAMETERS = {
     "AWS::Region": "us-east-1",
@@ -53,10 +61,18 @@ def transformed(path):
         parameters[name] = spec.get("Default", "placeholder")
     if "Transform" not in template:
         return template
+    # AWS::LanguageExtensions runs first in CloudFormation (Fn::ForEach: one set of resources per read model): expand
+    # the loops with the SAM CLI's own processor, and only them (its full pipeline also resolves intrinsics partially,
+    # into strings CloudFormation would not make), then hand the SAM transform a template without it.
+    transforms = template["Transform"] if isinstance(template["Transform"], list) else [template["Transform"]]
+    if LANGUAGE_EXTENSIONS in transforms:
+        context = TemplateProcessingContext(fragment=copy.deepcopy(template))
+        template = ProcessingPipeline([TemplateParsingProcessor(), ForEachProcessor()]).process_template(context)
+        template["Transform"] = [t for t in transforms if t != LANGUAGE_EXTENSIONS]
     # Code is packaged to S3 at deploy time; the transform wants an S3 location, and IAM does not depend on it.
     for resource in (template.get("Resources") or {}).values():
         props = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in props:
             props["CodeUri"] = "s3://check-iam/code.zip"
     return transform(template, parameters, BundledManagedPolicies())
 

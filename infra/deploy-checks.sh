@@ -17,6 +17,8 @@ source infra/lambda-tools.sh
 # policy with wildcards (a function SAM gives AWSLambdaDynamoDBExecutionRole).
 "$VENV/bin/python" infra/check-iam.py template.yaml
 "$VENV/bin/python" infra/check-iam.py --expect-failure infra/iam-fixtures/managed-policy.yaml
+# ... and a wildcard in a role that a Fn::ForEach loop makes (the check expands the loops first).
+"$VENV/bin/python" infra/check-iam.py --expect-failure infra/iam-fixtures/loop-wildcard.yaml
 # The AsyncAPI document of the topics, with the AsyncAPI Initiative's parser (npm, installed once under the cache);
 # and proof that it catches a broken document (a channel address that is not a string).
 ASYNCAPI_TOOLS="$HOME/.cache/tributary/asyncapi-parser-3.6.6"
@@ -26,9 +28,9 @@ if [ ! -d "$ASYNCAPI_TOOLS/node_modules/@asyncapi/parser" ]; then
 fi
 # ES modules resolve packages beside the script: run it from the tools' directory.
 cp infra/asyncapi-check.mjs "$ASYNCAPI_TOOLS/check.mjs"
-node "$ASYNCAPI_TOOLS/check.mjs" crates/bank-api/asyncapi.json
+node "$ASYNCAPI_TOOLS/check.mjs" examples/bank/api/asyncapi.json
 broken="$(mktemp --suffix=.json)"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["channels"]["events"]["address"]=5; json.dump(d,open(sys.argv[2],"w"))' \
-  crates/bank-api/asyncapi.json "$broken"
+  examples/bank/api/asyncapi.json "$broken"
 node "$ASYNCAPI_TOOLS/check.mjs" --expect-failure "$broken" >/dev/null && say "AsyncAPI check: catches a broken document"
 rm -f "$broken"

@@ -7,3 +7,6 @@ if ! "$VENV/bin/sam" --version 2>/dev/null | grep -q "1.170.0" || ! "$VENV/bin/c
   "$VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli==1.170.0 cargo-lambda==1.9.2
 fi
 export SAM_CLI_TELEMETRY=0
+# template.yaml makes one denormaliser per read model with Fn::ForEach (AWS::LanguageExtensions): `sam validate`
+# and `sam build` expand it locally first (as `--language-extensions` does), as CloudFormation does at deploy.
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1

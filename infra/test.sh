@@ -29,7 +29,7 @@ cargo fmt --all --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "layering: no framework crate depends on the example domain (infra/check-layers.py)"
+step "layering: framework crates depend on framework crates only, no module circles (infra/check-layers.py)"
 infra/check-layers.py
 
 step "deployment checks (sam validate --lint, cfn-lint, no wildcard IAM)"

@@ -4,7 +4,8 @@
 
 mod common;
 
-use bank_account::transfer::{next_order, Destination};
+use bank_account::transfer::Destination;
+use bank_account::transfer_process::next_order;
 use bank_account::{
     Account, AccountEvent, AccountId, AccountState, Amount, Currency, Principal, TransferCommand,
     TransferId, TransferState,

@@ -1,4 +1,4 @@
-//! The operator CLI (`tributary`, `infra/ops`) against the local stack, driven with real command lines: `lag` sees
+//! The operator CLI (`tributary`: `crates/ops` over the bank, `examples/bank/ops`) against the local stack, driven with real command lines: `lag` sees
 //! consumers that are behind (none running) and consumers that caught up, `dead-letters list | show | replay` finds
 //! and re-drives the letters a poison record caused and then lists them as replayed, `rebuild` recomputes a read
 //! model, `stream` prints an aggregate's events as the store holds them. Human output is checked for its key lines;
@@ -6,13 +6,14 @@
 
 mod common;
 
-use bank_ops::{run, Cli};
+use bank_ops::Bank;
 use clap::Parser;
 use common::{client_as, post, test_config};
 use devstack::Devstack;
 use serde_json::Value;
 use std::time::Duration;
 use tributary_dynamodb::DynamoDbEventStore;
+use tributary_ops::{run, Cli};
 use tributary_testkit::{dynamo, produce_raw, read_topic};
 
 /// Run `tributary <args>` against `stack`; its stdout, or the error.
@@ -30,7 +31,7 @@ async fn tributary(stack: &Devstack, prefix: &str, args: &[&str]) -> anyhow::Res
     argv.extend(args.iter().map(|a| (*a).to_owned()));
     let cli = Cli::try_parse_from(argv)?;
     let mut out = Vec::new();
-    run(cli, &mut out).await?;
+    run(&Bank, cli, &mut out).await?;
     Ok(String::from_utf8(out)?)
 }
 
@@ -349,7 +350,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
         Cli::try_parse_from(argv).unwrap()
     };
     let mut out = Vec::new();
-    let failed = run(cli(&["rebuild", "account-summary"]), &mut out).await;
+    let failed = run(&Bank, cli(&["rebuild", "account-summary"]), &mut out).await;
     let printed = String::from_utf8(out).unwrap();
     assert!(
         failed
@@ -363,6 +364,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
 
     let mut out = Vec::new();
     run(
+        &Bank,
         cli(&[
             "--json",
             "rebuild",
@@ -383,6 +385,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
 
     let mut out = Vec::new();
     let alone = run(
+        &Bank,
         cli(&["rebuild", "account-summary", "--stream", &bad]),
         &mut out,
     )
@@ -390,6 +393,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
     assert!(alone.is_err(), "{}", String::from_utf8_lossy(&out));
     let mut out = Vec::new();
     run(
+        &Bank,
         cli(&["rebuild", "account-summary", "--stream", &good]),
         &mut out,
     )

@@ -14,16 +14,18 @@ const ACCOUNTS: usize = 20;
 const COMMANDS: usize = 200;
 
 /// Run `COMMANDS` commands over `ACCOUNTS` accounts (opens, deposits, withdrawals, some refused), one task per
-/// account. Returns the account ids.
+/// account, each with an `Idempotency-Key` so that a 503 (the event store slow to answer on a loaded machine) is
+/// retried as clients are told to ([`common::post`]). Returns the account ids.
 async fn load(base: &str) -> Vec<String> {
     let http = reqwest::Client::new();
     let tasks = (0..ACCOUNTS).map(|_| {
         let (http, base) = (http.clone(), base.to_owned());
         tokio::spawn(async move {
+            let key = uuid::Uuid::new_v4().to_string();
             let opened = post(
                 &http,
                 &format!("{base}/accounts"),
-                &[],
+                &[("idempotency-key", &format!("{key}-open"))],
                 Some(r#"{"currency":"EUR"}"#),
             )
             .await;
@@ -38,7 +40,7 @@ async fn load(base: &str) -> Vec<String> {
                 let reply = post(
                     &http,
                     &format!("{base}/accounts/{id}/{path}"),
-                    &[],
+                    &[("idempotency-key", &format!("{key}-{n}"))],
                     Some(&format!(r#"{{"amount":{amount}}}"#)),
                 )
                 .await;
@@ -174,24 +176,37 @@ fn publish_failures(capture: &tributary_runtime::metrics::Capture) -> usize {
 /// The steady state: keyed by account, spread over partitions, envelope and headers complete, and the cost of the
 /// safety net: one extra record per event (the relay's copy), no extra DynamoDB write. A fast-path publish that
 /// fails (its delivery timed out: a loaded machine) leaves the relay's copy alone; such an event must be one the
-/// command path counted as a `PublishFailures`, so the test holds however slow the machine is.
+/// command path counted as a `PublishFailures`, or one of a command answered 503 or 409 and retried (its commit's
+/// answer was lost before the publish), so the test holds however slow the machine is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_keyed_ordered_and_published_twice_at_most() {
     let capture = tributary_runtime::metrics::Capture::start();
     let stack = Devstack::start(test_config().await).await.unwrap();
     let ids = load(&stack.base_url()).await;
     // Each command's publish has ended (succeeded or counted) before its response.
-    let failed = publish_failures(&capture);
+    let failed =
+        publish_failures(&capture) + common::RETRIED.load(std::sync::atomic::Ordering::Relaxed);
     let heads = committed_heads(&ids).await;
     assert_every_committed_event_arrives(&stack, &heads).await;
     // Both copies of every event whose fast path succeeded: wait for the relay's too, then keep this test's accounts.
-    let total = (event_count(&heads) as usize * 2).saturating_sub(failed);
+    let events = event_count(&heads) as usize;
+    let total = (events * 2).saturating_sub(failed);
     let ours = heads.clone();
+    // Every event at least once (so every partition holding one was read: however many failures were counted, the
+    // reader does not stop after the first partitions), and the copies expected.
     let records: Vec<ConsumedRecord> = read_topic(
         &stack.kafka_bootstrap,
         &stack.events_topic,
         tributary_testkit::EVENTUALLY,
-        move |r| r.iter().filter(|r| ours.contains_key(&r.key)).count() >= total,
+        move |r| {
+            let mine: Vec<&ConsumedRecord> =
+                r.iter().filter(|r| ours.contains_key(&r.key)).collect();
+            let distinct: std::collections::HashSet<(&str, u64)> = mine
+                .iter()
+                .map(|r| (r.key.as_str(), r.value["version"].as_u64().unwrap_or(0)))
+                .collect();
+            mine.len() >= total && distinct.len() >= events
+        },
     )
     .await
     .into_iter()

@@ -1,13 +1,165 @@
-//! `template.yaml` agrees with the code: its tables have the shapes the event store uses.
+//! `template.yaml` agrees with the code: its tables have the shapes the event store uses, its routes are the
+//! functions' routes, every read model has its denormaliser, and every function its own least-privilege role.
 
+use serde_norway::value::{Mapping, Tag, TaggedValue};
 use serde_norway::Value;
 use std::collections::BTreeSet;
 use tributary_dynamodb::tables::{self, TableSpec};
 
-fn template() -> Value {
+fn written_template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
     serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml exists"))
         .expect("template.yaml is YAML")
+}
+
+/// The template as the SAM transform receives it: after `AWS::LanguageExtensions` expanded each
+/// `Fn::ForEach::*` of Resources, and with `!FindInMap` on its own Mappings read, so the tests see every function,
+/// role and alarm the loop makes. (The deployment checks expand it with the SAM CLI's own processor, then run the
+/// SAM transform, cfn-lint and the IAM check on the result.)
+fn template() -> Value {
+    let mut template = written_template();
+    let mappings = template["Mappings"].clone();
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .clone();
+    let mut expanded = Mapping::new();
+    for (key, value) in resources {
+        let name = key.as_str().expect("logical ids are strings");
+        if !name.starts_with("Fn::ForEach::") {
+            expanded.insert(key, value);
+            continue;
+        }
+        let [identifier, collection, outputs] = value
+            .as_sequence()
+            .expect("Fn::ForEach is a list")
+            .as_slice()
+        else {
+            panic!("{name}: Fn::ForEach is [identifier, collection, outputs]")
+        };
+        let identifier = identifier.as_str().expect("the loop identifier");
+        for item in collection.as_sequence().expect("a literal collection") {
+            let item = item.as_str().expect("collection items are strings");
+            for (output, body) in outputs.as_mapping().expect("outputs") {
+                let id = output
+                    .as_str()
+                    .expect("an output key")
+                    .replace(&format!("${{{identifier}}}"), item);
+                let body = resolve(&substitute(body, identifier, item), &mappings);
+                assert!(
+                    expanded.insert(Value::from(id.clone()), body).is_none(),
+                    "{id} twice"
+                );
+            }
+        }
+    }
+    template["Resources"] = Value::Mapping(expanded);
+    template
+}
+
+/// `body` with the loop's identifier replaced by `item`: `${identifier}` in every string, and `!Ref identifier`.
+fn substitute(body: &Value, identifier: &str, item: &str) -> Value {
+    match body {
+        Value::String(text) => Value::from(text.replace(&format!("${{{identifier}}}"), item)),
+        Value::Sequence(items) => Value::Sequence(
+            items
+                .iter()
+                .map(|v| substitute(v, identifier, item))
+                .collect(),
+        ),
+        Value::Mapping(map) => Value::Mapping(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, identifier, item)))
+                .collect(),
+        ),
+        Value::Tagged(tagged)
+            if tagged.tag == "Ref" && tagged.value.as_str() == Some(identifier) =>
+        {
+            Value::from(item)
+        }
+        Value::Tagged(tagged) => {
+            tagged_value(&tagged.tag, substitute(&tagged.value, identifier, item))
+        }
+        other => other.clone(),
+    }
+}
+
+/// `value` with what the template alone decides written out: `!FindInMap` on its Mappings, the plain-text variables
+/// of a `!Sub [text, {variables}]`, and a `!Sub` that only names a resource as the `!Ref`/`!GetAtt` it means.
+fn resolve(value: &Value, mappings: &Value) -> Value {
+    match value {
+        Value::Sequence(items) => {
+            Value::Sequence(items.iter().map(|v| resolve(v, mappings)).collect())
+        }
+        Value::Mapping(map) => Value::Mapping(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve(v, mappings)))
+                .collect(),
+        ),
+        Value::Tagged(tagged) if tagged.tag == "FindInMap" => {
+            let path: Vec<&str> = tagged
+                .value
+                .as_sequence()
+                .expect("[map, key, attribute]")
+                .iter()
+                .map(|part| part.as_str().expect("FindInMap on plain names"))
+                .collect();
+            let found = &mappings[path[0]][path[1]][path[2]];
+            assert!(!found.is_null(), "FindInMap {path:?} is not in Mappings");
+            found.clone()
+        }
+        Value::Tagged(tagged) if tagged.tag == "Sub" => {
+            let (mut text, variables) = match resolve(&tagged.value, mappings) {
+                Value::String(text) => (text, Mapping::new()),
+                Value::Sequence(parts) => (
+                    parts[0]
+                        .as_str()
+                        .expect("!Sub [text, variables]")
+                        .to_owned(),
+                    parts[1].as_mapping().expect("!Sub variables").clone(),
+                ),
+                other => panic!("!Sub of {other:?}"),
+            };
+            let mut kept = Mapping::new();
+            for (name, variable) in variables {
+                match variable.as_str() {
+                    Some(plain) => {
+                        text = text.replace(&format!("${{{}}}", name.as_str().unwrap()), plain)
+                    }
+                    None => {
+                        kept.insert(name, variable);
+                    }
+                }
+            }
+            let whole_reference = text
+                .strip_prefix("${")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .filter(|inner| !inner.contains(['$', '{', '}', ':']));
+            match whole_reference {
+                Some(inner) if kept.is_empty() && inner.contains('.') => {
+                    tagged_value(&Tag::new("GetAtt"), Value::from(inner))
+                }
+                Some(inner) if kept.is_empty() => {
+                    tagged_value(&Tag::new("Ref"), Value::from(inner))
+                }
+                _ if !text.contains("${") => Value::from(text),
+                _ if kept.is_empty() => tagged_value(&Tag::new("Sub"), Value::from(text)),
+                _ => tagged_value(
+                    &Tag::new("Sub"),
+                    Value::Sequence(vec![Value::from(text), Value::Mapping(kept)]),
+                ),
+            }
+        }
+        Value::Tagged(tagged) => tagged_value(&tagged.tag, resolve(&tagged.value, mappings)),
+        other => other.clone(),
+    }
+}
+
+fn tagged_value(tag: &Tag, value: Value) -> Value {
+    Value::Tagged(Box::new(TaggedValue {
+        tag: tag.clone(),
+        value,
+    }))
 }
 
 fn pairs(list: &Value, name: &str, value: &str) -> Pairs {
@@ -197,20 +349,64 @@ fn the_relay_never_gives_up_on_a_committed_event() {
     );
 }
 
-/// The functions on MSK event source mappings: one denormaliser per read model, and the transfer process manager.
-const DENORMALISERS: [&str; 5] = [
-    "SummaryDenormaliserFunction",
-    "StatementDenormaliserFunction",
-    "OwnersDenormaliserFunction",
-    "TransfersDenormaliserFunction",
-    "TransferProcessFunction",
-];
+/// The template's resources of `kind` (logical ids).
+fn resources_of(template: &Value, kind: &str) -> Vec<String> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(id, _)| id.as_str().expect("logical ids are strings").to_owned())
+        .collect()
+}
+
+/// The functions on MSK event source mappings (read from the template, so a new one is checked without being
+/// listed here): one denormaliser per read model, and each process manager.
+fn msk_consumers(template: &Value) -> Vec<String> {
+    resources_of(template, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|function| {
+            template["Resources"][function.as_str()]["Properties"]["Events"]
+                .as_mapping()
+                .is_some_and(|events| events.values().any(|e| e["Type"].as_str() == Some("MSK")))
+        })
+        .collect()
+}
+
+/// Every read model of the domain is deployed: a function on the events topic with `PROJECTION` naming it (a read
+/// model added to the code without its function fails here, instead of never being projected in AWS).
+#[test]
+fn every_read_model_has_a_denormaliser_function() {
+    let template = template();
+    let projected: BTreeSet<String> = msk_consumers(&template)
+        .iter()
+        .filter_map(|function| {
+            template["Resources"][function.as_str()]["Properties"]["Environment"]["Variables"]
+                ["PROJECTION"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let models: BTreeSet<String> = bank_service::read_models()
+        .iter()
+        .map(|model| model.name().to_owned())
+        .collect();
+    assert_eq!(
+        projected, models,
+        "read models and their denormaliser functions"
+    );
+}
 
 #[test]
 fn a_denormaliser_batch_is_retried_until_it_applies_never_skipped() {
     let template = template();
-    for function in DENORMALISERS {
-        let mapping = &template["Resources"][function]["Properties"]["Events"]["Events"];
+    let consumers = msk_consumers(&template);
+    assert!(
+        consumers.len() > 4,
+        "the denormalisers and the transfer process: {consumers:?}"
+    );
+    for function in &consumers {
+        let mapping = &template["Resources"][function.as_str()]["Properties"]["Events"]["Events"];
         assert_eq!(mapping["Type"].as_str(), Some("MSK"), "{function}");
         let properties = &mapping["Properties"];
         // No cap (Lambda's default for Kafka is -1, infinite) and no on-failure destination that would skip the
@@ -253,38 +449,75 @@ fn role_statements(template: &Value, role: &str) -> Vec<(Vec<String>, String)> {
 #[test]
 fn only_the_command_function_and_the_relay_may_write_the_events_topic() {
     let template = template();
-    let writers: BTreeSet<&str> = [
-        "CommandRole",
-        "RelayRole",
-        "SummaryDenormaliserRole",
-        "StatementDenormaliserRole",
-        "OwnersDenormaliserRole",
-        "TransfersDenormaliserRole",
-        "TransferProcessRole",
-        "QueryRole",
-    ]
-    .into_iter()
-    .filter(|role| {
-        role_statements(&template, role)
-            .iter()
-            .any(|(actions, resource)| {
-                actions.iter().any(|a| a == "kafka-cluster:WriteData")
-                    && resource.contains("${EventsTopic}")
-            })
-    })
-    .collect();
+    let roles = resources_of(&template, "AWS::IAM::Role");
+    let writers: BTreeSet<&str> = roles
+        .iter()
+        .map(String::as_str)
+        .filter(|role| {
+            role_statements(&template, role)
+                .iter()
+                .any(|(actions, resource)| {
+                    actions.iter().any(|a| a == "kafka-cluster:WriteData")
+                        && resource.contains("${EventsTopic}")
+                })
+        })
+        .collect();
     assert_eq!(writers, BTreeSet::from(["CommandRole", "RelayRole"]));
     // Each function runs with its own role, so no SAM-generated role (with AWS managed policies) exists.
-    for function in
-        DENORMALISERS
-            .iter()
-            .chain(&["CommandFunction", "RelayFunction", "QueryFunction"])
-    {
-        let role = &template["Resources"][*function]["Properties"]["Role"];
+    for function in resources_of(&template, "AWS::Serverless::Function") {
+        let role = &template["Resources"][function.as_str()]["Properties"]["Role"];
         assert_eq!(
             tagged_text(role, "!GetAtt"),
             format!("{}.Arn", function.replace("Function", "Role")),
             "{function}"
         );
+    }
+}
+
+/// Adding a read model or a process manager to the deployment is one name in its loop and one entry in Mappings: the
+/// two agree, and the expansion makes each one's function, role, log group and alarms.
+#[test]
+fn each_loop_and_its_mappings_name_the_same_consumers() {
+    let written = written_template();
+    let template = template();
+    let loops = [
+        (
+            "ReadModels",
+            [
+                "DenormaliserFunction",
+                "DenormaliserRole",
+                "DenormaliserLogGroup",
+                "ProjectionBehindAlarm",
+                "ProjectionLagAlarm",
+            ],
+        ),
+        (
+            "ProcessManagers",
+            ["Function", "Role", "LogGroup", "BehindAlarm", "LagAlarm"],
+        ),
+    ];
+    for (name, parts) in loops {
+        let looped: BTreeSet<String> = written["Resources"]
+            [format!("Fn::ForEach::{name}").as_str()][1]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("Fn::ForEach::{name} lists its consumers"))
+            .iter()
+            .map(|item| item.as_str().expect("a name").to_owned())
+            .collect();
+        let mapped: BTreeSet<String> = written["Mappings"][name]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("Mappings: {name}"))
+            .keys()
+            .map(|item| item.as_str().expect("a name").to_owned())
+            .collect();
+        assert_eq!(looped, mapped, "{name}: the loop and the mapping");
+        for item in &looped {
+            for part in parts {
+                assert!(
+                    !template["Resources"][format!("{item}{part}").as_str()].is_null(),
+                    "{item}{part}"
+                );
+            }
+        }
     }
 }

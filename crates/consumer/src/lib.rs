@@ -5,10 +5,13 @@
 //! * [`observe`]: a batch's metrics and the traces its records continue;
 //! * [`ops`]: what an operator asks Kafka: consumer lag per partition, the dead-letter topic's letters;
 //! * [`record`]: reading a record as an event envelope, and what makes it poison;
+//! * [`lambda`]: the Lambda entry points of a denormaliser and of a process manager (a function's `main` names
+//!   its read models or builds its process manager);
 //! * [`cli`]: what the operator commands share (AWS configuration, a DynamoDB client that honours local endpoints).
 
 pub mod cli;
 pub mod denormaliser;
+pub mod lambda;
 pub mod observe;
 pub mod ops;
 pub mod reactor;

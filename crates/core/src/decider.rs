@@ -1,6 +1,6 @@
 //! The Decider pattern: an aggregate is three pure functions over its own state, events and commands.
 
-use crate::upcast::StoredShape;
+use crate::metadata::EventMetadata;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -70,4 +70,14 @@ where
     D::Event: 'a,
 {
     events.into_iter().fold(D::initial(), D::evolve)
+}
+/// What an upcaster knows about the payload it is given, besides the payload itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredShape<'a> {
+    /// The event type's name as stored.
+    pub event_type: &'a str,
+    /// The schema version of the payload given (the step goes to this version + 1).
+    pub schema_version: u32,
+    /// The stored event's metadata (who, when, which command): a derived default may come from it.
+    pub metadata: &'a EventMetadata,
 }

@@ -8,6 +8,7 @@
 //! * [`given`]: given/when/then tests for a domain's deciders.
 //! * [`upcast`]: reading the older shapes of an event as its current one.
 //! * [`Projection`]: a read model as a pure fold (checkpoint and rows), stored by `tributary-projections`.
+//! * [`values`]: what every domain's edge needs: [`Principal`], aggregate ids ([`Id`]), [`WholeNumber`].
 
 pub mod decider;
 pub mod given;
@@ -16,6 +17,7 @@ pub mod metadata;
 pub mod projection;
 pub mod trace;
 pub mod upcast;
+pub mod values;
 
 pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey, RESERVED_KEY_PREFIX};
@@ -23,3 +25,7 @@ pub use metadata::{EventMetadata, RecordedEvent};
 pub use projection::{ItemKey, Projection, Row};
 pub use trace::TraceParent;
 pub use upcast::{decode_event, decode_event_json, DecodeError, StoredShape};
+pub use values::{
+    Id, IdKind, InvalidId, InvalidPrincipal, Principal, WholeNumber, MAX_PRINCIPAL_LEN,
+    MAX_SAFE_INTEGER,
+};

@@ -5,19 +5,9 @@
 //! stored is never rewritten.
 
 use crate::decider::DomainEvent;
+pub use crate::decider::StoredShape;
 use crate::metadata::EventMetadata;
 use serde_json::Value;
-
-/// What an upcaster knows about the payload it is given, besides the payload itself.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredShape<'a> {
-    /// The event type's name as stored.
-    pub event_type: &'a str,
-    /// The schema version of the payload given (the step goes to this version + 1).
-    pub schema_version: u32,
-    /// The stored event's metadata (who, when, which command): a derived default may come from it.
-    pub metadata: &'a EventMetadata,
-}
 
 /// Why a stored payload cannot be read as a current event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

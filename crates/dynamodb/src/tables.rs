@@ -84,9 +84,33 @@ pub const PROJECTIONS: TableSpec = TableSpec {
 /// Every table the system uses.
 pub const ALL: &[TableSpec] = &[EVENTS, PROJECTIONS];
 
+/// How long [`TableSpec::ensure`] goes on trying after transient failures.
+pub const ENSURE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl TableSpec {
-    /// Create the table under `name` unless it exists, and wait until it is active.
+    /// Create the table under `name` unless it exists, and wait until it is active. A transient failure (a
+    /// throttled or timed-out request, once the SDK's own retries are spent: DynamoDB Local answers "timed out ...
+    /// waiting for a lock" when many callers create tables at once on a loaded machine) is tried again, for up to
+    /// [`ENSURE_PATIENCE`].
     pub async fn ensure(&self, client: &Client, name: &str) -> Result<(), EventStoreError> {
+        let started = std::time::Instant::now();
+        let mut pauses = tributary_runtime::retry::pauses(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(5),
+        );
+        loop {
+            match self.ensure_once(client, name).await {
+                Err(EventStoreError::Transient(cause)) if started.elapsed() < ENSURE_PATIENCE => {
+                    let pause = pauses.next().unwrap_or(std::time::Duration::from_secs(5));
+                    tracing::warn!(table = name, %cause, retry_in = ?pause, "table not ensured yet");
+                    tokio::time::sleep(pause).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn ensure_once(&self, client: &Client, name: &str) -> Result<(), EventStoreError> {
         let attribute = |key: KeyAttribute| {
             AttributeDefinition::builder()
                 .attribute_name(key.name)
@@ -139,17 +163,8 @@ impl TableSpec {
                 EventStoreError::Transient(format!("table {name} did not become active: {e}"))
             })?;
         if let Some(attribute) = self.ttl_attribute {
-            let enabled = client
-                .describe_time_to_live()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?
-                .time_to_live_description()
-                .and_then(|d| d.attribute_name())
-                .is_some_and(|a| a == attribute);
-            if !enabled {
-                client
+            if !ttl_on(client, name, attribute).await? {
+                let updated = client
                     .update_time_to_live()
                     .table_name(name)
                     .time_to_live_specification(
@@ -160,10 +175,29 @@ impl TableSpec {
                             .expect("name and flag are set"),
                     )
                     .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
+                    .await;
+                // Another caller ensuring the table at the same time may have enabled it in between (DynamoDB
+                // Local then refuses this update: "TimeToLive is already enabled"): the table is as wanted.
+                if let Err(e) = updated {
+                    if !ttl_on(client, name, attribute).await? {
+                        return Err(classify(&e));
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Whether the time to live of table `name` is on (or being turned on) for `attribute`.
+async fn ttl_on(client: &Client, name: &str, attribute: &str) -> Result<bool, EventStoreError> {
+    Ok(client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?
+        .time_to_live_description()
+        .and_then(|d| d.attribute_name())
+        .is_some_and(|a| a == attribute))
 }

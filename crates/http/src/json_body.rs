@@ -171,7 +171,7 @@ mod tests {
         for not_an_object in ["[5]", "5", "\"x\"", "null", " [ ] "] {
             let problem = extract(json, not_an_object).await.unwrap_err();
             assert_eq!(
-                (problem.slug, problem.detail.as_str()),
+                (problem.slug.as_ref(), problem.detail.as_str()),
                 ("invalid-request", "the request body must be a JSON object"),
                 "{not_an_object}"
             );
@@ -204,7 +204,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (problem.status, problem.slug),
+            (problem.status, problem.slug.as_ref()),
             (StatusCode::BAD_REQUEST, "incomplete-body")
         );
     }

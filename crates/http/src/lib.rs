@@ -1,4 +1,4 @@
-//! The HTTP edge shared by the command and query functions.
+//! The HTTP edge of every domain's command and query functions.
 //!
 //! * [`Problem`]: RFC 9457 `application/problem+json` errors with stable types.
 //! * [`JsonBody`]: a JSON body extractor that answers 400/413/415 as problems.
@@ -6,21 +6,35 @@
 //!   whether they are an operator.
 //! * [`RateLimit`]: a budget per principal, checked before any handler runs (429 past it).
 //! * [`ProblemListener`]: the local server's listener, whose connections answer malformed HTTP as problems too.
+//! * [`commands`]: any aggregate's commands over HTTP: headers in, the handler run, `ETag`/`Location` or the
+//!   problem out ([`headers`]: `Idempotency-Key`, `If-Match`, `X-Correlation-Id`, `traceparent`).
+//! * [`IdPath`]: an aggregate's id in a path, validated.
+//! * [`reads`]: any read model's queries: parameters, read-your-writes, `ETag`, listings with signed [`cursor`]s
+//!   (keys from Secrets Manager: `cursor_secret`, feature `secrets-manager`), the audit trail of a stream.
 //! * [`outcomes`]: commands counted by outcome (a metric).
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
 //!
 //! Process setup that is not about HTTP (configuration, logs, metrics) is in `tributary-runtime`.
 
 pub mod caller;
+pub mod commands;
+pub mod cursor;
+#[cfg(feature = "secrets-manager")]
+pub mod cursor_secret;
+pub mod headers;
+pub mod ids;
 pub mod json_body;
 pub mod limit;
 pub mod listener;
 pub mod outcomes;
 pub mod problem;
+pub mod reads;
 pub mod routes;
 pub mod serve;
 
 pub use caller::{with_operators, with_required_authentication, Caller, OperatorRule};
+pub use commands::Problems;
+pub use ids::IdPath;
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use limit::{with_rate_limit, RateLimit};
 pub use listener::ProblemListener;

@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Prefix of every problem type; the slug after it is stable and documented.
 pub const TYPE_PREFIX: &str = "urn:tributary:problem:";
@@ -19,8 +20,9 @@ pub fn with_problem_fallbacks(router: axum::Router) -> axum::Router {
 pub struct Problem {
     pub status: StatusCode,
     /// Stable slug, e.g. `insufficient-funds` (the `type` member is [`TYPE_PREFIX`] + slug).
-    pub slug: &'static str,
-    pub title: &'static str,
+    /// Usually a literal; a kit type names its own (`invalid-account-id` for any aggregate's id path).
+    pub slug: Cow<'static, str>,
+    pub title: Cow<'static, str>,
     pub detail: String,
     /// Extra members (e.g. `balance`, `expected_version`), in order.
     pub extensions: Vec<(&'static str, Value)>,
@@ -31,14 +33,14 @@ pub struct Problem {
 impl Problem {
     pub fn new(
         status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
+        slug: impl Into<Cow<'static, str>>,
+        title: impl Into<Cow<'static, str>>,
         detail: impl Into<String>,
     ) -> Self {
         Self {
             status,
-            slug,
-            title,
+            slug: slug.into(),
+            title: title.into(),
             detail: detail.into(),
             extensions: Vec::new(),
             retry_after: None,
@@ -62,7 +64,11 @@ impl Problem {
     }
 
     /// 400 for a request that is not what the API accepts.
-    pub fn bad_request(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(
+        slug: impl Into<Cow<'static, str>>,
+        title: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(StatusCode::BAD_REQUEST, slug, title, detail)
     }
 
@@ -111,7 +117,7 @@ impl Problem {
     pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("type".into(), self.type_uri().into());
-        body.insert("title".into(), self.title.into());
+        body.insert("title".into(), self.title.as_ref().into());
         body.insert("status".into(), self.status.as_u16().into());
         body.insert("detail".into(), self.detail.clone().into());
         for (name, value) in &self.extensions {

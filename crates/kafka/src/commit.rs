@@ -19,6 +19,9 @@ pub enum CommitError {
     Kafka(#[from] KafkaError),
     #[error("no answer to the commit within {0:?}; it may still land")]
     NoAnswer(Duration),
+    /// The runtime shut down before the commit ran (a consumer stopping): nothing committed, the records come again.
+    #[error("the commit was cancelled: the runtime is shutting down")]
+    Cancelled,
 }
 
 /// Commit `offsets` synchronously on the blocking pool; wait at most `wait` for the answer.
@@ -33,8 +36,48 @@ where
 {
     let commit = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync));
     match tokio::time::timeout(wait, commit).await {
-        Ok(Ok(result)) => Ok(result?),
-        Ok(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+        Ok(joined) => answer(joined),
         Err(_) => Err(CommitError::NoAnswer(wait)),
+    }
+}
+
+/// What the commit task's end means: its result; a panic in it goes on as a panic; a task cancelled because the
+/// runtime is shutting down is an error like any other (a loaded test run's stopping stack had panicked here with
+/// "`JoinError` reason is not a panic").
+fn answer(
+    joined: Result<Result<(), KafkaError>, tokio::task::JoinError>,
+) -> Result<(), CommitError> {
+    match joined {
+        Ok(result) => Ok(result?),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(CommitError::Cancelled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit task cancelled by a runtime shutting down is reported, not turned into a panic (on the commit before
+    /// this function, the same match called `JoinError::into_panic` on it, which panics).
+    #[tokio::test]
+    async fn a_cancelled_commit_is_an_error_not_a_panic() {
+        let task = tokio::spawn(std::future::pending::<Result<(), KafkaError>>());
+        task.abort();
+        let cancelled = task.await.expect_err("aborted");
+        assert!(cancelled.is_cancelled());
+        assert!(matches!(
+            answer(Err(cancelled)),
+            Err(CommitError::Cancelled)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_commit_goes_on_as_a_panic() {
+        let task = tokio::spawn(async { panic!("in the commit") });
+        let panicked: tokio::task::JoinError = task.await.expect_err("panicked");
+        let unwound =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(Err(panicked))));
+        assert!(unwound.is_err());
     }
 }

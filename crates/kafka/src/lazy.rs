@@ -58,7 +58,7 @@ impl LazyPublisher {
             settled,
         };
         tokio::spawn(async move {
-            let mut pause = FIRST_RETRY;
+            let mut pauses = tributary_runtime::retry::pauses(FIRST_RETRY, LONGEST_RETRY);
             let publisher = loop {
                 match Publisher::connect(&config, &aws).await {
                     Ok(publisher) => break publisher,
@@ -69,9 +69,9 @@ impl LazyPublisher {
                         return;
                     }
                     Err(error) => {
+                        let pause = pauses.next().unwrap_or(LONGEST_RETRY);
                         tracing::warn!(%error, retry_in = ?pause, "Kafka brokers not discovered yet; going on without a publisher");
                         tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(LONGEST_RETRY);
                     }
                 }
             };

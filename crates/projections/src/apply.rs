@@ -90,9 +90,11 @@ pub async fn apply(
             projection: model.name(),
         })?;
     let key = model.checkpoint_key(entity);
+    let mut pauses =
+        tributary_runtime::retry::pauses(Duration::from_millis(10), Duration::from_millis(320));
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+            tokio::time::sleep(pauses.next().unwrap_or_default()).await;
         }
         let current = projections.checkpoint(&key).await?;
         let applied = current.as_ref().map_or(0, |(_, version)| *version);

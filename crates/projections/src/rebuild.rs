@@ -175,7 +175,11 @@ pub async fn rebuild_stream(
     };
     let key = model.checkpoint_key(entity);
     let mut pending: &[Step] = &steps;
-    for attempt in 0..8u32 {
+    let mut pauses = tributary_runtime::retry::pauses(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(640),
+    );
+    for _ in 0..8 {
         if projections.commit(&key, Guard::NotNewer, pending).await? {
             return Ok(history.len() as u64);
         }
@@ -187,7 +191,7 @@ pub async fn rebuild_stream(
             Some((_, stored)) => pending = &steps[steps.partition_point(|s| s.version <= stored)..],
             None => {}
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+        tokio::time::sleep(pauses.next().unwrap_or_default()).await;
     }
     Err(ProjectionError::Contention {
         stream: stream.to_owned(),

@@ -2,29 +2,18 @@
 //! whole rebuild (and every run after it stopped at the same place). Now every other stream is rebuilt, the failed one
 //! is reported with why, an operator can leave it out, and retry it alone once fixed.
 
-use bank_account::views::AccountSummaries;
-use bank_account::{AccountEvent, Amount, Currency, Principal};
 use tributary_core::Projection;
 use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{
     rebuild, rebuild_streams, ProjectionStore, RebuildOptions, RebuildOutcome,
 };
 use tributary_store::NewEvent;
+use tributary_testkit::tally::{TallyEvent, TallyTotals, STREAM_PREFIX};
 use tributary_testkit::{dynamo, event_metadata, seed_history};
 use uuid::Uuid;
 
-fn opened() -> AccountEvent {
-    AccountEvent::AccountOpened {
-        owner: Principal::parse("ann").unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-    }
-}
-
-fn deposited(n: u64) -> AccountEvent {
-    AccountEvent::MoneyDeposited {
-        amount: Amount::new(n).unwrap(),
-        deposited_by: Principal::parse("ann").unwrap(),
-    }
+fn counted(by: u64) -> TallyEvent {
+    TallyEvent::TallyCounted { by }
 }
 
 #[tokio::test]
@@ -48,15 +37,15 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
         .await
         .unwrap();
     let streams: Vec<String> = (0..5)
-        .map(|_| format!("account-{}", Uuid::new_v4()))
+        .map(|_| format!("{STREAM_PREFIX}{}", Uuid::new_v4()))
         .collect();
     let broken = streams[2].clone();
     for stream in &streams {
-        // The broken stream starts with a deposit: the summary's fold refuses it (no account was opened).
-        let history: Vec<AccountEvent> = if *stream == broken {
-            vec![deposited(5), deposited(6)]
+        // The broken stream starts with a count: the totals' fold refuses it (no tally was started).
+        let history: Vec<TallyEvent> = if *stream == broken {
+            vec![counted(5), counted(6)]
         } else {
-            vec![opened(), deposited(5)]
+            vec![TallyEvent::TallyStarted, counted(5)]
         };
         let events = history
             .iter()
@@ -69,7 +58,7 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
     let projections = ProjectionStore::new(d.client(), &projections_table);
 
     let outcome = rebuild(
-        &AccountSummaries,
+        &TallyTotals,
         &projections,
         &store,
         RebuildOptions {
@@ -90,9 +79,9 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
         "{progress:?}"
     );
     for stream in streams.iter().filter(|s| **s != broken) {
-        let entity = AccountSummaries.entity(stream).unwrap();
+        let entity = Projection::entity(&TallyTotals, stream).unwrap();
         let (_, version) = projections
-            .checkpoint(&AccountSummaries.checkpoint_key(entity))
+            .checkpoint(&Projection::checkpoint_key(&TallyTotals, entity))
             .await
             .unwrap()
             .expect("rebuilt");
@@ -101,7 +90,7 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
 
     // Left out on purpose: nothing fails.
     let skipping = rebuild(
-        &AccountSummaries,
+        &TallyTotals,
         &projections,
         &store,
         RebuildOptions {
@@ -123,7 +112,7 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
 
     // Retried alone: still failing, and said so.
     let retried = rebuild_streams(
-        &AccountSummaries,
+        &TallyTotals,
         &projections,
         &store,
         std::slice::from_ref(&broken),

@@ -11,8 +11,9 @@ static WATCHDOG: Once = Once::new();
 /// The default deadline of a test binary.
 pub const DEFAULT: Duration = Duration::from_secs(25 * 60);
 
-/// Start the watchdog of this process (once; later calls do nothing).
-pub fn start_watchdog() {
+/// Start the watchdog of this process (once; later calls do nothing). `kafka` names the test broker when one was
+/// started (for the message).
+pub fn start_watchdog(kafka: fn() -> Option<&'static str>) {
     WATCHDOG.call_once(|| {
         let deadline = std::env::var("TRIBUTARY_TEST_DEADLINE_SECS")
             .ok()
@@ -27,7 +28,7 @@ pub fn start_watchdog() {
                  Ending the process.",
                 deadline.as_secs(),
                 std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "the embedded server".into()),
-                crate::kafka::kafka_if_started().map_or("none started", |k| k.bootstrap.as_str()),
+                kafka().unwrap_or("none started"),
             );
             std::process::exit(101);
         });

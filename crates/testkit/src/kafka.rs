@@ -19,7 +19,7 @@ static KAFKA: OnceLock<TestKafka> = OnceLock::new();
 
 /// The shared broker, started on first use.
 pub fn kafka() -> &'static TestKafka {
-    crate::deadline::start_watchdog();
+    crate::start_watchdog();
     KAFKA.get_or_init(|| match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
         _ if std::env::var("TRIBUTARY_TEST_KAFKA").as_deref() == Ok("tansu") => TestKafka {
             bootstrap: crate::broker::PrivateBroker::for_this_process()

@@ -12,6 +12,7 @@ pub mod deadline;
 pub mod faults;
 mod history;
 pub mod kafka;
+pub mod tally;
 
 pub use batches::{kafka_batch_json, RawRecord};
 pub use broker::PrivateBroker;
@@ -48,9 +49,14 @@ pub struct TestDynamo {
 
 static DYNAMO: OnceLock<TestDynamo> = OnceLock::new();
 
+/// The test binary's deadline ([`deadline`]), started by the first service a test uses.
+fn start_watchdog() {
+    deadline::start_watchdog(|| kafka::kafka_if_started().map(|k| k.bootstrap.as_str()));
+}
+
 /// The shared server and tables, started and created on first use.
 pub fn dynamo() -> &'static TestDynamo {
-    deadline::start_watchdog();
+    start_watchdog();
     DYNAMO.get_or_init(|| {
         std::thread::spawn(start)
             .join()

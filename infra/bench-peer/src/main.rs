@@ -1,4 +1,4 @@
-//! The peer comparison of the benchmark harness: the bank domain of `crates/bank` (the same `decide` and `evolve`)
+//! The peer comparison of the benchmark harness: the bank domain of `examples/bank/domain` (the same `decide` and `evolve`)
 //! as a cqrs-es 0.5 aggregate on dynamo-es 0.5, with and without its snapshot store, every committed event
 //! published to Kafka and acknowledged (as the command path does), measured with the harness's own loop
 //! (`bench-core`) on the same services. Run by the harness (`infra/bench.sh --peer`) with a JSON plan as its one

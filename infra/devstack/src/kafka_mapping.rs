@@ -172,13 +172,14 @@ async fn handle_until_done(
     shutdown: &CancellationToken,
 ) -> bool {
     let mut attempt: u32 = 0;
+    let mut pauses =
+        tributary_runtime::retry::pauses(Duration::from_millis(200), settings.max_backoff);
     loop {
         match handler.handle_batch(event).await {
             Ok(_) => return true,
             Err(error) => {
                 attempt += 1;
-                let backoff =
-                    Duration::from_millis(100u64 << attempt.min(10)).min(settings.max_backoff);
+                let backoff = pauses.next().unwrap_or(settings.max_backoff);
                 tracing::warn!(%error, %group, attempt, ?backoff, "batch failed; retrying it");
                 tokio::select! {
                     () = shutdown.cancelled() => return false,

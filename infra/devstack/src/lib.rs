@@ -42,8 +42,6 @@ use tributary_runtime::config::SdkPolicy;
 pub const TOPIC_PARTITIONS: i32 = 6;
 /// Default name of the projections table.
 pub const DEFAULT_PROJECTIONS_TABLE: &str = "tributary-projections";
-/// The cursor secret of the local query API (deployed: a secret in Secrets Manager, `CURSOR_SECRET_ARN`).
-const LOCAL_CURSOR_SECRET: &[u8] = b"tributary-local-cursor-secret";
 
 /// Where the DynamoDB API comes from.
 #[derive(Debug, Clone)]
@@ -223,208 +221,55 @@ impl Drop for Devstack {
 }
 
 impl Devstack {
-    /// Start every part, create tables and topics, and return once the HTTP API accepts connections.
+    /// Start every part, create tables and topics, and return once the HTTP API accepts connections: the DynamoDB
+    /// API and its tables, Kafka and its topics, the HTTP API (command and query functions), the relay, one
+    /// denormaliser per read model, and the transfer process manager.
     pub async fn start(config: DevstackConfig) -> anyhow::Result<Self> {
         let mut infrastructure = Vec::new();
         let mut workers = Vec::new();
         let shutdown = CancellationToken::new();
         let (dynamo_endpoint, dynamo_description) =
             start_dynamo(&config.dynamo, &mut infrastructure).await?;
-        let client = local_client(&dynamo_endpoint);
-        // The functions' clients, with the timeouts and retries each has when deployed.
-        let request_path = dynamodb_client(&dynamo_endpoint, config.request_path_policy);
-        let background = dynamodb_client(&dynamo_endpoint, config.background_policy);
-        for (spec, name) in [
-            (tables::EVENTS, &config.events_table),
-            (tables::PROJECTIONS, &config.projections_table),
-        ] {
-            spec.ensure(&client, name)
-                .await
-                .with_context(|| format!("cannot create table {name} at {dynamo_endpoint}"))?;
-        }
-
-        let topics = [
-            (config.events_topic.as_str(), TOPIC_PARTITIONS),
-            (config.rejections_topic.as_str(), TOPIC_PARTITIONS),
-            (config.dead_letter_topic.as_str(), TOPIC_PARTITIONS),
-        ];
-        let (embedded_kafka, kafka_bootstrap, kafka_description) = match &config.kafka {
-            KafkaSource::Embedded => {
-                let kafka = EmbeddedKafka::start().context("cannot start the embedded Kafka")?;
-                for (name, partitions) in topics {
-                    kafka
-                        .create_topic(name, partitions)
-                        .with_context(|| format!("cannot create topic {name}"))?;
-                }
-                let bootstrap = kafka.bootstrap_servers().to_owned();
-                (
-                    Some(kafka),
-                    bootstrap,
-                    "embedded mock cluster, 3 brokers".to_owned(),
-                )
-            }
-            KafkaSource::External(bootstrap) => {
-                create_topics(bootstrap, &topics)
-                    .await
-                    .with_context(|| format!("cannot create topics on {bootstrap}"))?;
-                (None, bootstrap.clone(), "external broker".to_owned())
-            }
-        };
-        let kafka = KafkaConfig {
-            dead_letter_topic: config.dead_letter_topic.clone(),
-            ..KafkaConfig::plaintext(
-                &kafka_bootstrap,
-                &config.events_topic,
-                &config.rejections_topic,
-            )
-        };
-
-        // The command function: its own producer, with the short delivery timeout of the request path.
-        let command_publisher = Publisher::connect(
-            &KafkaConfig {
-                delivery_timeout: config.command_delivery_timeout,
-                ..kafka.clone()
-            },
-            &aws_types::SdkConfig::builder().build(),
-        )
-        .await?;
-        let service = CommandService::new(request_path.clone(), &config.events_table)
-            .with_snapshots(config.snapshots)
-            .with_publisher(
-                LazyPublisher::ready(command_publisher),
-                PublishFaults {
-                    fail_rate: config.fail_publish_rate,
-                },
-            );
-        let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
-            format!(
-                "cannot listen on {} for the HTTP API (set DEVSTACK_ADDR)",
-                config.http_addr
-            )
-        })?;
-        let http_addr = listener.local_addr()?;
-        let query = QueryService::new(
-            ProjectionStore::new(request_path.clone(), &config.projections_table),
-            DynamoDbEventStore::shared(request_path, &config.events_table),
-            LOCAL_CURSOR_SECRET,
-        );
-        let projections = ProjectionStore::new(background.clone(), &config.projections_table);
-        let mut router = tributary_http::with_operators(
-            tributary_http::with_rate_limit(
-                tributary_http::with_problem_fallbacks(
-                    command_function::routes(service).merge(query_function::routes(query)),
-                ),
-                config.rate_limit.clone(),
-            ),
-            config.operators.clone(),
-        );
-        if config.require_authentication {
-            router = tributary_http::with_required_authentication(router);
-        }
-        let stopping = shutdown.clone();
-        workers.push(tokio::spawn(async move {
-            // On stop: no new connections; requests in flight are answered.
-            if let Err(e) = axum::serve(tributary_http::ProblemListener(listener), router)
-                .with_graceful_shutdown(async move { stopping.cancelled().await })
-                .await
-            {
-                tracing::error!(%e, "HTTP API stopped");
-            }
-        }));
-
-        // The relay function: its own producer, patient like the Lambda's.
+        let clients = Clients::new(&dynamo_endpoint, &config);
+        ensure_tables(&clients.admin, &config, &dynamo_endpoint).await?;
+        let kafka = start_kafka(&config).await?;
+        let http_addr =
+            serve_http(&config, &clients, &kafka.config, &shutdown, &mut workers).await?;
         if config.relay {
-            let relay_publisher = Publisher::connect(
-                &KafkaConfig {
-                    delivery_timeout: Duration::from_secs(30),
-                    ..kafka.clone()
-                },
-                &aws_types::SdkConfig::builder().build(),
-            )
-            .await?;
-            workers.push(tokio::spawn(stream_mapping::run(
-                streams_client(&dynamo_endpoint),
-                client.clone(),
-                config.events_table.clone(),
-                relay_publisher,
-                shutdown.clone(),
-            )));
+            workers.push(
+                start_relay(
+                    &config,
+                    &clients,
+                    &dynamo_endpoint,
+                    &kafka.config,
+                    &shutdown,
+                )
+                .await?,
+            );
         }
-
-        // One denormaliser per projection, each with its own consumer group (and producer for dead letters).
-        if config.denormalisers {
-            let mut ready = Vec::new();
-            for projection in bank_service::read_models() {
-                let group =
-                    kafka_mapping::group_id(&config.mapping.group_prefix, projection.name());
-                let denormaliser = Denormaliser {
-                    projection,
-                    consumer_group: group.clone(),
-                    projections: projections.clone(),
-                    events: DynamoDbEventStore::shared(background.clone(), &config.events_table),
-                    dead_letters: LazyPublisher::ready(
-                        Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
-                            .await?,
-                    ),
-                };
-                let (assigned, when_assigned) = tokio::sync::oneshot::channel();
-                ready.push(when_assigned);
-                workers.push(tokio::spawn(kafka_mapping::run(
-                    kafka_bootstrap.clone(),
-                    config.events_topic.clone(),
-                    group,
-                    denormaliser,
-                    config.mapping.clone(),
-                    assigned,
-                    shutdown.clone(),
-                )));
-            }
-            // Return once every consumer group consumes, so the first command's events are not waiting on a join.
-            let all_ready = futures::future::join_all(ready);
-            if tokio::time::timeout(Duration::from_secs(30), all_ready)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the projections' consumer groups are not assigned after 30 s; they will catch up");
-            }
-        }
-
-        // The transfer process manager, on its own consumer group (and producer for dead letters).
         let transfer_process = if config.denormalisers {
-            let events = DynamoDbEventStore::shared(background.clone(), &config.events_table);
-            let group =
-                kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
-            let start = ProcessStart {
-                bootstrap: kafka_bootstrap.clone(),
-                topic: config.events_topic.clone(),
-                group: group.clone(),
-                reactor: Reactor {
-                    manager: TransferProcess::over(events, config.snapshots),
-                    consumer_group: group,
-                    dead_letters: LazyPublisher::ready(
-                        Publisher::connect(&kafka, &aws_types::SdkConfig::builder().build())
-                            .await?,
-                    ),
-                },
-                mapping: config.mapping.clone(),
-            };
-            Some(start.spawn(&shutdown).await)
+            start_denormalisers(&config, &clients, &kafka, &shutdown, &mut workers).await?;
+            Some(
+                transfer_process(&config, &clients, &kafka)
+                    .await?
+                    .spawn(&shutdown)
+                    .await,
+            )
         } else {
             None
         };
-
         Ok(Self {
             http_addr,
             dynamo_endpoint,
             dynamo_description,
             events_table: config.events_table,
             projections_table: config.projections_table,
-            kafka_bootstrap,
-            kafka_description,
+            kafka_bootstrap: kafka.bootstrap,
+            kafka_description: kafka.description,
             events_topic: config.events_topic,
             rejections_topic: config.rejections_topic,
             dead_letter_topic: config.dead_letter_topic,
-            embedded_kafka,
+            embedded_kafka: kafka.embedded,
             infrastructure,
             workers,
             transfer_process,
@@ -497,6 +342,239 @@ impl Devstack {
     pub fn embedded_kafka(&self) -> Option<&EmbeddedKafka> {
         self.embedded_kafka.as_ref()
     }
+}
+
+/// The DynamoDB clients of the stack: one to create tables, and the functions' own, with the timeouts and retries
+/// each has when deployed.
+struct Clients {
+    admin: aws_sdk_dynamodb::Client,
+    request_path: aws_sdk_dynamodb::Client,
+    background: aws_sdk_dynamodb::Client,
+}
+
+impl Clients {
+    fn new(endpoint: &str, config: &DevstackConfig) -> Self {
+        Self {
+            admin: local_client(endpoint),
+            request_path: dynamodb_client(endpoint, config.request_path_policy),
+            background: dynamodb_client(endpoint, config.background_policy),
+        }
+    }
+}
+
+/// Create the events and projections tables (or leave them as they are).
+async fn ensure_tables(
+    client: &aws_sdk_dynamodb::Client,
+    config: &DevstackConfig,
+    endpoint: &str,
+) -> anyhow::Result<()> {
+    for (spec, name) in [
+        (tables::EVENTS, &config.events_table),
+        (tables::PROJECTIONS, &config.projections_table),
+    ] {
+        spec.ensure(client, name)
+            .await
+            .with_context(|| format!("cannot create table {name} at {endpoint}"))?;
+    }
+    Ok(())
+}
+
+/// The stack's Kafka: the embedded cluster (kept running) or an external broker, with its topics created.
+struct StackKafka {
+    embedded: Option<EmbeddedKafka>,
+    description: String,
+    bootstrap: String,
+    config: KafkaConfig,
+}
+
+async fn start_kafka(config: &DevstackConfig) -> anyhow::Result<StackKafka> {
+    let topics = [
+        (config.events_topic.as_str(), TOPIC_PARTITIONS),
+        (config.rejections_topic.as_str(), TOPIC_PARTITIONS),
+        (config.dead_letter_topic.as_str(), TOPIC_PARTITIONS),
+    ];
+    let (embedded, bootstrap, description) = match &config.kafka {
+        KafkaSource::Embedded => {
+            let kafka = EmbeddedKafka::start().context("cannot start the embedded Kafka")?;
+            for (name, partitions) in topics {
+                kafka
+                    .create_topic(name, partitions)
+                    .with_context(|| format!("cannot create topic {name}"))?;
+            }
+            let bootstrap = kafka.bootstrap_servers().to_owned();
+            (
+                Some(kafka),
+                bootstrap,
+                "embedded mock cluster, 3 brokers".to_owned(),
+            )
+        }
+        KafkaSource::External(bootstrap) => {
+            create_topics(bootstrap, &topics)
+                .await
+                .with_context(|| format!("cannot create topics on {bootstrap}"))?;
+            (None, bootstrap.clone(), "external broker".to_owned())
+        }
+    };
+    Ok(StackKafka {
+        embedded,
+        description,
+        config: KafkaConfig {
+            dead_letter_topic: config.dead_letter_topic.clone(),
+            ..KafkaConfig::plaintext(&bootstrap, &config.events_topic, &config.rejections_topic)
+        },
+        bootstrap,
+    })
+}
+
+/// A producer of the stack's Kafka (no AWS: plaintext).
+async fn producer(kafka: &KafkaConfig) -> anyhow::Result<Publisher> {
+    Ok(Publisher::connect(kafka, &aws_types::SdkConfig::builder().build()).await?)
+}
+
+/// The HTTP API (the command and query functions' routes on one listener); returns where it listens.
+async fn serve_http(
+    config: &DevstackConfig,
+    clients: &Clients,
+    kafka: &KafkaConfig,
+    shutdown: &CancellationToken,
+    workers: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<SocketAddr> {
+    // The command function: its own producer, with the short delivery timeout of the request path.
+    let command_publisher = producer(&KafkaConfig {
+        delivery_timeout: config.command_delivery_timeout,
+        ..kafka.clone()
+    })
+    .await?;
+    let service = CommandService::new(clients.request_path.clone(), &config.events_table)
+        .with_snapshots(config.snapshots)
+        .with_publisher(
+            LazyPublisher::ready(command_publisher),
+            PublishFaults {
+                fail_rate: config.fail_publish_rate,
+            },
+        );
+    let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
+        format!(
+            "cannot listen on {} for the HTTP API (set DEVSTACK_ADDR)",
+            config.http_addr
+        )
+    })?;
+    let http_addr = listener.local_addr()?;
+    let query = QueryService::new(
+        ProjectionStore::new(clients.request_path.clone(), &config.projections_table),
+        DynamoDbEventStore::shared(clients.request_path.clone(), &config.events_table),
+        tributary_http::cursor::LOCAL_CURSOR_SECRET.as_bytes(),
+    );
+    let mut router = tributary_http::with_operators(
+        tributary_http::with_rate_limit(
+            tributary_http::with_problem_fallbacks(
+                command_function::routes(service).merge(query_function::routes(query)),
+            ),
+            config.rate_limit.clone(),
+        ),
+        config.operators.clone(),
+    );
+    if config.require_authentication {
+        router = tributary_http::with_required_authentication(router);
+    }
+    let stopping = shutdown.clone();
+    workers.push(tokio::spawn(async move {
+        // On stop: no new connections; requests in flight are answered.
+        if let Err(e) = axum::serve(tributary_http::ProblemListener(listener), router)
+            .with_graceful_shutdown(async move { stopping.cancelled().await })
+            .await
+        {
+            tracing::error!(%e, "HTTP API stopped");
+        }
+    }));
+    Ok(http_addr)
+}
+
+/// The relay function on the events table's stream: its own producer, patient like the Lambda's.
+async fn start_relay(
+    config: &DevstackConfig,
+    clients: &Clients,
+    dynamo_endpoint: &str,
+    kafka: &KafkaConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let relay_publisher = producer(&KafkaConfig {
+        delivery_timeout: Duration::from_secs(30),
+        ..kafka.clone()
+    })
+    .await?;
+    Ok(tokio::spawn(stream_mapping::run(
+        streams_client(dynamo_endpoint),
+        clients.admin.clone(),
+        config.events_table.clone(),
+        relay_publisher,
+        shutdown.clone(),
+    )))
+}
+
+/// One denormaliser per read model, each on its own consumer group (and producer for dead letters); returns once
+/// every group consumes (up to 30 s), so that the first command's events are not waiting on a join.
+async fn start_denormalisers(
+    config: &DevstackConfig,
+    clients: &Clients,
+    kafka: &StackKafka,
+    shutdown: &CancellationToken,
+    workers: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let projections = ProjectionStore::new(clients.background.clone(), &config.projections_table);
+    let mut ready = Vec::new();
+    for projection in bank_service::read_models() {
+        let group = kafka_mapping::group_id(&config.mapping.group_prefix, projection.name());
+        let denormaliser = Denormaliser {
+            projection,
+            consumer_group: group.clone(),
+            projections: projections.clone(),
+            events: DynamoDbEventStore::shared(clients.background.clone(), &config.events_table),
+            dead_letters: LazyPublisher::ready(producer(&kafka.config).await?),
+        };
+        let (assigned, when_assigned) = tokio::sync::oneshot::channel();
+        ready.push(when_assigned);
+        workers.push(tokio::spawn(kafka_mapping::run(
+            kafka.bootstrap.clone(),
+            config.events_topic.clone(),
+            group,
+            denormaliser,
+            config.mapping.clone(),
+            assigned,
+            shutdown.clone(),
+        )));
+    }
+    let all_ready = futures::future::join_all(ready);
+    if tokio::time::timeout(Duration::from_secs(30), all_ready)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the projections' consumer groups are not assigned after 30 s; they will catch up"
+        );
+    }
+    Ok(())
+}
+
+/// How to start the transfer process manager: on its own consumer group (and producer for dead letters).
+async fn transfer_process(
+    config: &DevstackConfig,
+    clients: &Clients,
+    kafka: &StackKafka,
+) -> anyhow::Result<ProcessStart> {
+    let events = DynamoDbEventStore::shared(clients.background.clone(), &config.events_table);
+    let group = kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
+    Ok(ProcessStart {
+        bootstrap: kafka.bootstrap.clone(),
+        topic: config.events_topic.clone(),
+        group: group.clone(),
+        reactor: Reactor {
+            manager: TransferProcess::over(events, config.snapshots),
+            consumer_group: group,
+            dead_letters: LazyPublisher::ready(producer(&kafka.config).await?),
+        },
+        mapping: config.mapping.clone(),
+    })
 }
 
 async fn start_dynamo(

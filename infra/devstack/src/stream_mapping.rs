@@ -154,7 +154,7 @@ async fn deliver(
     shutdown: &CancellationToken,
 ) -> bool {
     let mut from = 0;
-    let mut backoff = FIRST_BACKOFF;
+    let mut pauses = tributary_runtime::retry::pauses(FIRST_BACKOFF, MAX_BACKOFF);
     while from < records.len() {
         let batch = &records[from..];
         let event: aws_lambda_events::event::dynamodb::Event =
@@ -171,12 +171,12 @@ async fn deliver(
             })
             .unwrap_or(0);
         from += position;
+        let backoff = pauses.next().unwrap_or(MAX_BACKOFF);
         tracing::warn!(retry_in = ?backoff, remaining = records.len() - from, "relay batch failed; retrying from the failed record");
         tokio::select! {
             () = shutdown.cancelled() => return false,
             () = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     true
 }

@@ -83,8 +83,45 @@ impl Reply {
     }
 }
 
-/// POST a JSON body (or nothing) with extra headers.
+/// POST a JSON body (or nothing) with extra headers. A request with an `Idempotency-Key` that is answered `503
+/// service-unavailable` (the event store did not answer in time: a loaded machine) or `409 concurrent-modification`
+/// (the command's retry budget ran out before its append won: on a loaded machine, against its own earlier attempt
+/// landing late) is sent again with the same key after `Retry-After`, as the answer tells clients to, up to
+/// [`EVENTUALLY`]: the retry applies it at most once. A request without a key gets its answer, like any client that
+/// cannot retry safely.
 pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    let keyed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"));
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let reply = post_once(client, url, headers, body).await;
+        let retry = matches!(
+            (reply.status, reply.body["type"].as_str()),
+            (503, Some("urn:tributary:problem:service-unavailable"))
+                | (409, Some("urn:tributary:problem:concurrent-modification"))
+        );
+        if !(keyed && retry && tokio::time::Instant::now() < deadline) {
+            return reply;
+        }
+        RETRIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seconds = reply.header("retry-after").parse().unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    }
+}
+
+/// How many times [`post`] sent a request again (in this test binary). Such a command may have been committed
+/// without its fast-path publish (the store's answer was lost, so the handler never got to publish): the relay's
+/// copy is then its only one.
+pub static RETRIED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// POST once: whatever the stack answers.
+async fn post_once(
     client: &reqwest::Client,
     url: &str,
     headers: &[(&str, &str)],

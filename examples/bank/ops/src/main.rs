@@ -1,0 +1,17 @@
+//! `tributary`: the operator CLI over the bank (see `tributary-ops` for the subcommands). Wiring only: parse, run,
+//! report.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = tributary_ops::Cli::parse();
+    match tributary_ops::run(&bank_ops::Bank, cli, &mut std::io::stdout()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tributary: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
