@@ -39,9 +39,11 @@ impl Target {
         self.definite.load(Ordering::SeqCst)
     }
 
-    /// Wait until at least `n` commands have a definite outcome.
-    pub async fn wait_for_definite(&self, n: usize) {
-        while self.definite() < n {
+    /// Wait until at least `n` commands of `load` have a definite outcome, or until `load` has ended: a load that
+    /// fails (a panic on an answer it did not expect) ends the wait, so the caller's `load.await` reports why
+    /// instead of waiting for ever. (A CI run's fault-injection binary once hung here until its watchdog ended it.)
+    pub async fn wait_for_definite(&self, n: usize, load: &tokio::task::JoinHandle<Ledger>) {
+        while self.definite() < n && !load.is_finished() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -275,4 +277,25 @@ async fn run_account(
         }
     }
     (id, record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A load that fails ends the wait for it (on the commit before, the wait went on for ever: the fault-injection
+    /// binary of a CI run hung until its watchdog ended it).
+    #[tokio::test]
+    async fn a_failed_load_ends_the_wait_for_it() {
+        let target = Target::new("http://127.0.0.1:9");
+        let load: tokio::task::JoinHandle<Ledger> =
+            tokio::spawn(async { panic!("an answer the load did not expect") });
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            target.wait_for_definite(1, &load),
+        )
+        .await
+        .expect("the wait ends when the load does");
+        assert!(load.await.unwrap_err().is_panic());
+    }
 }

@@ -172,7 +172,7 @@ async fn broker_outage() {
         async move { ledger::run(&target, plan, &tag).await }
     });
     target
-        .wait_for_definite(plan.accounts * (plan.commands + 1) / 4)
+        .wait_for_definite(plan.accounts * (plan.commands + 1) / 4, &load)
         .await;
     let outage = Duration::from_secs(4);
     if let Some(broker) = &private {
@@ -351,7 +351,7 @@ async fn kill_9_mid_load_and_restart() {
     });
     // A third of the way in: requests in flight, consumers mid-batch, the relay mid-stream.
     target
-        .wait_for_definite(plan.accounts * (plan.commands + 1) / 3)
+        .wait_for_definite(plan.accounts * (plan.commands + 1) / 3, &load)
         .await;
     first.kill().await.unwrap();
     let (_second, printed) = start_process(&args).await;
