@@ -290,12 +290,9 @@ mod tests {
         let target = Target::new("http://127.0.0.1:9");
         let load: tokio::task::JoinHandle<Ledger> =
             tokio::spawn(async { panic!("an answer the load did not expect") });
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            target.wait_for_definite(1, &load),
-        )
-        .await
-        .expect("the wait ends when the load does");
+        tokio::time::timeout(Duration::from_secs(60), target.wait_for_definite(1, &load))
+            .await
+            .expect("the wait ends when the load does");
         assert!(load.await.unwrap_err().is_panic());
     }
 }
