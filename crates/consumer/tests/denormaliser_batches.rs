@@ -25,7 +25,7 @@ async fn tally(counts: u64) -> Vec<StoredEvent> {
     let d = dynamo();
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let stream = format!("{STREAM_PREFIX}{}", Uuid::new_v4());
-    let mut events = vec![TallyEvent::TallyStarted];
+    let mut events = vec![TallyEvent::started("keeper")];
     events.extend((1..=counts).map(|by| TallyEvent::TallyCounted { by }));
     for (i, event) in events.iter().enumerate() {
         let new = NewEvent::from_domain(event, tributary_testkit::event_metadata("tester"));

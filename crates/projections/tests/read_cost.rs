@@ -1,65 +1,46 @@
 //! What applying costs in DynamoDB calls, counted by an SDK interceptor against a real DynamoDB API (the figures
 //! BENCHMARKS.md quotes): since projections are read from the event store rather than from Kafka records, a batch
-//! that brings an account forward costs one consistent `Query` of the new events on top of the projection's own read
-//! and write; a batch of duplicates costs the read alone.
+//! that brings an entity forward costs one consistent `Query` of the new events on top of the projection's own read
+//! and write; a batch of duplicates costs the read alone. Over the kit's test-only tally domain: one read model of
+//! each shape the read side writes (a checkpoint alone, rows with it in a transaction, one row elsewhere).
 
-use bank_account::views::{
-    self, AccountSummaries, AccountSummary, AccountsByOwner, StatementCheckpoint, StatementLine,
-    Statements,
-};
-use bank_account::{AccountEvent, Amount, Currency, Principal};
-use tributary_core::{EventMetadata, ItemKey, Projection};
+use tributary_core::{ItemKey, Projection};
 use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{
     apply, rebuild_stream, Consistency, Direction, Guard, ProjectionStore, ReadModel,
 };
 use tributary_store::{EventStore, NewEvent};
-use tributary_testkit::dynamo;
+use tributary_testkit::tally::{
+    self, KeeperEntry, LogCheckpoint, LogLine, TalliesByKeeper, TallyEvent, TallyLogs, TallyTotals,
+};
+use tributary_testkit::{dynamo, event_metadata};
 use uuid::Uuid;
 
-async fn account_with(deposits: u64) -> String {
-    let stream = format!("account-{}", Uuid::new_v4());
-    let opened = AccountEvent::AccountOpened {
-        owner: Principal::parse("counter").unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-    };
-    append(&stream, 0, &[opened]).await;
-    deposit(&stream, 1, deposits).await;
+/// A tally kept by `counter`, started and counted `counts` times (by 1, 2, ...); its stream id.
+async fn tally_with(counts: u64) -> String {
+    let stream = format!("{}{}", tally::STREAM_PREFIX, Uuid::new_v4());
+    append(&stream, 0, &[TallyEvent::started("counter")]).await;
+    count(&stream, 1, counts).await;
     stream
 }
 
-/// Deposits of 1, 2, ... `count` minor units after `version`.
-async fn deposit(stream: &str, version: u64, count: u64) {
-    let events: Vec<AccountEvent> = (1..=count)
-        .map(|n| AccountEvent::MoneyDeposited {
-            amount: Amount::new(n).unwrap(),
-            deposited_by: Principal::parse("counter").unwrap(),
-        })
+/// Counts by 1, 2, ... `counts` after `version`.
+async fn count(stream: &str, version: u64, counts: u64) {
+    let events: Vec<TallyEvent> = (1..=counts)
+        .map(|by| TallyEvent::TallyCounted { by })
         .collect();
     append(stream, version, &events).await;
 }
 
-async fn append(stream: &str, version: u64, events: &[AccountEvent]) {
+async fn append(stream: &str, version: u64, events: &[TallyEvent]) {
     let d = dynamo();
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     for (i, event) in events.iter().enumerate() {
-        let id = Uuid::new_v4();
-        let metadata = EventMetadata {
-            event_id: id,
-            command_id: id,
-            correlation_id: id.to_string(),
-            causation_id: id.to_string(),
-            occurred_at: chrono::Utc::now(),
-            actor: "counter".into(),
-            idempotency_key: None,
-            request_fingerprint: None,
-            traceparent: None,
-        };
         store
             .append(
                 stream,
                 version + i as u64,
-                &[NewEvent::from_domain(event, metadata)],
+                &[NewEvent::from_domain(event, event_metadata("counter"))],
             )
             .await
             .unwrap();
@@ -67,7 +48,7 @@ async fn append(stream: &str, version: u64, events: &[AccountEvent]) {
 }
 
 #[tokio::test]
-async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_nothing_more() {
+async fn a_batch_costs_one_query_of_the_store_per_entity_and_duplicates_cost_nothing_more() {
     let d = dynamo();
     let table = format!("test-cost-{}", Uuid::new_v4().simple());
     tables::PROJECTIONS
@@ -77,24 +58,20 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
     let (client, calls) = d.counted_client();
     let projections = ProjectionStore::new(client.clone(), &table);
     let store = DynamoDbEventStore::shared(client, &d.events_table);
-    let stream = account_with(9).await;
+    let stream = tally_with(9).await;
 
     let models: [(&dyn ReadModel, &[&str], &[&str]); 3] = [
+        (&TallyTotals, &["GetItem", "Query", "PutItem"], &["GetItem"]),
+        // Checkpoint and log lines in one transaction.
         (
-            &AccountSummaries,
-            &["GetItem", "Query", "PutItem"],
-            &["GetItem"],
-        ),
-        // Checkpoint and statement lines in one transaction.
-        (
-            &Statements,
+            &TallyLogs,
             &["GetItem", "Query", "TransactWriteItems"],
             &["GetItem"],
         ),
-        // The owner listing's entry in the owner's partition (guarded on its own version), then its checkpoint
-        // (the account's `owner-of` item): two puts.
+        // The keeper listing's entry in the keeper's partition (guarded on its own version), then its checkpoint
+        // (the tally's `keeper-of` item): two puts.
         (
-            &AccountsByOwner,
+            &TalliesByKeeper,
             &["GetItem", "Query", "PutItem", "PutItem"],
             &["GetItem"],
         ),
@@ -132,7 +109,7 @@ async fn a_batch_costs_one_query_of_the_store_per_account_and_duplicates_cost_no
 
 /// A long gap (250 events, e.g. a read model that starts late) is applied in as few writes as DynamoDB's 100-item
 /// transaction limit allows, each moving the checkpoint to the last event it holds, and ends equal to the fold: 250
-/// statement lines take three transactions; the owner listing's one entry, rewritten by every event, one put of the
+/// log lines take three transactions; the keeper listing's one entry, rewritten by every event, one put of the
 /// entry and one of the checkpoint.
 #[tokio::test]
 async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
@@ -145,16 +122,16 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
     let (client, calls) = d.counted_client();
     let projections = ProjectionStore::new(client.clone(), &table);
     let store = DynamoDbEventStore::shared(client, &d.events_table);
-    let stream = account_with(250).await;
-    let account = stream.strip_prefix("account-").unwrap();
+    let stream = tally_with(250).await;
+    let tally = stream.strip_prefix(tally::STREAM_PREFIX).unwrap();
 
     for (projection, writes) in [
         (
-            &Statements as &dyn ReadModel,
+            &TallyLogs as &dyn ReadModel,
             ["TransactWriteItems"; 3].as_slice(),
         ),
         (
-            &AccountsByOwner as &dyn ReadModel,
+            &TalliesByKeeper as &dyn ReadModel,
             ["PutItem"; 2].as_slice(),
         ),
     ] {
@@ -170,12 +147,12 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
             .collect();
         assert_eq!(got, writes, "{}", projection.name());
     }
-    let mut lines: Vec<StatementLine> = Vec::new();
+    let mut lines: Vec<LogLine> = Vec::new();
     let mut after = "line#".to_owned();
     loop {
         let page = projections
-            .page::<StatementLine>(
-                &views::statement_partition(account),
+            .page::<LogLine>(
+                &tally::log_partition(tally),
                 &after,
                 "line$",
                 Direction::OldestFirst,
@@ -193,21 +170,21 @@ async fn a_long_gap_is_written_in_transactions_of_at_most_a_hundred_items() {
     let versions: Vec<u64> = lines.iter().map(|l| l.version).collect();
     assert_eq!(versions, (2..=251).collect::<Vec<_>>());
     let total = (1..=250).sum::<u64>();
-    let checkpoint: StatementCheckpoint = projections
-        .get(&Projection::checkpoint_key(&Statements, account))
+    let checkpoint: LogCheckpoint = projections
+        .get(&Projection::checkpoint_key(&TallyLogs, tally))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((checkpoint.version, checkpoint.balance), (251, total));
-    let entry: AccountSummary = projections
+    assert_eq!((checkpoint.version, checkpoint.total), (251, total));
+    let entry: KeeperEntry = projections
         .get(&ItemKey::new(
-            views::owner_partition("counter"),
-            views::owner_entry_sk(account),
+            tally::keeper_partition("counter"),
+            tally::keeper_entry_sk(tally),
         ))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((entry.version, entry.balance), (251, total));
+    assert_eq!((entry.version, entry.total), (251, total));
 }
 
 /// A rebuild of a long stream beside a live projection that is behind (stuck at version 200 of 251): it writes what
@@ -222,27 +199,27 @@ async fn a_rebuild_of_a_long_stream_beside_a_projection_that_is_behind_completes
         .unwrap();
     let projections = ProjectionStore::new(d.client(), &table);
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
-    let stream = account_with(199).await;
-    let applied = apply(&Statements, &projections, &store, &stream, 200)
+    let stream = tally_with(199).await;
+    let applied = apply(&TallyLogs, &projections, &store, &stream, 200)
         .await
         .unwrap();
     assert_eq!(applied.to, 200);
-    deposit(&stream, 200, 51).await;
-    let read = rebuild_stream(&Statements, &projections, &store, &stream)
+    count(&stream, 200, 51).await;
+    let read = rebuild_stream(&TallyLogs, &projections, &store, &stream)
         .await
         .unwrap();
     assert_eq!(read, 251);
-    let account = stream.strip_prefix("account-").unwrap();
-    let checkpoint: StatementCheckpoint = projections
-        .get(&Projection::checkpoint_key(&Statements, account))
+    let tally = stream.strip_prefix(tally::STREAM_PREFIX).unwrap();
+    let checkpoint: LogCheckpoint = projections
+        .get(&Projection::checkpoint_key(&TallyLogs, tally))
         .await
         .unwrap()
         .unwrap();
     let total = (1..=199).sum::<u64>() + (1..=51).sum::<u64>();
-    assert_eq!((checkpoint.version, checkpoint.balance), (251, total));
+    assert_eq!((checkpoint.version, checkpoint.total), (251, total));
     let lines = projections
-        .page::<StatementLine>(
-            &views::statement_partition(account),
+        .page::<LogLine>(
+            &tally::log_partition(tally),
             "line#",
             "line$",
             Direction::OldestFirst,
@@ -253,7 +230,7 @@ async fn a_rebuild_of_a_long_stream_beside_a_projection_that_is_behind_completes
         .unwrap()
         .items;
     assert_eq!(lines.len(), 250);
-    assert_eq!(lines.last().unwrap().balance_after, total);
+    assert_eq!(lines.last().unwrap().total_after, total);
 }
 
 /// A view row written without a transaction never moves backwards: a writer that folded from an older checkpoint
@@ -268,11 +245,11 @@ async fn a_stale_writer_never_moves_a_view_row_backwards() {
         .unwrap();
     let projections = ProjectionStore::new(d.client(), &table);
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
-    let stream = account_with(5).await;
-    let account = stream.strip_prefix("account-").unwrap();
+    let stream = tally_with(5).await;
+    let tally = stream.strip_prefix(tally::STREAM_PREFIX).unwrap();
     let events = store.load(&stream).await.unwrap();
-    let key = Projection::checkpoint_key(&AccountsByOwner, account);
-    let fold = |to: usize| AccountsByOwner.fold(account, None, &events[..to]).unwrap();
+    let key = Projection::checkpoint_key(&TalliesByKeeper, tally);
+    let fold = |to: usize| TalliesByKeeper.fold(tally, None, &events[..to]).unwrap();
     // A writer folded versions 1-3 and wrote them; another then folded 4-6 from that checkpoint and wrote them.
     assert!(projections
         .commit(&key, Guard::Exactly(0), &fold(3))
@@ -287,13 +264,13 @@ async fn a_stale_writer_never_moves_a_view_row_backwards() {
         .commit(&key, Guard::Exactly(3), &fold(5)[3..])
         .await
         .unwrap());
-    let entry: AccountSummary = projections
+    let entry: KeeperEntry = projections
         .get(&ItemKey::new(
-            views::owner_partition("counter"),
-            views::owner_entry_sk(account),
+            tally::keeper_partition("counter"),
+            tally::keeper_entry_sk(tally),
         ))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((entry.version, entry.balance), (6, 15));
+    assert_eq!((entry.version, entry.total), (6, 15));
 }

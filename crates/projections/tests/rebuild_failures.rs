@@ -45,7 +45,7 @@ async fn a_rebuild_goes_past_a_stream_it_cannot_rebuild() {
         let history: Vec<TallyEvent> = if *stream == broken {
             vec![counted(5), counted(6)]
         } else {
-            vec![TallyEvent::TallyStarted, counted(5)]
+            vec![TallyEvent::started("keeper"), counted(5)]
         };
         let events = history
             .iter()

@@ -1,18 +1,18 @@
 //! Two writers of one projection: the live denormaliser and a rebuild, against a real DynamoDB API.
 //!
-//! Fault model: a rebuild that loaded an account's stream a moment ago writes its (older) result between the
+//! Fault model: a rebuild that loaded an entity's stream a moment ago writes its (older) result between the
 //! denormaliser's read of the projection and its guarded write. The denormaliser must never report events as
 //! applied unless it wrote them: it retries against the new state instead, and ends with the projection the
-//! store's events fold into.
+//! store's events fold into. Over the kit's test-only tally domain, one read model of each shape the read side
+//! writes.
 
-use bank_account::views::{AccountSummaries, AccountsByOwner, Statements};
-use bank_account::{AccountEvent, Amount, Currency, Principal};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tributary_core::EventMetadata;
 use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{apply, Guard, ProjectionStore, ReadModel};
 use tributary_store::{EventStore, NewEvent, StoredEvent};
+use tributary_testkit::tally::{self, TalliesByKeeper, TallyEvent, TallyLogs, TallyTotals};
 use tributary_testkit::{dynamo, run_on_own_thread, AfterCall};
 use uuid::Uuid;
 
@@ -20,20 +20,14 @@ fn metadata() -> EventMetadata {
     tributary_testkit::event_metadata("tester")
 }
 
-/// An account with `deposits` deposits, appended to the event store; its id and events.
-async fn account(deposits: u64) -> (String, Vec<StoredEvent>) {
+/// A tally counted `counts` times, appended to the event store; its id and events.
+async fn tally(counts: u64) -> (String, Vec<StoredEvent>) {
     let d = dynamo();
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
     let id = Uuid::new_v4().to_string();
-    let stream = format!("account-{id}");
-    let mut domain = vec![AccountEvent::AccountOpened {
-        owner: Principal::parse("racer").unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-    }];
-    domain.extend((1..=deposits).map(|n| AccountEvent::MoneyDeposited {
-        amount: Amount::new(100 * n).unwrap(),
-        deposited_by: Principal::parse("racer").unwrap(),
-    }));
+    let stream = format!("{}{id}", tally::STREAM_PREFIX);
+    let mut domain = vec![TallyEvent::started("racer")];
+    domain.extend((1..=counts).map(|n| TallyEvent::TallyCounted { by: 100 * n }));
     for (i, event) in domain.iter().enumerate() {
         store
             .append(
@@ -57,18 +51,18 @@ async fn fresh_table() -> String {
     table
 }
 
-/// What a rebuild that loaded `events` (the start of the account's stream) writes for `model`: their fold from
+/// What a rebuild that loaded `events` (the start of the tally's stream) writes for `model`: their fold from
 /// nothing, guarded only against moving the projection backwards.
 async fn write_as_a_rebuild(
     projections: ProjectionStore,
     model: &'static dyn ReadModel,
-    account: String,
+    entity: String,
     events: Vec<StoredEvent>,
 ) {
-    let steps = model.fold(&account, None, &events).unwrap();
+    let steps = model.fold(&entity, None, &events).unwrap();
     assert!(
         projections
-            .commit(&model.checkpoint_key(&account), Guard::NotNewer, &steps)
+            .commit(&model.checkpoint_key(&entity), Guard::NotNewer, &steps)
             .await
             .unwrap(),
         "{}: the rebuild's write is not older than what is stored",
@@ -80,18 +74,18 @@ async fn write_as_a_rebuild(
 /// each row.
 fn folded_items(
     model: &dyn ReadModel,
-    account: &str,
+    entity: &str,
     events: &[StoredEvent],
 ) -> BTreeMap<(String, String), Value> {
-    let steps = model.fold(account, None, events).unwrap();
+    let steps = model.fold(entity, None, events).unwrap();
     let mut items = BTreeMap::new();
     for step in &steps {
         for row in &step.rows {
             items.insert((row.key.pk.clone(), row.key.sk.clone()), row.data.clone());
         }
     }
-    let last = steps.last().expect("the account has events");
-    let key = model.checkpoint_key(account);
+    let last = steps.last().expect("the tally has events");
+    let key = model.checkpoint_key(entity);
     items.insert((key.pk, key.sk), last.state.clone());
     items
 }
@@ -116,10 +110,10 @@ async fn a_rebuild_writing_between_read_and_write(
 ) {
     let d = dynamo();
     let table = fresh_table().await;
-    let (id, events) = account(3).await;
+    let (id, events) = tally(3).await;
     let plain = ProjectionStore::new(d.client(), &table);
     let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
-    let stream = format!("account-{id}");
+    let stream = format!("{}{id}", tally::STREAM_PREFIX);
     // The projection has applied v1-v2 (as far as the first records reached).
     write_as_a_rebuild(plain.clone(), model, id.clone(), events[..2].to_vec()).await;
 
@@ -173,19 +167,21 @@ async fn a_rebuild_writing_between_read_and_write(
     );
 }
 
+/// A checkpoint alone (one put).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_summary_is_never_reported_applied_when_a_rebuild_moved_it() {
-    a_rebuild_writing_between_read_and_write(&AccountSummaries, "account#{id}").await;
+async fn a_checkpoint_alone_is_never_reported_applied_when_a_rebuild_moved_it() {
+    a_rebuild_writing_between_read_and_write(&TallyTotals, "tally#{id}").await;
 }
 
+/// One row rewritten by every event, in another partition (the row, then the checkpoint: two puts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_owner_listing_is_never_reported_applied_when_a_rebuild_moved_it() {
-    // The owner listing's guarded item is the account's `owner-of` checkpoint; its `owner#racer` entry is a row
-    // written in the same transaction.
-    a_rebuild_writing_between_read_and_write(&AccountsByOwner, "owner-of#{id}").await;
+async fn a_listing_row_is_never_reported_applied_when_a_rebuild_moved_it() {
+    // The guarded item is the tally's `keeper-of` checkpoint; its entry in `keeper#racer` is written before it.
+    a_rebuild_writing_between_read_and_write(&TalliesByKeeper, "keeper-of#{id}").await;
 }
 
+/// A row per event, with the checkpoint in one transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_statement_is_never_reported_applied_when_a_rebuild_moved_it() {
-    a_rebuild_writing_between_read_and_write(&Statements, "statement#{id}").await;
+async fn rows_per_event_are_never_reported_applied_when_a_rebuild_moved_them() {
+    a_rebuild_writing_between_read_and_write(&TallyLogs, "tally-log#{id}").await;
 }
