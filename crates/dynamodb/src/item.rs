@@ -1,54 +1,76 @@
-//! The mapping between events and DynamoDB items (attribute names, encoding, size check).
+//! The mapping between events and DynamoDB items: an event's item is [`EventItem`], a snapshot's attributes
+//! [`SnapshotAttributes`] — attribute names are their field names, encoded by `serde_dynamo` — and the size check
+//! DynamoDB would otherwise make after a round trip.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use tributary_core::EventMetadata;
 use tributary_store::{EventStoreError, NewEvent, Snapshot, StoredEvent};
+use uuid::Uuid;
 
 /// DynamoDB's item size limit (names and values, UTF-8).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 pub(crate) const STREAM_ID: &str = "stream_id";
 pub(crate) const VERSION: &str = "version";
-const EVENT_TYPE: &str = "event_type";
-const SCHEMA_VERSION: &str = "schema_version";
-const PAYLOAD: &str = "payload";
-const EVENT_ID: &str = "event_id";
-const COMMAND_ID: &str = "command_id";
-const CORRELATION_ID: &str = "correlation_id";
-const CAUSATION_ID: &str = "causation_id";
-const OCCURRED_AT: &str = "occurred_at";
-const ACTOR: &str = "actor";
-const IDEMPOTENCY_KEY: &str = "idempotency_key";
-const REQUEST_FINGERPRINT: &str = "request_fingerprint";
-const TRACEPARENT: &str = "traceparent";
-const SNAPSHOT_STATE: &str = "snapshot";
-const SNAPSHOT_SHAPE: &str = "snapshot_shape";
-const SNAPSHOT_RECENT: &str = "recent_commands";
-const SNAPSHOT_WINDOW: &str = "snapshot_window";
+
+/// An event as an item of the events table. Borrowed when written, owned when read.
+#[derive(Serialize, Deserialize)]
+struct EventItem<'a> {
+    stream_id: Cow<'a, str>,
+    version: u64,
+    event_type: Cow<'a, str>,
+    schema_version: u32,
+    payload: Cow<'a, str>,
+    event_id: Uuid,
+    command_id: Uuid,
+    correlation_id: Cow<'a, str>,
+    causation_id: Cow<'a, str>,
+    /// RFC 3339, as `DateTime::to_rfc3339` writes it.
+    occurred_at: String,
+    actor: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_fingerprint: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<Cow<'a, str>>,
+}
+
+/// The attributes a snapshot adds to the item of the event it was taken at.
+#[derive(Serialize, Deserialize)]
+struct SnapshotAttributes<'a> {
+    #[serde(rename = "snapshot")]
+    state: Cow<'a, str>,
+    #[serde(rename = "snapshot_shape")]
+    shape: u32,
+    #[serde(rename = "recent_commands")]
+    recent: Cow<'a, str>,
+    #[serde(
+        rename = "snapshot_window",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    window: Option<u32>,
+}
+
+type Item = HashMap<String, AttributeValue>;
 
 /// Add `snapshot` to `item`, unless that makes it too large for DynamoDB (the snapshot is an optimisation: the next
 /// write carries one again). Public for tools and tests that write histories straight into a table.
-pub fn with_snapshot(
-    mut item: HashMap<String, AttributeValue>,
-    snapshot: &Snapshot,
-) -> HashMap<String, AttributeValue> {
-    let mut candidate = item.clone();
-    candidate.insert(SNAPSHOT_STATE.to_owned(), s(&snapshot.state));
-    candidate.insert(
-        SNAPSHOT_SHAPE.to_owned(),
-        AttributeValue::N(snapshot.shape.to_string()),
-    );
-    candidate.insert(SNAPSHOT_RECENT.to_owned(), s(&snapshot.recent));
-    if let Some(window) = snapshot.window {
-        candidate.insert(
-            SNAPSHOT_WINDOW.to_owned(),
-            AttributeValue::N(window.to_string()),
-        );
-    }
-    if approximate_size(&candidate) <= MAX_ITEM_BYTES {
-        item = candidate;
+pub fn with_snapshot(mut item: Item, snapshot: &Snapshot) -> Item {
+    let attributes: Item = serde_dynamo::to_item(SnapshotAttributes {
+        state: Cow::Borrowed(&snapshot.state),
+        shape: snapshot.shape,
+        recent: Cow::Borrowed(&snapshot.recent),
+        window: snapshot.window,
+    })
+    .expect("a snapshot's attributes are strings and numbers");
+    if approximate_size(&item) + approximate_size(&attributes) <= MAX_ITEM_BYTES {
+        item.extend(attributes);
     } else {
         tracing::warn!("a snapshot would make the item too large; written without one");
     }
@@ -56,53 +78,46 @@ pub fn with_snapshot(
 }
 
 /// The snapshot an item carries, if it carries a complete one.
-pub fn snapshot_of(item: &HashMap<String, AttributeValue>) -> Option<Snapshot> {
+pub fn snapshot_of(item: &Item) -> Option<Snapshot> {
+    // Only the snapshot's own attributes are copied to be decoded, not the event's payload.
+    let attributes: Item = [
+        "snapshot",
+        "snapshot_shape",
+        "recent_commands",
+        "snapshot_window",
+    ]
+    .into_iter()
+    .filter_map(|name| Some((name.to_owned(), item.get(name)?.clone())))
+    .collect();
+    let attributes: SnapshotAttributes = serde_dynamo::from_item(attributes).ok()?;
     Some(Snapshot {
-        shape: item
-            .get(SNAPSHOT_SHAPE)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())?,
-        state: get_s(item, SNAPSHOT_STATE)?.to_owned(),
-        recent: get_s(item, SNAPSHOT_RECENT)?.to_owned(),
-        window: item
-            .get(SNAPSHOT_WINDOW)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok()),
+        shape: attributes.shape,
+        state: attributes.state.into_owned(),
+        recent: attributes.recent.into_owned(),
+        window: attributes.window,
     })
 }
 
 /// Build the item for `event` at `version` of `stream_id`, refusing items DynamoDB would refuse for size.
-pub fn to_item(
-    stream_id: &str,
-    version: u64,
-    event: &NewEvent,
-) -> Result<HashMap<String, AttributeValue>, EventStoreError> {
+pub fn to_item(stream_id: &str, version: u64, event: &NewEvent) -> Result<Item, EventStoreError> {
     let m = &event.metadata;
-    let mut item = HashMap::from([
-        (STREAM_ID.to_owned(), s(stream_id)),
-        (VERSION.to_owned(), AttributeValue::N(version.to_string())),
-        (EVENT_TYPE.to_owned(), s(&event.event_type)),
-        (
-            SCHEMA_VERSION.to_owned(),
-            AttributeValue::N(event.schema_version.to_string()),
-        ),
-        (PAYLOAD.to_owned(), s(&event.payload)),
-        (EVENT_ID.to_owned(), s(&m.event_id.to_string())),
-        (COMMAND_ID.to_owned(), s(&m.command_id.to_string())),
-        (CORRELATION_ID.to_owned(), s(&m.correlation_id)),
-        (CAUSATION_ID.to_owned(), s(&m.causation_id)),
-        (OCCURRED_AT.to_owned(), s(&m.occurred_at.to_rfc3339())),
-        (ACTOR.to_owned(), s(&m.actor)),
-    ]);
-    if let Some(key) = &m.idempotency_key {
-        item.insert(IDEMPOTENCY_KEY.to_owned(), s(key));
-    }
-    if let Some(fp) = &m.request_fingerprint {
-        item.insert(REQUEST_FINGERPRINT.to_owned(), s(fp));
-    }
-    if let Some(tp) = &m.traceparent {
-        item.insert(TRACEPARENT.to_owned(), s(tp));
-    }
+    let item: Item = serde_dynamo::to_item(EventItem {
+        stream_id: Cow::Borrowed(stream_id),
+        version,
+        event_type: Cow::Borrowed(&event.event_type),
+        schema_version: event.schema_version,
+        payload: Cow::Borrowed(&event.payload),
+        event_id: m.event_id,
+        command_id: m.command_id,
+        correlation_id: Cow::Borrowed(&m.correlation_id),
+        causation_id: Cow::Borrowed(&m.causation_id),
+        occurred_at: m.occurred_at.to_rfc3339(),
+        actor: Cow::Borrowed(&m.actor),
+        idempotency_key: m.idempotency_key.as_deref().map(Cow::Borrowed),
+        request_fingerprint: m.request_fingerprint.as_deref().map(Cow::Borrowed),
+        traceparent: m.traceparent.as_deref().map(Cow::Borrowed),
+    })
+    .expect("an event's item is strings and numbers");
     let bytes = approximate_size(&item);
     if bytes > MAX_ITEM_BYTES {
         return Err(EventStoreError::ItemTooLarge {
@@ -115,74 +130,53 @@ pub fn to_item(
     Ok(item)
 }
 
-/// Read an item back. Every attribute written by [`to_item`] is required except the optional ones.
-pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent, EventStoreError> {
-    let stream_id = get_s(item, STREAM_ID).unwrap_or_default().to_owned();
-    let raw_version = item
-        .get(VERSION)
-        .and_then(|v| v.as_n().ok())
-        .cloned()
-        .unwrap_or_default();
+/// Read an item back. Every attribute written by [`to_item`] is required except the optional ones; anything else
+/// is [`EventStoreError::Corrupt`], naming the stream and version as far as the item has them.
+pub fn from_item(item: &Item) -> Result<StoredEvent, EventStoreError> {
     let corrupt = |reason: String| EventStoreError::Corrupt {
-        stream_id: stream_id.clone(),
-        version: raw_version.clone(),
+        stream_id: item
+            .get(STREAM_ID)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default(),
+        version: item
+            .get(VERSION)
+            .and_then(|v| v.as_n().ok())
+            .cloned()
+            .unwrap_or_default(),
         reason,
     };
-    let required = |name: &str| {
-        get_s(item, name).ok_or_else(|| corrupt(format!("missing string attribute {name}")))
-    };
-    let number = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| corrupt(format!("missing or invalid number attribute {name}")))
-    };
-    let uuid = |name: &str| {
-        required(name)?
-            .parse()
-            .map_err(|e| corrupt(format!("attribute {name} is not a UUID: {e}")))
-    };
-    let occurred_at = DateTime::parse_from_rfc3339(required(OCCURRED_AT)?)
-        .map_err(|e| corrupt(format!("attribute {OCCURRED_AT} is not RFC 3339: {e}")))?
-        .with_timezone(&Utc);
-    let stream_id = required(STREAM_ID)?.to_owned();
-    if stream_id.is_empty() {
+    let event: EventItem =
+        serde_dynamo::from_item(item.clone()).map_err(|e| corrupt(e.to_string()))?;
+    if event.stream_id.is_empty() {
         return Err(corrupt("empty stream_id".to_owned()));
     }
+    let occurred_at = DateTime::parse_from_rfc3339(&event.occurred_at)
+        .map_err(|e| corrupt(format!("attribute occurred_at is not RFC 3339: {e}")))?
+        .with_timezone(&Utc);
     Ok(StoredEvent {
-        version: number(VERSION)?,
-        event_type: required(EVENT_TYPE)?.to_owned(),
-        schema_version: u32::try_from(number(SCHEMA_VERSION)?)
-            .map_err(|_| corrupt(format!("{SCHEMA_VERSION} out of range")))?,
-        payload: required(PAYLOAD)?.to_owned(),
+        stream_id: event.stream_id.into_owned(),
+        version: event.version,
+        event_type: event.event_type.into_owned(),
+        schema_version: event.schema_version,
+        payload: event.payload.into_owned(),
         metadata: EventMetadata {
-            event_id: uuid(EVENT_ID)?,
-            command_id: uuid(COMMAND_ID)?,
-            correlation_id: required(CORRELATION_ID)?.to_owned(),
-            causation_id: required(CAUSATION_ID)?.to_owned(),
+            event_id: event.event_id,
+            command_id: event.command_id,
+            correlation_id: event.correlation_id.into_owned(),
+            causation_id: event.causation_id.into_owned(),
             occurred_at,
-            actor: required(ACTOR)?.to_owned(),
-            idempotency_key: get_s(item, IDEMPOTENCY_KEY).map(str::to_owned),
-            request_fingerprint: get_s(item, REQUEST_FINGERPRINT).map(str::to_owned),
-            traceparent: get_s(item, TRACEPARENT).map(str::to_owned),
+            actor: event.actor.into_owned(),
+            idempotency_key: event.idempotency_key.map(Cow::into_owned),
+            request_fingerprint: event.request_fingerprint.map(Cow::into_owned),
+            traceparent: event.traceparent.map(Cow::into_owned),
         },
-        stream_id,
     })
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
 }
 
 /// DynamoDB's item size: attribute names plus values (strings in UTF-8 bytes; numbers about one byte per two
 /// digits plus one). Slightly over-estimates, so an item that passes here fits.
-fn approximate_size(item: &HashMap<String, AttributeValue>) -> usize {
+fn approximate_size(item: &Item) -> usize {
     item.iter()
         .map(|(name, value)| {
             name.len()
@@ -198,7 +192,6 @@ fn approximate_size(item: &HashMap<String, AttributeValue>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     fn metadata() -> EventMetadata {
         EventMetadata {
@@ -232,6 +225,58 @@ mod tests {
         assert_eq!(back.schema_version, 2);
         assert_eq!(back.payload, event.payload);
         assert_eq!(back.metadata, event.metadata);
+    }
+
+    /// The table's format, attribute by attribute, as the hand-written mapping before `serde_dynamo` wrote it:
+    /// items already stored read back, and new ones read the same to any other reader of the table.
+    #[test]
+    fn the_item_is_the_tables_format() {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: &str| AttributeValue::N(v.to_owned());
+        let mut m = metadata();
+        m.idempotency_key = None;
+        let event = NewEvent {
+            event_type: "Thing".into(),
+            schema_version: 2,
+            payload: r#"{"n":1}"#.into(),
+            metadata: m.clone(),
+        };
+        let expected = HashMap::from([
+            ("stream_id".to_owned(), s("s-1")),
+            ("version".to_owned(), n("7")),
+            ("event_type".to_owned(), s("Thing")),
+            ("schema_version".to_owned(), n("2")),
+            ("payload".to_owned(), s(r#"{"n":1}"#)),
+            ("event_id".to_owned(), s(&m.event_id.to_string())),
+            ("command_id".to_owned(), s(&m.command_id.to_string())),
+            ("correlation_id".to_owned(), s("corr")),
+            ("causation_id".to_owned(), s("cause")),
+            ("occurred_at".to_owned(), s("2026-11-27T10:00:00.123+00:00")),
+            ("actor".to_owned(), s("tester")),
+            (
+                "traceparent".to_owned(),
+                s("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ),
+        ]);
+        let item = to_item("s-1", 7, &event).unwrap();
+        assert_eq!(item, expected);
+        let snapshot = Snapshot {
+            shape: 3,
+            state: "{}".into(),
+            recent: "[]".into(),
+            window: Some(128),
+        };
+        let with = with_snapshot(item, &snapshot);
+        let mut expected = expected;
+        expected.extend([
+            ("snapshot".to_owned(), s("{}")),
+            ("snapshot_shape".to_owned(), n("3")),
+            ("recent_commands".to_owned(), s("[]")),
+            ("snapshot_window".to_owned(), n("128")),
+        ]);
+        assert_eq!(with, expected);
+        assert_eq!(snapshot_of(&with), Some(snapshot));
+        assert_eq!(from_item(&with).unwrap().metadata, m);
     }
 
     #[test]

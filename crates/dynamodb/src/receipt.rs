@@ -12,20 +12,38 @@
 //! is never a stream position, rebuilds enumerate streams by their version-1 items, and the relay publishes nothing
 //! for them ([`is_receipt`]).
 
-use crate::item::{STREAM_ID, VERSION};
+use crate::item::STREAM_ID;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use tributary_store::{EventStoreError, Receipt};
 
 const PREFIX: &str = "receipt#";
-const TARGET_STREAM: &str = "receipt_stream_id";
-const TARGET_VERSION: &str = "receipt_version";
-const FINGERPRINT: &str = "receipt_fingerprint";
-const WRITTEN_AT: &str = "receipt_written_at";
-const REJECTION: &str = "receipt_rejection";
 /// The events table's TTL attribute (epoch seconds): only receipts carry it.
 pub const EXPIRES_AT: &str = "expires_at";
+
+/// A receipt as an item of the events table (attribute names are the field names, encoded by `serde_dynamo`).
+/// Borrowed when written, owned when read.
+#[derive(Serialize, Deserialize)]
+struct ReceiptItem<'a> {
+    /// `receipt#<id>`.
+    stream_id: Cow<'a, str>,
+    /// Always 0: not a stream position.
+    version: u64,
+    receipt_stream_id: Cow<'a, str>,
+    receipt_version: u64,
+    receipt_fingerprint: Cow<'a, str>,
+    /// RFC 3339. Receipts written before it existed were remembered for ever (read as the epoch).
+    #[serde(default)]
+    receipt_written_at: Option<String>,
+    /// Epoch seconds ([`EXPIRES_AT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    receipt_rejection: Option<Cow<'a, str>>,
+}
 
 /// The partition key of the receipt `id`.
 pub(crate) fn partition_of(id: &str) -> String {
@@ -41,39 +59,17 @@ pub fn is_receipt(item: &HashMap<String, AttributeValue>) -> bool {
 
 /// The item of `receipt`.
 pub(crate) fn receipt_item(receipt: &Receipt) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::from([
-        (
-            STREAM_ID.to_owned(),
-            AttributeValue::S(partition_of(&receipt.id)),
-        ),
-        (VERSION.to_owned(), AttributeValue::N("0".into())),
-        (
-            TARGET_STREAM.to_owned(),
-            AttributeValue::S(receipt.stream_id.clone()),
-        ),
-        (
-            TARGET_VERSION.to_owned(),
-            AttributeValue::N(receipt.version.to_string()),
-        ),
-        (
-            FINGERPRINT.to_owned(),
-            AttributeValue::S(receipt.fingerprint.clone()),
-        ),
-        (
-            WRITTEN_AT.to_owned(),
-            AttributeValue::S(receipt.written_at.to_rfc3339()),
-        ),
-    ]);
-    if let Some(expiry) = receipt.expires_at {
-        item.insert(
-            EXPIRES_AT.to_owned(),
-            AttributeValue::N(expiry.timestamp().to_string()),
-        );
-    }
-    if let Some(code) = &receipt.rejection {
-        item.insert(REJECTION.to_owned(), AttributeValue::S(code.clone()));
-    }
-    item
+    serde_dynamo::to_item(ReceiptItem {
+        stream_id: Cow::Owned(partition_of(&receipt.id)),
+        version: 0,
+        receipt_stream_id: Cow::Borrowed(&receipt.stream_id),
+        receipt_version: receipt.version,
+        receipt_fingerprint: Cow::Borrowed(&receipt.fingerprint),
+        receipt_written_at: Some(receipt.written_at.to_rfc3339()),
+        expires_at: receipt.expires_at.map(|expiry| expiry.timestamp()),
+        receipt_rejection: receipt.rejection.as_deref().map(Cow::Borrowed),
+    })
+    .expect("a receipt's item is strings and numbers")
 }
 
 /// The condition a receipt is written on ([`Receipt::may_replace`]): no receipt under its id, or only one that
@@ -92,40 +88,38 @@ pub(crate) fn receipt_condition(receipt: &Receipt) -> (String, HashMap<String, A
 pub(crate) fn receipt_from_item(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<Receipt, EventStoreError> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let number = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-    };
-    let stream = text(STREAM_ID).unwrap_or_default();
-    let corrupt = |reason: &str| EventStoreError::Corrupt {
-        stream_id: stream.clone(),
+    let corrupt = |reason: String| EventStoreError::Corrupt {
+        stream_id: item
+            .get(STREAM_ID)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default(),
         version: "0".into(),
-        reason: reason.to_owned(),
+        reason,
     };
+    let read: ReceiptItem = serde_dynamo::from_item(item.clone())
+        .map_err(|e| corrupt(format!("not a receipt: {e}")))?;
     Ok(Receipt {
-        id: stream
+        id: read
+            .stream_id
             .strip_prefix(PREFIX)
-            .ok_or_else(|| corrupt("not a receipt"))?
+            .ok_or_else(|| corrupt("not a receipt".to_owned()))?
             .to_owned(),
-        stream_id: text(TARGET_STREAM).ok_or_else(|| corrupt("receipt without a stream"))?,
-        version: number(TARGET_VERSION)
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| corrupt("receipt without a version"))?,
-        fingerprint: text(FINGERPRINT).ok_or_else(|| corrupt("receipt without a fingerprint"))?,
-        // Receipts written before these fields existed were remembered for ever.
-        written_at: text(WRITTEN_AT)
+        stream_id: read.receipt_stream_id.into_owned(),
+        version: read.receipt_version,
+        fingerprint: read.receipt_fingerprint.into_owned(),
+        written_at: read
+            .receipt_written_at
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
-        expires_at: match number(EXPIRES_AT) {
+        expires_at: match read.expires_at {
             None => None,
             Some(seconds) => Some(
                 DateTime::from_timestamp(seconds, 0)
-                    .ok_or_else(|| corrupt("receipt with an impossible expiry"))?,
+                    .ok_or_else(|| corrupt("receipt with an impossible expiry".to_owned()))?,
             ),
         },
-        rejection: text(REJECTION),
+        rejection: read.receipt_rejection.map(Cow::into_owned),
     })
 }
 
@@ -144,6 +138,29 @@ mod tests {
             expires_at: expires_in.map(|s| written_at + chrono::TimeDelta::seconds(s)),
             rejection: rejection.map(str::to_owned),
         }
+    }
+
+    /// The table's format, as the hand-written mapping before `serde_dynamo` wrote it.
+    #[test]
+    fn a_receipts_item_is_the_tables_format() {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: &str| AttributeValue::N(v.to_owned());
+        assert_eq!(
+            receipt_item(&receipt(Some(60), Some("insufficient-funds"))),
+            HashMap::from([
+                ("stream_id".to_owned(), s("receipt#abc")),
+                ("version".to_owned(), n("0")),
+                ("receipt_stream_id".to_owned(), s("account-1")),
+                ("receipt_version".to_owned(), n("7")),
+                ("receipt_fingerprint".to_owned(), s("f")),
+                (
+                    "receipt_written_at".to_owned(),
+                    s("2027-01-15T08:00:00+00:00")
+                ),
+                ("expires_at".to_owned(), n("1800000060")),
+                ("receipt_rejection".to_owned(), s("insufficient-funds")),
+            ])
+        );
     }
 
     #[test]
