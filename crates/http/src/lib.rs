@@ -13,6 +13,7 @@
 //!   (keys from Secrets Manager: `cursor_secret`, feature `secrets-manager`), the audit trail of a stream.
 //! * [`outcomes`]: commands counted by outcome (a metric).
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
+//! * `shell` (feature `shell`): a command or query function for any domain in one call with its routes.
 //!
 //! Process setup that is not about HTTP (configuration, logs, metrics) is in `tributary-runtime`.
 
@@ -31,6 +32,8 @@ pub mod problem;
 pub mod reads;
 pub mod routes;
 pub mod serve;
+#[cfg(feature = "shell")]
+pub mod shell;
 
 pub use caller::{with_operators, with_required_authentication, Caller, OperatorRule};
 pub use commands::Problems;

@@ -112,7 +112,7 @@ impl DevstackConfig {
                 addr: "127.0.0.1:0".parse().expect("valid address"),
                 file: None,
             },
-            events_table: command_function::config::DEFAULT_EVENTS_TABLE.to_owned(),
+            events_table: tributary_http::commands::DEFAULT_EVENTS_TABLE.to_owned(),
             projections_table: DEFAULT_PROJECTIONS_TABLE.to_owned(),
             kafka: KafkaSource::Embedded,
             events_topic: tributary_kafka::config::DEFAULT_EVENTS_TOPIC.to_owned(),

@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
     dynamodb_endpoint: Option<String>,
     /// Name of the events table.
-    #[arg(long, env = "EVENTS_TABLE", default_value = command_function::config::DEFAULT_EVENTS_TABLE)]
+    #[arg(long, env = "EVENTS_TABLE", default_value = tributary_http::commands::DEFAULT_EVENTS_TABLE)]
     events_table: String,
     /// Name of the projections table.
     #[arg(long, env = "PROJECTIONS_TABLE", default_value = devstack::DEFAULT_PROJECTIONS_TABLE)]

@@ -12,6 +12,13 @@ pub struct CommandService {
     pub(crate) commands: Commands,
 }
 
+/// The bank's commands over the kit's (as the command shell builds them from the environment).
+impl From<Commands> for CommandService {
+    fn from(commands: Commands) -> Self {
+        Self { commands }
+    }
+}
+
 impl CommandService {
     /// A service over the events table `events_table`, with the default conflict-retry policy and no publisher.
     pub fn new(client: aws_sdk_dynamodb::Client, events_table: &str) -> Self {
@@ -29,19 +36,20 @@ impl CommandService {
         }
     }
 
-    /// The service as deployed: the events table through `dynamodb`, and a Kafka publisher that connects in the
-    /// background (MSK discovery through `aws`), so the function serves commands from its first request even when
-    /// the MSK control plane does not answer.
+    /// The service as deployed: the kit's commands over the events table through `dynamodb`, publishing through a
+    /// Kafka publisher that connects in the background (`tributary_http::shell::connected_commands`).
     pub fn connect(
         dynamodb: aws_sdk_dynamodb::Client,
         events_table: &str,
         kafka: KafkaConfig,
         aws: aws_types::SdkConfig,
     ) -> Self {
-        Self::new(dynamodb, events_table).with_publisher(
-            LazyPublisher::connect_in_background(kafka, aws),
-            PublishFaults::default(),
-        )
+        Self::from(tributary_http::shell::connected_commands(
+            dynamodb,
+            events_table,
+            kafka,
+            aws,
+        ))
     }
 
     /// Store snapshots and remember recent commands as `snapshots` says (instead of the default policy).

@@ -49,6 +49,18 @@ impl QueryService {
         }
     }
 
+    /// A service over what the kit's query shell reads (`tributary_http::shell::serve_reads`).
+    pub fn over(side: tributary_http::shell::ReadSide) -> Self {
+        Self {
+            projections: BankReads::new(side.projections),
+            accounts: CommandHandler::new(side.events.clone(), RetryPolicy::default())
+                .with_snapshots(side.snapshots),
+            events: side.events,
+            cursors: side.cursors,
+            wait: Duration::from_secs(1),
+        }
+    }
+
     /// Sign and check cursors with `cursors` (a secret that rotates) instead of the fixed secret given to `new`.
     pub fn with_cursors(mut self, cursors: Cursors) -> Self {
         self.cursors = cursors;
