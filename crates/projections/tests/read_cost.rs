@@ -13,7 +13,7 @@ use tributary_store::{EventStore, NewEvent};
 use tributary_testkit::tally::{
     self, KeeperEntry, LogCheckpoint, LogLine, TalliesByKeeper, TallyEvent, TallyLogs, TallyTotals,
 };
-use tributary_testkit::{dynamo, event_metadata};
+use tributary_testkit::{dynamo, event_metadata, seed_history};
 use uuid::Uuid;
 
 /// A tally kept by `counter`, started and counted `counts` times (by 1, 2, ...); its stream id.
@@ -32,19 +32,15 @@ async fn count(stream: &str, version: u64, counts: u64) {
     append(stream, version, &events).await;
 }
 
+/// `events` as the versions after `version` of `stream`.
 async fn append(stream: &str, version: u64, events: &[TallyEvent]) {
     let d = dynamo();
-    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
-    for (i, event) in events.iter().enumerate() {
-        store
-            .append(
-                stream,
-                version + i as u64,
-                &[NewEvent::from_domain(event, event_metadata("counter"))],
-            )
-            .await
-            .unwrap();
-    }
+    let events = events
+        .iter()
+        .map(|event| NewEvent::from_domain(event, event_metadata("counter")));
+    seed_history(&d.client(), &d.events_table, stream, version + 1, events)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use tributary_dynamodb::{tables, DynamoDbEventStore};
 use tributary_projections::{apply, Guard, ProjectionStore, ReadModel};
 use tributary_store::{EventStore, NewEvent, StoredEvent};
 use tributary_testkit::tally::{self, TalliesByKeeper, TallyEvent, TallyLogs, TallyTotals};
-use tributary_testkit::{dynamo, run_on_own_thread, AfterCall};
+use tributary_testkit::{dynamo, run_on_own_thread, seed_history, AfterCall};
 use uuid::Uuid;
 
 fn metadata() -> EventMetadata {
@@ -28,16 +28,12 @@ async fn tally(counts: u64) -> (String, Vec<StoredEvent>) {
     let stream = format!("{}{id}", tally::STREAM_PREFIX);
     let mut domain = vec![TallyEvent::started("racer")];
     domain.extend((1..=counts).map(|n| TallyEvent::TallyCounted { by: 100 * n }));
-    for (i, event) in domain.iter().enumerate() {
-        store
-            .append(
-                &stream,
-                i as u64,
-                &[NewEvent::from_domain(event, metadata())],
-            )
-            .await
-            .unwrap();
-    }
+    let events = domain
+        .iter()
+        .map(|event| NewEvent::from_domain(event, metadata()));
+    seed_history(&d.client(), &d.events_table, &stream, 1, events)
+        .await
+        .unwrap();
     (id, store.load(&stream).await.unwrap())
 }
 

@@ -40,13 +40,12 @@ impl QueryService {
         events: Arc<dyn EventStore>,
         cursor_secret: &[u8],
     ) -> Self {
-        Self {
-            projections: BankReads::new(projections),
-            accounts: CommandHandler::new(events.clone(), RetryPolicy::default()),
+        Self::over(tributary_http::shell::ReadSide {
+            projections,
             events,
             cursors: Cursors::new(cursor_secret),
-            wait: Duration::from_secs(1),
-        }
+            snapshots: SnapshotPolicy::default(),
+        })
     }
 
     /// A service over what the kit's query shell reads (`tributary_http::shell::serve_reads`).
