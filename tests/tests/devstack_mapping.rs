@@ -126,7 +126,7 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
     // One dead letter per poison record and consumer group, named after the group. A record that is not an event
     // envelope is poison to every consumer of the topic — each read model's denormaliser (the transfers one too: it
     // cannot tell whose stream garbage is about) and the transfer process.
-    let groups: BTreeMap<String, usize> = bank_service::read_models()
+    let groups: BTreeMap<String, usize> = app::read_models()
         .iter()
         .map(|m| m.name())
         .chain([bank_service::transfers::CONSUMER_GROUP_SUFFIX])

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn document() -> Value {
-    serde_json::from_str(bank_api::OPENAPI).expect("openapi.json is JSON")
+    app::openapi()
 }
 
 /// (METHOD, path) of every documented operation.
@@ -69,14 +69,10 @@ async fn the_document_is_served_and_matches_the_routers() {
     assert_eq!(served, doc);
     assert_eq!(doc["openapi"], "3.1.0");
 
-    let routes: BTreeSet<(String, String)> = command_function::route_table()
-        .iter()
-        .map(|r| (r.method.to_owned(), r.path.to_owned()))
-        .chain(
-            query_function::route_table()
-                .iter()
-                .map(|r| (r.method.to_owned(), r.path.to_owned())),
-        )
+    let routes: BTreeSet<(String, String)> = tributary_tests::served::command_routes()
+        .into_iter()
+        .chain(tributary_tests::served::read_routes())
+        .map(|(method, path)| (method.to_owned(), path.to_owned()))
         .collect();
     assert_eq!(
         documented(&doc),

@@ -1,4 +1,4 @@
-//! The operator CLI (`tributary`: `crates/ops` over the bank, `examples/bank/ops`) against the local stack, driven with real command lines: `lag` sees
+//! The operator CLI (`tributary`: `crates/ops` over the application, `examples/app`) against the local stack, driven with real command lines: `lag` sees
 //! consumers that are behind (none running) and consumers that caught up, `dead-letters list | show | replay` finds
 //! and re-drives the letters a poison record caused and then lists them as replayed, `rebuild` recomputes a read
 //! model, `stream` prints an aggregate's events as the store holds them. Human output is checked for its key lines;
@@ -6,7 +6,7 @@
 
 mod common;
 
-use bank_ops::Bank;
+use app::operations::Operated;
 use clap::Parser;
 use common::{client_as, post, test_config};
 use devstack::Devstack;
@@ -31,7 +31,7 @@ async fn tributary(stack: &Devstack, prefix: &str, args: &[&str]) -> anyhow::Res
     argv.extend(args.iter().map(|a| (*a).to_owned()));
     let cli = Cli::try_parse_from(argv)?;
     let mut out = Vec::new();
-    run(&Bank, cli, &mut out).await?;
+    run(&Operated, cli, &mut out).await?;
     Ok(String::from_utf8(out)?)
 }
 
@@ -128,7 +128,9 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     let account = account_with_deposit(&base, "alice").await;
     let stream = format!("account-{account}");
 
-    // A poison record, on the account's key: every consumer dead-letters it (five letters).
+    // A poison record, on the account's key: every consumer dead-letters it (a letter per read model of the
+    // application, and the transfer process's).
+    let consumers = app::read_models().len() + 1;
     produce_raw(
         &stack.kafka_bootstrap,
         &stack.events_topic,
@@ -140,13 +142,13 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
         &stack.kafka_bootstrap,
         &stack.dead_letter_topic,
         tributary_testkit::EVENTUALLY,
-        |r| r.len() >= 5,
+        move |r| r.len() >= consumers,
     )
     .await;
 
     let listed = json(&stack, &prefix, &["dead-letters", "list"]).await;
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 5, "{listed:#?}");
+    assert_eq!(listed.len(), consumers, "{listed:#?}");
     let statement = json(
         &stack,
         &prefix,
@@ -166,7 +168,10 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
         .await
         .unwrap();
     assert!(
-        human.contains(id) && human.contains("5 letters, 5 not replayed yet;"),
+        human.contains(id)
+            && human.contains(&format!(
+                "{consumers} letters, {consumers} not replayed yet;"
+            )),
         "{human}"
     );
 
@@ -202,7 +207,11 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
         .collect();
     assert_eq!(replayed, [id], "{listed:#?}");
     let pending = json(&stack, &prefix, &["dead-letters", "list", "--pending"]).await;
-    assert_eq!(pending.as_array().unwrap().len(), 4, "{pending:#?}");
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        consumers - 1,
+        "{pending:#?}"
+    );
     assert_eq!(
         json(&stack, &prefix, &["dead-letters", "show", id]).await["replayed"],
         true
@@ -221,7 +230,7 @@ async fn dead_letters_are_listed_shown_and_replayed_lag_drains_and_streams_are_r
     let lags = lags.as_array().unwrap();
     assert_eq!(
         lags.len(),
-        5 * devstack::TOPIC_PARTITIONS as usize,
+        consumers * devstack::TOPIC_PARTITIONS as usize,
         "{lags:#?}"
     );
     assert!(
@@ -350,7 +359,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
         Cli::try_parse_from(argv).unwrap()
     };
     let mut out = Vec::new();
-    let failed = run(&Bank, cli(&["rebuild", "account-summary"]), &mut out).await;
+    let failed = run(&Operated, cli(&["rebuild", "account-summary"]), &mut out).await;
     let printed = String::from_utf8(out).unwrap();
     assert!(
         failed
@@ -364,7 +373,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
 
     let mut out = Vec::new();
     run(
-        &Bank,
+        &Operated,
         cli(&[
             "--json",
             "rebuild",
@@ -385,7 +394,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
 
     let mut out = Vec::new();
     let alone = run(
-        &Bank,
+        &Operated,
         cli(&["rebuild", "account-summary", "--stream", &bad]),
         &mut out,
     )
@@ -393,7 +402,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
     assert!(alone.is_err(), "{}", String::from_utf8_lossy(&out));
     let mut out = Vec::new();
     run(
-        &Bank,
+        &Operated,
         cli(&["rebuild", "account-summary", "--stream", &good]),
         &mut out,
     )

@@ -316,12 +316,12 @@ fn tagged_text(value: &Value, tag: &str) -> String {
 #[test]
 fn every_route_of_the_functions_is_in_the_template_and_invokes_its_function() {
     let template = template();
-    let command = command_function::route_table()
+    let command = tributary_tests::served::command_routes()
         .into_iter()
-        .map(|r| (r.method, r.path, "CommandFunction"));
-    let query = query_function::route_table()
+        .map(|(method, path)| (method, path, "CommandFunction"));
+    let query = tributary_tests::served::read_routes()
         .into_iter()
-        .map(|r| (r.method, r.path, "QueryFunction"));
+        .map(|(method, path)| (method, path, "QueryFunction"));
     let expected: BTreeSet<_> = command
         .chain(query)
         .map(|(method, path, function)| (method.to_owned(), path.to_owned(), function.to_owned()))
@@ -387,7 +387,7 @@ fn every_read_model_has_a_denormaliser_function() {
                 .map(str::to_owned)
         })
         .collect();
-    let models: BTreeSet<String> = bank_service::read_models()
+    let models: BTreeSet<String> = app::read_models()
         .iter()
         .map(|model| model.name().to_owned())
         .collect();
@@ -480,10 +480,10 @@ fn only_the_command_function_and_the_relay_may_write_the_events_topic() {
 fn each_loop_and_its_mappings_name_the_same_consumers() {
     let written = written_template();
     let template = template();
-    let loops = [
+    let loops: [(&str, &[&str]); 4] = [
         (
             "ReadModels",
-            [
+            &[
                 "DenormaliserFunction",
                 "DenormaliserRole",
                 "DenormaliserLogGroup",
@@ -493,8 +493,10 @@ fn each_loop_and_its_mappings_name_the_same_consumers() {
         ),
         (
             "ProcessManagers",
-            ["Function", "Role", "LogGroup", "BehindAlarm", "LagAlarm"],
+            &["Function", "Role", "LogGroup", "BehindAlarm", "LagAlarm"],
         ),
+        ("CommandRoutes", &["Route"]),
+        ("QueryRoutes", &["Route"]),
     ];
     for (name, parts) in loops {
         let looped: BTreeSet<String> = written["Resources"]
@@ -512,7 +514,7 @@ fn each_loop_and_its_mappings_name_the_same_consumers() {
             .collect();
         assert_eq!(looped, mapped, "{name}: the loop and the mapping");
         for item in &looped {
-            for part in parts {
+            for part in parts.iter() {
                 assert!(
                     !template["Resources"][format!("{item}{part}").as_str()].is_null(),
                     "{item}{part}"

@@ -13,10 +13,13 @@
 //!   (keys from Secrets Manager: `cursor_secret`, feature `secrets-manager`), the audit trail of a stream.
 //! * [`outcomes`]: commands counted by outcome (a metric).
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
+//! * [`api`]: one function's routes assembled from every domain's route table, and their documents merged.
+//! * `views` (feature `shell`): `GET` of one entity's view of any read model, with read-your-writes.
 //! * `shell` (feature `shell`): a command or query function for any domain in one call with its routes.
 //!
 //! Process setup that is not about HTTP (configuration, logs, metrics) is in `tributary-runtime`.
 
+pub mod api;
 pub mod caller;
 pub mod commands;
 pub mod cursor;
@@ -34,7 +37,10 @@ pub mod routes;
 pub mod serve;
 #[cfg(feature = "shell")]
 pub mod shell;
+#[cfg(feature = "shell")]
+pub mod views;
 
+pub use api::Api;
 pub use caller::{with_operators, with_required_authentication, Caller, OperatorRule};
 pub use commands::Problems;
 pub use ids::IdPath;

@@ -62,7 +62,8 @@ pub fn connected_commands(
 
 /// What a query function's routes read: the projections, the events (the audit trail, and views as of a past
 /// version), signed cursors, and how the aggregates' snapshots are written (a read of the past folds from the
-/// nearest one at or below it).
+/// nearest one at or below it). Clones share the clients (each domain's routes take one).
+#[derive(Clone)]
 pub struct ReadSide {
     pub projections: ProjectionStore,
     pub events: Arc<dyn EventStore>,

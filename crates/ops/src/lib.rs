@@ -11,7 +11,7 @@
 //! Tables and counts for people (progress on stderr), `--json` for scripts. Credentials as for every AWS tool (the
 //! default chain); a local stack through `AWS_ENDPOINT_URL_DYNAMODB` and `KAFKA_BOOTSTRAP_SERVERS` (README,
 //! "Operating"). It operates any domain: the domain says what it has in one [`Domain`] impl, and its binary is
-//! one call (`examples/bank/ops`); the work is in `tributary-consumer` (`ops`, `redrive`) and
+//! one call (`examples/app/src/bin/tributary.rs`); the work is in `tributary-consumer` (`ops`, `redrive`) and
 //! `tributary-projections` (`rebuild`).
 
 mod dead_letters;

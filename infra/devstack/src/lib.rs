@@ -19,19 +19,21 @@ pub mod stream_mapping;
 use anyhow::Context;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use bank_service::transfers::{TransferProcess, CONSUMER_GROUP_SUFFIX};
-use command_function::{CommandService, PublishFaults};
-use query_function::QueryService;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tributary_aggregate::{PublishFaults, SnapshotPolicy};
 use tributary_consumer::reactor::Reactor;
 use tributary_consumer::Denormaliser;
 use tributary_dynamodb::local::{local_client, local_config};
 use tributary_dynamodb::tables;
 use tributary_dynamodb::DynamoDbEventStore;
+use tributary_http::commands::Commands;
+use tributary_http::cursor::Cursors;
+use tributary_http::shell::ReadSide;
 use tributary_http::OperatorRule;
 use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
@@ -445,14 +447,17 @@ async fn serve_http(
         ..kafka.clone()
     })
     .await?;
-    let service = CommandService::new(clients.request_path.clone(), &config.events_table)
-        .with_snapshots(config.snapshots)
-        .with_publisher(
-            LazyPublisher::ready(command_publisher),
-            PublishFaults {
-                fail_rate: config.fail_publish_rate,
-            },
-        );
+    let commands = Commands::new(DynamoDbEventStore::shared(
+        clients.request_path.clone(),
+        &config.events_table,
+    ))
+    .with_snapshots(config.snapshots)
+    .with_publisher(
+        LazyPublisher::ready(command_publisher),
+        PublishFaults {
+            fail_rate: config.fail_publish_rate,
+        },
+    );
     let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
         format!(
             "cannot listen on {} for the HTTP API (set DEVSTACK_ADDR)",
@@ -460,15 +465,16 @@ async fn serve_http(
         )
     })?;
     let http_addr = listener.local_addr()?;
-    let query = QueryService::new(
-        ProjectionStore::new(clients.request_path.clone(), &config.projections_table),
-        DynamoDbEventStore::shared(clients.request_path.clone(), &config.events_table),
-        tributary_http::cursor::LOCAL_CURSOR_SECRET.as_bytes(),
-    );
+    let reads = ReadSide {
+        projections: ProjectionStore::new(clients.request_path.clone(), &config.projections_table),
+        events: DynamoDbEventStore::shared(clients.request_path.clone(), &config.events_table),
+        cursors: Cursors::new(tributary_http::cursor::LOCAL_CURSOR_SECRET.as_bytes()),
+        snapshots: SnapshotPolicy::default(),
+    };
     let mut router = tributary_http::with_operators(
         tributary_http::with_rate_limit(
             tributary_http::with_problem_fallbacks(
-                command_function::routes(service).merge(query_function::routes(query)),
+                app::command_routes(commands).merge(app::reads(reads).into_router()),
             ),
             config.rate_limit.clone(),
         ),
@@ -523,7 +529,7 @@ async fn start_denormalisers(
 ) -> anyhow::Result<()> {
     let projections = ProjectionStore::new(clients.background.clone(), &config.projections_table);
     let mut ready = Vec::new();
-    for projection in bank_service::read_models() {
+    for projection in app::read_models() {
         let group = kafka_mapping::group_id(&config.mapping.group_prefix, projection.name());
         let denormaliser = Denormaliser {
             projection,

@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  read models   {} (consumer groups {}-<name>)",
-        tributary_projections::names(&bank_service::read_models()).join(", "),
+        tributary_projections::names(&app::read_models()).join(", "),
         args.group_prefix
     );
     println!(

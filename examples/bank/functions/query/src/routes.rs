@@ -2,7 +2,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use bank_account::values::{AccountStream, TransferStream};
@@ -84,7 +84,7 @@ pub fn routes(service: QueryService) -> Router {
     tributary_http::router_from(route_table()).with_state(service)
 }
 
-/// Every route of the query API (the OpenAPI document of the whole HTTP API is served here too).
+/// Every read route of the bank (the application serves the API's documents beside them).
 pub fn route_table() -> Vec<Route<QueryService>> {
     vec![
         Route::new("GET", "/accounts/{account_id}", get(account)),
@@ -92,27 +92,7 @@ pub fn route_table() -> Vec<Route<QueryService>> {
         Route::new("GET", "/accounts/{account_id}/events", get(account_events)),
         Route::new("GET", "/accounts", get(my_accounts)),
         Route::new("GET", "/transfers/{transfer_id}", get(transfer)),
-        Route::new("GET", "/openapi.json", get(openapi)),
-        Route::new("GET", "/asyncapi.json", get(asyncapi)),
     ]
-}
-
-/// `GET /asyncapi.json`: the AsyncAPI 3 document of the Kafka topics (events, rejections, dead letters).
-pub async fn asyncapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        bank_api::ASYNCAPI,
-    )
-        .into_response()
-}
-
-/// `GET /openapi.json`: the OpenAPI 3.1 document of the command and query API.
-pub async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        bank_api::OPENAPI,
-    )
-        .into_response()
 }
 
 /// `GET /accounts/{id}`: the account summary (its owner's, or an operator's; anyone else gets 404).

@@ -1,4 +1,4 @@
-//! `tributary`: the operator CLI over the bank (see `tributary-ops` for the subcommands). Wiring only: parse, run,
+//! `tributary`: the operator CLI over the application (see `tributary-ops` for the subcommands). Wiring only: parse, run,
 //! report.
 
 use clap::Parser;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = tributary_ops::Cli::parse();
-    match tributary_ops::run(&bank_ops::Bank, cli, &mut std::io::stdout()).await {
+    match tributary_ops::run(&app::operations::Operated, cli, &mut std::io::stdout()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tributary: {error:#}");

@@ -1,5 +1,6 @@
-//! The bank as the operator CLI sees it: its read models, its process manager (the transfer process) and its
-//! aggregates' stream prefixes. The CLI itself is `tributary-ops`, the same for any domain.
+//! The application as the operator CLI sees it: every domain's read models, the process manager (the bank's
+//! transfer process) and every aggregate's stream prefix. The CLI itself is `tributary-ops`, the same for any
+//! application.
 
 use bank_service::transfers::{TransferProcess, CONSUMER_GROUP_SUFFIX};
 use std::sync::Arc;
@@ -7,14 +8,14 @@ use tributary_aggregate::SnapshotPolicy;
 use tributary_projections::ReadModels;
 use tributary_store::EventStore;
 
-/// The bank, for `tributary_ops::run`.
-pub struct Bank;
+/// The application, for `tributary_ops::run`.
+pub struct Operated;
 
-impl tributary_ops::Domain for Bank {
+impl tributary_ops::Domain for Operated {
     type Process = TransferProcess;
 
     fn read_models(&self) -> ReadModels {
-        bank_service::read_models()
+        crate::read_models()
     }
 
     fn process_name(&self) -> &'static str {
@@ -31,6 +32,7 @@ impl tributary_ops::Domain for Bank {
         &[
             bank_account::values::STREAM_PREFIX,
             bank_account::values::TRANSFER_STREAM_PREFIX,
+            tasks_domain::STREAM_PREFIX,
         ]
     }
 }
