@@ -8,8 +8,10 @@
 //! * [`given`]: given/when/then tests for a domain's deciders.
 //! * [`upcast`]: reading the older shapes of an event as its current one.
 //! * [`Projection`]: a read model as a pure fold (checkpoint and rows), stored by `tributary-projections`.
+//! * [`contract`]: contracts from types: the shared values' JSON Schemas, a domain's events as AsyncAPI messages.
 //! * [`values`]: what every domain's edge needs: [`Principal`], aggregate ids ([`Id`]), [`WholeNumber`].
 
+pub mod contract;
 pub mod decider;
 pub mod given;
 pub mod idempotency;

@@ -49,47 +49,31 @@ impl Api {
     }
 }
 
-/// An OpenAPI (or AsyncAPI) document with a domain's part merged in: `part`'s `paths` (OpenAPI), `channels` and
-/// `operations` (AsyncAPI) and every `components` section are added to `document`'s. A name both define is a bug
-/// of the composition (two domains documenting one path or one schema differently): it panics, naming it, unless
-/// both define it identically (the shared problem and header components).
+/// An OpenAPI or AsyncAPI document with a domain's part merged in, object by object at any depth (its paths, its
+/// messages on a channel, its schemas, its entries in an index). Two different values at one place are a bug of the
+/// composition (two domains documenting one path, one message or one schema differently): it panics, naming the
+/// place; the same value twice (a shared component) is kept once.
 pub fn merge_document(mut document: Value, part: &Value) -> Value {
-    for section in ["paths", "channels", "operations"] {
-        if let Some(entries) = part.get(section).and_then(Value::as_object) {
-            merge_entries(&mut document, &[section], entries);
-        }
-    }
-    if let Some(components) = part.get("components").and_then(Value::as_object) {
-        for (kind, entries) in components {
-            if let Some(entries) = entries.as_object() {
-                merge_entries(&mut document, &["components", kind], entries);
-            }
-        }
-    }
+    merge_at(&mut document, part, &mut Vec::new());
     document
 }
 
-fn merge_entries(document: &mut Value, at: &[&str], entries: &serde_json::Map<String, Value>) {
-    let mut target = &mut *document;
-    for key in at {
-        target = target
-            .as_object_mut()
-            .expect("a document section is an object")
-            .entry(*key)
-            .or_insert_with(|| Value::Object(Default::default()));
-    }
-    let target = target
-        .as_object_mut()
-        .expect("a document section is an object");
-    for (name, value) in entries {
-        match target.get(name) {
-            Some(existing) if existing != value => {
-                panic!("two domains document {} {name} differently", at.join("."))
-            }
-            _ => {
-                target.insert(name.clone(), value.clone());
+fn merge_at(target: &mut Value, part: &Value, at: &mut Vec<String>) {
+    match (target, part) {
+        (Value::Object(target), Value::Object(part)) => {
+            for (name, value) in part {
+                at.push(name.clone());
+                match target.get_mut(name) {
+                    Some(existing) => merge_at(existing, value, at),
+                    None => {
+                        target.insert(name.clone(), value.clone());
+                    }
+                }
+                at.pop();
             }
         }
+        (target, part) if *target == *part => {}
+        _ => panic!("two domains document {} differently", at.join(".")),
     }
 }
 
@@ -130,7 +114,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "two domains document components.schemas A differently")]
+    #[should_panic(expected = "two domains document components.schemas.A.type differently")]
     fn a_schema_documented_twice_differently_is_refused() {
         merge_document(
             json!({"components": {"schemas": {"A": {"type": "string"}}}}),
@@ -139,15 +123,171 @@ mod tests {
     }
 }
 
-/// The OpenAPI operations every domain's routes share the shape of, so that a domain documents its paths in a line
-/// each and writes only its own schemas. They name the document's shared components: the `Problem` and
-/// `Unauthenticated` responses and the `IdempotencyKey`, `IfMatch`, `CorrelationId`, `TraceParent` and `MinVersion`
-/// parameters.
+/// A domain's part of the OpenAPI document, from its route table's shapes and its Rust types: a command or a view
+/// is one call, its request and response schemas generated from the types (`schemars`), its path parameters from
+/// the path (every `{name}` is an aggregate id: a lowercase hyphenated UUID). The operations name the document's
+/// shared components: the `Problem` and `Unauthenticated` responses and the `IdempotencyKey`, `IfMatch`,
+/// `CorrelationId`, `TraceParent` and `MinVersion` parameters.
 pub mod docs {
-    use serde_json::{json, Value};
+    use schemars::{JsonSchema, SchemaGenerator};
+    use serde_json::{json, Map, Value};
+    use tributary_core::contract::{components_generator, UUID_PATTERN};
 
-    fn schema(name: &str) -> Value {
-        json!({"$ref": format!("#/components/schemas/{name}")})
+    /// The paths and schemas of one domain.
+    pub struct Document {
+        generator: SchemaGenerator,
+        paths: Map<String, Value>,
+    }
+
+    impl Default for Document {
+        fn default() -> Self {
+            Self {
+                generator: components_generator(),
+                paths: Map::new(),
+            }
+        }
+    }
+
+    impl Document {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// `POST path` (`operation`: its operation id and summary), a command on an aggregate (`noun`): body `B`
+        /// (required or not), answered `status` with `A` and the `ETag` (and a `Location` when it creates: 201), or
+        /// a problem.
+        pub fn command<B: JsonSchema, A: JsonSchema>(
+            &mut self,
+            path: &str,
+            operation: (&str, &str),
+            noun: &str,
+            status: u16,
+            body_required: bool,
+        ) -> &mut Self {
+            let mut headers = json!({"ETag": etag(noun)});
+            if status == 201 {
+                headers["Location"] =
+                    json!({"description": format!("The new {noun}"), "schema": {"type": "string"}});
+            }
+            let mut responses = Map::new();
+            responses.insert(status.to_string(), self.success::<A>(headers));
+            responses.extend(problems(&[
+                400, 401, 404, 409, 412, 413, 415, 422, 429, 500, 503,
+            ]));
+            let parameters = ["IdempotencyKey", "IfMatch", "CorrelationId", "TraceParent"]
+                .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}));
+            let body = self.generator.subschema_for::<B>();
+            let mut operation = json!({
+                "operationId": operation.0,
+                "summary": operation.1,
+                "tags": ["commands"],
+                "parameters": parameters,
+                "requestBody": {"required": body_required, "content": {"application/json": {"schema": body}}},
+                "responses": responses,
+            });
+            if status == 201 {
+                operation["x-creates"] = json!(noun);
+            }
+            self.add(path, "post", operation)
+        }
+
+        /// `GET path` (`operation`: its operation id and summary), the view `V` of one aggregate (`noun`) with
+        /// `min_version`, answered 200 with the `ETag`, or a problem (404 to whoever may not see it).
+        pub fn view<V: JsonSchema>(
+            &mut self,
+            path: &str,
+            operation: (&str, &str),
+            noun: &str,
+        ) -> &mut Self {
+            let mut responses = Map::new();
+            responses.insert(
+                "200".to_owned(),
+                self.success::<V>(json!({"ETag": etag(noun)})),
+            );
+            responses.extend(problems(&[400, 401, 404, 429, 503]));
+            let operation = json!({
+                "operationId": operation.0,
+                "summary": operation.1,
+                "tags": ["queries"],
+                "parameters": [{"$ref": "#/components/parameters/MinVersion"}],
+                "responses": responses,
+            });
+            self.add(path, "get", operation)
+        }
+
+        /// The part: `{"paths", "components": {"schemas"}}`, to merge into the document. A command that creates a
+        /// `noun` (201) links to every operation on a path with `{<noun>_id}`, the id from its answer's
+        /// `<noun>_id`: a client (and Schemathesis's stateful phase) follows them with real ids.
+        pub fn into_part(mut self) -> Value {
+            let operations: Vec<(String, String)> = self
+                .paths
+                .iter()
+                .flat_map(|(path, item)| {
+                    ["get", "post"].into_iter().filter_map(move |method| {
+                        let id = item.get(method)?.get("operationId")?.as_str()?;
+                        Some((path.clone(), id.to_owned()))
+                    })
+                })
+                .collect();
+            for item in self.paths.values_mut() {
+                let Some(post) = item.get_mut("post") else {
+                    continue;
+                };
+                let Some(noun) = post
+                    .get("x-creates")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                if let Some(post) = post.as_object_mut() {
+                    post.remove("x-creates");
+                }
+                let parameter = format!("{noun}_id");
+                let links: Map<String, Value> = operations
+                    .iter()
+                    .filter(|(path, _)| path.contains(&format!("{{{parameter}}}")))
+                    .map(|(_, id)| {
+                        let mut parameters = Map::new();
+                        parameters.insert(
+                            parameter.clone(),
+                            json!(format!("$response.body#/{parameter}")),
+                        );
+                        (
+                            id.clone(),
+                            json!({"operationId": id, "parameters": parameters}),
+                        )
+                    })
+                    .collect();
+                post["responses"]["201"]["links"] = Value::Object(links);
+            }
+            json!({"paths": self.paths, "components": {"schemas": self.generator.take_definitions(true)}})
+        }
+
+        fn success<T: JsonSchema>(&mut self, headers: Value) -> Value {
+            let schema = self.generator.subschema_for::<T>();
+            json!({"description": "Success", "content": {"application/json": {"schema": schema}}, "headers": headers})
+        }
+
+        fn add(&mut self, path: &str, method: &str, operation: Value) -> &mut Self {
+            let item = self.paths.entry(path.to_owned()).or_insert_with(|| {
+                let ids: Vec<Value> = path
+                    .split('/')
+                    .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+                    .map(|name| {
+                        json!({"name": name, "in": "path", "required": true,
+                        "schema": {"type": "string", "pattern": format!("^{UUID_PATTERN}$")}})
+                    })
+                    .collect();
+                if ids.is_empty() {
+                    json!({})
+                } else {
+                    json!({"parameters": ids})
+                }
+            });
+            item[method] = operation;
+            self
+        }
     }
 
     fn etag(noun: &str) -> Value {
@@ -155,7 +295,7 @@ pub mod docs {
                "schema": {"type": "string", "pattern": "^\"[0-9]+\"$"}})
     }
 
-    fn problems(statuses: &[u16]) -> serde_json::Map<String, Value> {
+    fn problems(statuses: &[u16]) -> Map<String, Value> {
         statuses
             .iter()
             .map(|status| {
@@ -170,63 +310,5 @@ pub mod docs {
                 )
             })
             .collect()
-    }
-
-    /// A command on an aggregate (`noun`): `POST` with the `body` schema (required or not), answered `status` with
-    /// the `accepted` schema and the `ETag` (and a `Location` when it creates: 201), or a problem.
-    pub fn command(
-        operation_id: &str,
-        summary: &str,
-        noun: &str,
-        body: (&str, bool),
-        (status, accepted): (u16, &str),
-    ) -> Value {
-        let mut headers = json!({"ETag": etag(noun)});
-        if status == 201 {
-            headers["Location"] =
-                json!({"description": format!("The new {noun}"), "schema": {"type": "string"}});
-        }
-        let mut responses = serde_json::Map::new();
-        responses.insert(
-            status.to_string(),
-            json!({"description": "Success", "content": {"application/json": {"schema": schema(accepted)}}, "headers": headers}),
-        );
-        responses.extend(problems(&[
-            400, 401, 404, 409, 412, 413, 415, 422, 429, 500, 503,
-        ]));
-        let parameters = ["IdempotencyKey", "IfMatch", "CorrelationId", "TraceParent"]
-            .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}));
-        json!({
-            "operationId": operation_id,
-            "summary": summary,
-            "tags": ["commands"],
-            "parameters": parameters,
-            "requestBody": {"required": body.1, "content": {"application/json": {"schema": schema(body.0)}}},
-            "responses": responses,
-        })
-    }
-
-    /// A view of one entity (`noun`): `GET` with `min_version`, answered 200 with the `view` schema and the `ETag`,
-    /// or a problem (404 to whoever may not see it).
-    pub fn view(operation_id: &str, summary: &str, noun: &str, view: &str) -> Value {
-        let mut responses = serde_json::Map::new();
-        responses.insert(
-            "200".to_owned(),
-            json!({"description": "Success", "content": {"application/json": {"schema": schema(view)}}, "headers": {"ETag": etag(noun)}}),
-        );
-        responses.extend(problems(&[400, 401, 404, 429, 503]));
-        json!({
-            "operationId": operation_id,
-            "summary": summary,
-            "tags": ["queries"],
-            "parameters": [{"$ref": "#/components/parameters/MinVersion"}],
-            "responses": responses,
-        })
-    }
-
-    /// A path parameter holding an aggregate's id (a lowercase hyphenated UUID).
-    pub fn id_parameter(name: &str) -> Value {
-        json!({"name": name, "in": "path", "required": true, "schema": {"type": "string",
-               "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}})
     }
 }

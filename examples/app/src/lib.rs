@@ -71,18 +71,30 @@ pub fn read_router(side: ReadSide) -> Router {
     tributary_http::with_problem_fallbacks(reads(side).into_router())
 }
 
+/// The AsyncAPI document of the topics: the bank's, with every other domain's events merged in, and a stream id
+/// that is any domain's.
+pub fn asyncapi() -> Value {
+    let bank: Value =
+        serde_json::from_str(bank_api::ASYNCAPI).expect("the bank's document is JSON");
+    let mut document = merge_document(bank, &tasks_api::asyncapi());
+    let prefixes = tributary_ops::Domain::stream_prefixes(&operations::Operated);
+    document["components"]["schemas"]["StreamId"] =
+        tributary_core::contract::stream_id_schema(prefixes);
+    document
+}
+
 /// The documents the query function serves (assembled once per container).
 #[derive(Clone)]
 struct Documents {
     openapi: Arc<String>,
-    asyncapi: &'static str,
+    asyncapi: Arc<String>,
 }
 
 impl Documents {
     fn assembled() -> Self {
         Self {
             openapi: Arc::new(openapi().to_string()),
-            asyncapi: bank_api::ASYNCAPI,
+            asyncapi: Arc::new(asyncapi().to_string()),
         }
     }
 }
@@ -105,7 +117,7 @@ fn documents() -> Vec<Route<Documents>> {
             "/asyncapi.json",
             get(
                 move |axum::extract::State(d): axum::extract::State<Documents>| async move {
-                    json(d.asyncapi.to_owned())
+                    json(d.asyncapi.to_string())
                 },
             ),
         ),

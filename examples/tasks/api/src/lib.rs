@@ -13,8 +13,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use tasks_domain::{
     Task, TaskCommand, TaskId, TaskRejection, TaskStream, TaskView, TaskViews, Title,
 };
@@ -25,37 +27,50 @@ use tributary_http::reads::Params;
 use tributary_http::views::{ViewRules, Views};
 use tributary_http::{Caller, IdPath, JsonBody, Problem, Problems, Route};
 
-/// The tasks' part of the OpenAPI document: its paths (in the kit's shapes of a command and a view) and its own
-/// schemas; the shared parameters, responses and security schemes are the document's.
+/// The tasks' part of the OpenAPI document, from its routes' shapes and its types (no hand-written schema).
 pub fn openapi() -> Value {
-    let id = || json!([{"$ref": "#/components/parameters/TaskId"}]);
-    json!({
-        "paths": {
-            "/tasks": {"post": docs::command("createTask", "Create a task (the caller owns it)", "task", ("CreateTaskRequest", true), (201, "TaskAccepted"))},
-            "/tasks/{task_id}/assign": {"parameters": id(), "post": docs::command("assignTask", "Assign a task (its owner only)", "task", ("AssignRequest", true), (200, "TaskAccepted"))},
-            "/tasks/{task_id}/complete": {"parameters": id(), "post": docs::command("completeTask", "Complete a task (its owner or its assignee)", "task", ("CompleteRequest", false), (200, "TaskAccepted"))},
-            "/tasks/{task_id}": {"parameters": id(), "get": docs::view("getTask", "A task, to its owner, its assignee or an operator (anyone else: 404)", "task", "Task")},
-        },
-        "components": {
-            "parameters": {"TaskId": docs::id_parameter("task_id")},
-            "schemas": {
-                "Title": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
-                "Assignee": {"type": "string", "pattern": "^[!-~]{1,256}$", "description": "A principal: an IAM principal's ARN or a JWT's sub (printable ASCII)."},
-                "CreateTaskRequest": {"type": "object", "required": ["title"], "additionalProperties": false, "properties": {"title": {"$ref": "#/components/schemas/Title"}}},
-                "AssignRequest": {"type": "object", "required": ["assignee"], "additionalProperties": false, "properties": {"assignee": {"$ref": "#/components/schemas/Assignee"}}},
-                "CompleteRequest": {"type": "object", "additionalProperties": false, "properties": {}},
-                "TaskAccepted": {"type": "object", "required": ["task_id", "version"], "additionalProperties": false,
-                    "properties": {"task_id": {"type": "string", "format": "uuid"}, "version": {"type": "integer", "minimum": 1}}},
-                "Task": {"type": "object", "additionalProperties": false,
-                    "required": ["task_id", "owner", "title", "assignee", "status", "completed_by", "version", "updated_at"],
-                    "properties": {
-                        "task_id": {"type": "string", "format": "uuid"}, "owner": {"$ref": "#/components/schemas/Principal"},
-                        "title": {"$ref": "#/components/schemas/Title"}, "assignee": {"oneOf": [{"$ref": "#/components/schemas/Assignee"}, {"type": "null"}]},
-                        "status": {"enum": ["open", "done"]}, "completed_by": {"oneOf": [{"$ref": "#/components/schemas/Principal"}, {"type": "null"}]},
-                        "version": {"type": "integer", "minimum": 1}, "updated_at": {"type": "string", "format": "date-time"}}},
-            },
-        },
-    })
+    let mut doc = docs::Document::new();
+    doc.command::<CreateTaskRequest, TaskAccepted>(
+        "/tasks",
+        ("createTask", "Create a task (the caller owns it)"),
+        "task",
+        201,
+        true,
+    )
+    .command::<AssignRequest, TaskAccepted>(
+        "/tasks/{task_id}/assign",
+        ("assignTask", "Assign a task (its owner only)"),
+        "task",
+        200,
+        true,
+    )
+    .command::<CompleteRequest, TaskAccepted>(
+        "/tasks/{task_id}/complete",
+        (
+            "completeTask",
+            "Complete a task (its owner or its assignee)",
+        ),
+        "task",
+        200,
+        false,
+    )
+    .view::<TaskView>(
+        "/tasks/{task_id}",
+        (
+            "getTask",
+            "A task, to its owner, its assignee or an operator (anyone else: 404)",
+        ),
+        "task",
+    );
+    doc.into_part()
+}
+
+/// The tasks' part of the AsyncAPI document: a message per event type, generated from [`tasks_domain::TaskEvent`].
+pub fn asyncapi() -> Value {
+    tributary_core::contract::event_messages::<tasks_domain::TaskEvent>(
+        tasks_domain::STREAM_PREFIX,
+        "task",
+    )
 }
 
 /// The command routes, over the kit's commands.
@@ -73,14 +88,14 @@ pub fn read_routes() -> Vec<Route<Views>> {
 }
 
 /// Body of `POST /tasks`. The owner is the caller.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     pub title: Title,
 }
 
 /// Body of `POST /tasks/{id}/assign`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub assignee: Assignee,
@@ -90,6 +105,15 @@ pub struct AssignRequest {
 /// printable ASCII characters — exactly what the document's `Assignee` schema says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Assignee(Principal);
+
+impl JsonSchema for Assignee {
+    fn schema_name() -> Cow<'static, str> {
+        "Assignee".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": "^[!-~]{1,256}$"})
+    }
+}
 
 impl<'de> Deserialize<'de> for Assignee {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -106,14 +130,16 @@ impl<'de> Deserialize<'de> for Assignee {
 }
 
 /// Body of `POST /tasks/{id}/complete` (empty, or `{}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {}
 
 /// The success response of every task command.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct TaskAccepted {
+    #[schemars(extend("format" = "uuid"))]
     pub task_id: String,
+    #[schemars(range(min = 1))]
     pub version: u64,
 }
 
@@ -280,5 +306,50 @@ impl Problems<Task> for TaskProblems {
     }
     fn not_found(&self) -> Problem {
         self.rejected(&TaskRejection::NotCreated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documents come from the types: the request bodies refuse unknown fields as the server does, a title's
+    /// schema is what `Title::parse` accepts, ids in paths are UUIDs, and each event type is a message.
+    #[test]
+    fn the_documents_are_generated_from_the_types() {
+        let doc = openapi();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateTaskRequest"]["additionalProperties"], false,
+            "{doc:#}"
+        );
+        assert_eq!(
+            schemas["CreateTaskRequest"]["required"],
+            serde_json::json!(["title"])
+        );
+        assert_eq!(schemas["Title"]["maxLength"], 200);
+        assert_eq!(schemas["CompleteRequest"]["additionalProperties"], false);
+        assert!(schemas["TaskView"]["properties"]["assignee"].is_object());
+        let assign = &doc["paths"]["/tasks/{task_id}/assign"];
+        assert_eq!(assign["parameters"][0]["name"], "task_id");
+        assert_eq!(
+            assign["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/AssignRequest"
+        );
+        assert_eq!(
+            doc["paths"]["/tasks"]["post"]["requestBody"]["required"],
+            true
+        );
+        assert_eq!(
+            doc["paths"]["/tasks/{task_id}/complete"]["post"]["requestBody"]["required"],
+            false
+        );
+        let events = asyncapi();
+        for name in ["TaskCreated.v1", "TaskAssigned.v1", "TaskCompleted.v1"] {
+            assert!(
+                events["components"]["messages"][name].is_object(),
+                "{name}: {events:#}"
+            );
+        }
     }
 }

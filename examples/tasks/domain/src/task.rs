@@ -1,6 +1,8 @@
 //! The task aggregate: its commands, events, state and rules, tied together by the [`Task`] Decider.
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
 use tributary_core::{Decider, DomainEvent, Id, IdKind, Principal};
 use uuid::Uuid;
 
@@ -47,6 +49,21 @@ impl Title {
     }
 }
 
+/// What [`Title::parse`] accepts, as a JSON Schema (the API documents and Schemathesis hold the server to it).
+impl JsonSchema for Title {
+    fn schema_name() -> Cow<'static, str> {
+        "Title".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TITLE_CHARS,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Title {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
@@ -62,8 +79,9 @@ pub enum TaskCommand {
     Complete { by: Principal },
 }
 
-/// What happened to a task. The serialised form is the stored and published payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened to a task. The serialised form is the stored and published payload; its schema (the AsyncAPI
+/// messages) is generated from this type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum TaskEvent {
     TaskCreated { owner: Principal, title: Title },

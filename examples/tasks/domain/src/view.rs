@@ -14,8 +14,8 @@ pub fn task_view_key(task_id: &str) -> ItemKey {
     ItemKey::new(format!("task#{task_id}"), "view")
 }
 
-/// A task as `GET /tasks/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A task as `GET /tasks/{id}` shows it (its schema in the OpenAPI document is generated from this type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskView {
     pub task_id: String,
     /// Who created it (they and its assignee may read it; anyone else is told it does not exist).
@@ -23,6 +23,7 @@ pub struct TaskView {
     pub title: String,
     pub assignee: Option<String>,
     /// `open` or `done`.
+    #[schemars(regex(pattern = "^(open|done)$"))]
     pub status: String,
     pub completed_by: Option<String>,
     pub version: u64,
