@@ -179,3 +179,92 @@ async fn a_task_is_created_assigned_completed_and_read_by_whom_it_concerns() {
         "the refused complete is on the rejections topic: {rejections:?}"
     );
 }
+
+/// Read-your-writes for a reader the awaited events make one: the view is at version 1 (created, nobody assigned)
+/// while the store holds version 2 (assigned to bob), and no denormaliser runs. Bob asking for version 2 is let
+/// wait — and told `not-yet-visible`, since the view never gets there — not told the task does not exist; a
+/// stranger asking the same is told at once that it does not; once the view is at 2, bob reads it. (The query
+/// function's routes over the test's tables: the same `app::reads` the deployed function serves.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignee_waiting_for_the_assignment_is_not_told_the_task_does_not_exist() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tasks_domain::{TaskEvent, TaskViews, Title};
+    use tower::ServiceExt;
+    use tributary_core::Principal;
+    use tributary_store::NewEvent;
+    use tributary_testkit::{bearer, event_metadata};
+
+    let d = dynamo();
+    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
+    let projections = tributary_projections::ProjectionStore::new(d.client(), &d.projections_table);
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let stream = format!("task-{task_id}");
+    let who = |name: &str| Principal::parse(name).unwrap();
+    let created = TaskEvent::TaskCreated {
+        owner: who("ann"),
+        title: Title::parse("read me").unwrap(),
+    };
+    let assigned = TaskEvent::TaskAssigned {
+        assignee: who("bob"),
+    };
+    store
+        .append(
+            &stream,
+            0,
+            &[NewEvent::from_domain(&created, event_metadata("ann"))],
+        )
+        .await
+        .unwrap();
+    tributary_projections::apply(&TaskViews, &projections, &*store, &stream, 1)
+        .await
+        .unwrap();
+    store
+        .append(
+            &stream,
+            1,
+            &[NewEvent::from_domain(&assigned, event_metadata("ann"))],
+        )
+        .await
+        .unwrap();
+
+    let side = tributary_http::shell::ReadSide {
+        projections: projections.clone(),
+        events: store.clone(),
+        cursors: tributary_http::cursor::Cursors::new(b"tasks-test"),
+        snapshots: Default::default(),
+    };
+    let api = app::read_router(side);
+    let read = |who: &str, min_version: u64| {
+        let request =
+            axum::http::Request::get(format!("/tasks/{task_id}?min_version={min_version}"))
+                .header("authorization", bearer(who))
+                .body(Body::empty())
+                .unwrap();
+        let api = api.clone();
+        async move {
+            let response = api.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&body).unwrap())
+        }
+    };
+    let (status, body) = read("bob", 2).await;
+    assert_eq!((status, slug(&body)), (503, "not-yet-visible"), "{body}");
+    let (status, body) = read("eve", 2).await;
+    assert_eq!((status, slug(&body)), (404, "task-not-found"), "{body}");
+    let (status, body) = read("ann", 2).await;
+    assert_eq!((status, slug(&body)), (503, "not-yet-visible"), "{body}");
+
+    tributary_projections::apply(&TaskViews, &projections, &*store, &stream, 2)
+        .await
+        .unwrap();
+    let (status, body) = read("bob", 2).await;
+    assert_eq!(
+        (status, body["assignee"].as_str()),
+        (200, Some("bob")),
+        "{body}"
+    );
+    let (status, body) = read("eve", 2).await;
+    assert_eq!(status, 404, "{body}");
+}

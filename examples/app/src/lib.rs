@@ -1,8 +1,8 @@
 //! The application: which domains this deployment serves, and nothing else. Each domain brings its route tables,
 //! its read models and its part of the API document; this crate lists them, and its three binaries are the
 //! deployed functions (`command`, `query`, `denormaliser`: one call each into the kit's shells) and the operator
-//! CLI (`tributary`, over [`operations`]). A new domain is
-//! one line in each list below (and its dependency in `Cargo.toml`); no domain knows another.
+//! CLI (`tributary`, over [`operations`]). A new domain is one line in each list below (and its dependency in
+//! `Cargo.toml`); no domain knows another.
 
 pub mod operations;
 
