@@ -181,7 +181,8 @@ async fn a_task_is_created_assigned_completed_and_read_by_whom_it_concerns() {
 }
 
 /// Read-your-writes for a reader the awaited events make one: the view is at version 1 (created, nobody assigned)
-/// while the store holds version 2 (assigned to bob), and no denormaliser runs. Bob asking for version 2 is let
+/// while the store holds version 2 (assigned to bob), and no denormaliser runs (tables of the test's own, which no
+/// local stack's relay watches). Bob asking for version 2 is let
 /// wait — and told `not-yet-visible`, since the view never gets there — not told the task does not exist; a
 /// stranger asking the same is told at once that it does not; once the view is at 2, bob reads it. (The query
 /// function's routes over the test's tables: the same `app::reads` the deployed function serves.)
@@ -195,9 +196,19 @@ async fn an_assignee_waiting_for_the_assignment_is_not_told_the_task_does_not_ex
     use tributary_store::NewEvent;
     use tributary_testkit::{bearer, event_metadata};
 
-    let d = dynamo();
-    let store = DynamoDbEventStore::shared(d.client(), &d.events_table);
-    let projections = tributary_projections::ProjectionStore::new(d.client(), &d.projections_table);
+    let client = dynamo().client();
+    let own = uuid::Uuid::new_v4().simple().to_string();
+    let (events_table, projections_table) = (format!("events-{own}"), format!("projections-{own}"));
+    tributary_dynamodb::tables::EVENTS
+        .ensure(&client, &events_table)
+        .await
+        .unwrap();
+    tributary_dynamodb::tables::PROJECTIONS
+        .ensure(&client, &projections_table)
+        .await
+        .unwrap();
+    let store = DynamoDbEventStore::shared(client.clone(), &events_table);
+    let projections = tributary_projections::ProjectionStore::new(client, &projections_table);
     let task_id = uuid::Uuid::new_v4().to_string();
     let stream = format!("task-{task_id}");
     let who = |name: &str| Principal::parse(name).unwrap();
