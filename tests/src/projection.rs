@@ -33,7 +33,8 @@ pub async fn statement(projections: &ProjectionStore, account: &str) -> Vec<Stat
     let mut before = None;
     loop {
         let page = reads
-            .statement_page(account, 100, before)
+            .statement_at(1)
+            .page(account, 100, before)
             .await
             .expect("statement page");
         before = page.items.last().map(|l| l.version);
@@ -58,7 +59,8 @@ pub async fn applied_versions(projections: &ProjectionStore, account: &str) -> [
     [
         summary.map_or(0, |s| s.version),
         reads
-            .statement_checkpoint(account)
+            .statement_at(1)
+            .checkpoint(account)
             .await
             .expect("checkpoint read")
             .version,
@@ -99,7 +101,12 @@ pub async fn assert_projections_match_the_store(
             "statement of {account}"
         );
         assert_eq!(
-            reads.statement_checkpoint(account).await.unwrap().version,
+            reads
+                .statement_at(1)
+                .checkpoint(account)
+                .await
+                .unwrap()
+                .version,
             summary.version,
             "statement checkpoint of {account}"
         );

@@ -42,7 +42,12 @@ async fn projected_versions(projections: &ProjectionStore, account: &str, owner:
             .await
             .unwrap()
             .map_or(0, |s| s.version),
-        reads.statement_checkpoint(account).await.unwrap().version,
+        reads
+            .statement_at(1)
+            .checkpoint(account)
+            .await
+            .unwrap()
+            .version,
         reads
             .owner_entry(owner, account)
             .await
@@ -128,11 +133,11 @@ async fn failing_batches_are_retried_until_applied_and_poison_costs_one_letter_p
     // cannot tell whose stream garbage is about) and the transfer process.
     let groups: BTreeMap<String, usize> = app::read_models()
         .iter()
-        .map(|m| m.name())
-        .chain([bank_service::transfers::CONSUMER_GROUP_SUFFIX])
+        .map(|m| m.label())
+        .chain([bank_service::transfers::CONSUMER_GROUP_SUFFIX.to_owned()])
         .map(|consumer| {
             (
-                devstack::kafka_mapping::group_id(&config.mapping.group_prefix, consumer),
+                devstack::kafka_mapping::group_id(&config.mapping.group_prefix, &consumer),
                 POISON,
             )
         })

@@ -74,7 +74,7 @@ async fn every_fixture_runs_through_its_handler() {
     );
     let api = command_function::routes(commands).merge(query_function::routes(queries));
     let denormaliser = |projection: Arc<dyn ReadModel>| Denormaliser {
-        consumer_group: default_consumer_group(projection.name()),
+        consumer_group: default_consumer_group(&projection.label()),
         projection,
         projections: projections.clone(),
         events: DynamoDbEventStore::shared(d.client(), &d.events_table),
@@ -92,7 +92,7 @@ async fn every_fixture_runs_through_its_handler() {
             let batch_stream = "account-7e3a27e3-0706-5af8-a594-8f1b359d1f44";
             for projection in bank_service::read_models() {
                 let reads = projection.entity(batch_stream).is_some();
-                let name = projection.name();
+                let name = projection.label();
                 let report = denormaliser(projection).handle(&batch).await.unwrap();
                 assert_eq!((report.records, report.dead_lettered), (2, 0), "{name}");
                 assert_eq!(

@@ -229,7 +229,7 @@ async fn fresh_denormalisers(dead_letter_topic: &str) -> (Vec<Denormaliser>, Pro
     let denormalisers = bank_service::read_models()
         .into_iter()
         .map(|projection| Denormaliser {
-            consumer_group: default_consumer_group(projection.name()),
+            consumer_group: default_consumer_group(&projection.label()),
             projection,
             projections: projections.clone(),
             events: DynamoDbEventStore::shared(d.client(), &d.events_table),
@@ -778,4 +778,76 @@ async fn old_event_shapes_are_read_as_the_current_one_by_every_reader() {
         let closed = post(&http, &format!("{base}/accounts/{id}/close"), &[], None).await;
         assert_eq!(closed.status, 200, "{}", closed.body);
     }
+}
+
+/// A build of a new read-model version killed half way (its task dropped at whatever call it was in, after it had
+/// saved progress) resumes from that progress and ends equal to a clean build of the same version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_build_killed_half_way_resumes_and_ends_equal_to_a_clean_build() {
+    use bank_account::views::StatementsV2;
+    let (accounts, _) = history(6).await;
+    let d = dynamo();
+    let store: Arc<dyn EventStore> = DynamoDbEventStore::shared(d.client(), &d.events_table);
+    let options = || RebuildOptions {
+        page_size: 3,
+        ..RebuildOptions::default()
+    };
+
+    let clean = fresh_projections("test-clean-build").await;
+    let outcome = rebuild(&StatementsV2, &clean, &*store, options(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, RebuildOutcome::Completed(_)),
+        "{outcome:?}"
+    );
+
+    let killed = fresh_projections("test-killed-build").await;
+    let build = {
+        let (killed, store) = (killed.clone(), store.clone());
+        tokio::spawn(
+            async move { rebuild(&StatementsV2, &killed, &*store, options(), |_| {}).await },
+        )
+    };
+    let progress = killed.of(&StatementsV2);
+    while progress
+        .rebuild_progress("statement")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            !build.is_finished(),
+            "the build ended before it could be killed"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    build.abort();
+    assert!(
+        build.await.unwrap_err().is_cancelled(),
+        "killed half way, not finished"
+    );
+    let mut resumed = false;
+    let outcome = rebuild(&StatementsV2, &killed, &*store, options(), |p| {
+        resumed |= p.resumed
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, RebuildOutcome::Completed(_)),
+        "{outcome:?}"
+    );
+    assert!(resumed, "the second run resumed from the saved progress");
+    let (clean_rows, killed_rows) = (
+        rows_of(&clean, &accounts).await,
+        rows_of(&killed, &accounts).await,
+    );
+    assert!(
+        clean_rows
+            .iter()
+            .all(|(pk, _, _)| pk.starts_with("statement-v2/statement#")),
+        "version 2's items, under its own keys"
+    );
+    assert!(clean_rows.len() >= accounts.len() * 2, "{clean_rows:?}");
+    assert_eq!(killed_rows, clean_rows);
 }

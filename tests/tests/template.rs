@@ -389,7 +389,7 @@ fn every_read_model_has_a_denormaliser_function() {
         .collect();
     let models: BTreeSet<String> = app::read_models()
         .iter()
-        .map(|model| model.name().to_owned())
+        .map(|model| model.label())
         .collect();
     assert_eq!(
         projected, models,

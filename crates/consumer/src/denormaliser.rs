@@ -26,7 +26,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::Instrument;
 use tributary_kafka::LazyPublisher;
-use tributary_projections::{apply, Applied, ProjectionError, ProjectionStore, ReadModel};
+use tributary_projections::{
+    apply, versions, Applied, ProjectionError, ProjectionStore, ReadModel,
+};
 use tributary_store::EventStore;
 
 /// The batch must be retried.
@@ -46,6 +48,8 @@ pub struct BatchReport {
     /// Records whose version the event store does not hold (forged, or from another system): logged with their
     /// coordinates, counted, never applied.
     pub ahead_of_store: usize,
+    /// The read model's version is retiring or retired: the batch was acknowledged and nothing written.
+    pub retired: bool,
 }
 
 /// The consumer group a read model's denormaliser runs as, unless configured otherwise.
@@ -69,6 +73,15 @@ impl Denormaliser {
     /// Apply one batch: `Ok` once every record is applied or dead-lettered, `Err` when the batch must be retried.
     pub async fn handle(&self, batch: &KafkaEvent) -> Result<BatchReport, DenormaliserError> {
         let model = &self.projection;
+        if !self.may_write().await? {
+            let records = batch.records.values().map(Vec::len).sum();
+            tracing::info!(read_model = %model.label(), records, "this version is retired: the batch is acknowledged, nothing written");
+            return Ok(BatchReport {
+                records,
+                retired: true,
+                ..BatchReport::default()
+            });
+        }
         let mut sorted = Sorted::new(
             batch,
             &self.consumer_group,
@@ -144,6 +157,18 @@ impl Denormaliser {
         Ok(report)
     }
 
+    /// Whether this version of the read model may write (not retiring or retired, by the catalog as recently read).
+    async fn may_write(&self) -> Result<bool, DenormaliserError> {
+        let model = &self.projection;
+        versions::may_write(&self.projections, model.name(), model.version())
+            .await
+            .map_err(|error| BatchError::Transient {
+                failed: 0,
+                stream: format!("the catalog of {}", model.name()),
+                error: ProjectionError::Store(error),
+            })
+    }
+
     /// Bring one stream's projection up to what the store holds, as far as its delivered records reach; the
     /// outcome with what it was about.
     async fn apply_stream(
@@ -166,7 +191,7 @@ impl Denormaliser {
             if let Ok(applied) = &outcome {
                 if applied.to > applied.from {
                     tracing::info!(
-                        projection = self.projection.name(),
+                        projection = %self.projection.label(),
                         from = applied.from,
                         to = applied.to,
                         "projection written"

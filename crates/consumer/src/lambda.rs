@@ -47,8 +47,8 @@ impl Shell {
     }
 }
 
-/// A denormaliser function: the read model of `read_models` that `PROJECTION` names (a clear error for any other
-/// name), on `PROJECTIONS_TABLE`, as consumer group `KAFKA_CONSUMER_GROUP` (named on its dead letters; the template
+/// A denormaliser function: the read model of `read_models` that `PROJECTION` names (its label, e.g.
+/// `statement-v2`, or `statement@2`; a clear error for any other name), on `PROJECTIONS_TABLE`, as consumer group `KAFKA_CONSUMER_GROUP` (named on its dead letters; the template
 /// sets it to the mapping's `ConsumerGroupId`).
 pub async fn serve_denormaliser(read_models: ReadModels) -> Result<(), lambda_runtime::Error> {
     tributary_runtime::init_tracing();
@@ -59,7 +59,7 @@ pub async fn serve_denormaliser(read_models: ReadModels) -> Result<(), lambda_ru
     let denormaliser = Denormaliser {
         consumer_group: env_or(
             "KAFKA_CONSUMER_GROUP",
-            &default_consumer_group(projection.name()),
+            &default_consumer_group(&projection.label()),
         ),
         projection,
         projections: ProjectionStore::new(
@@ -72,7 +72,9 @@ pub async fn serve_denormaliser(read_models: ReadModels) -> Result<(), lambda_ru
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| {
         let denormaliser = denormaliser.clone();
         async move {
-            let report = denormaliser.handle(&event.payload).await?;
+            // Boxed: the batch's future is deep (each stream's apply inside), too deep for the compiler to lay
+            // out inline within the Lambda loop's.
+            let report = Box::pin(denormaliser.handle(&event.payload)).await?;
             tracing::info!(?report, "batch applied");
             Ok::<(), lambda_runtime::Error>(())
         }

@@ -1,6 +1,7 @@
 //! What an operator asks Kafka, for any domain: how far each consumer group is behind on the events topic (per
 //! partition, and how old the oldest event it has not applied is), and what the dead-letter topic holds (and which
-//! letters a re-drive has already dealt with). Read-only: nothing here commits an offset or joins a group.
+//! letters a re-drive has already dealt with). Read-only but for one thing: a new consumer group's starting
+//! position ([`start_group_at_end`]); nothing here joins a group.
 
 use crate::redrive::{read_to_end, reader, redrive_group, PlacedLetter, RedriveError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -54,6 +55,41 @@ pub async fn lag(
     })
     .await
     .expect("the lag reader did not panic")
+}
+
+/// Where a new read model's consumer group starts: if `group` has never committed an offset on the events topic,
+/// commit the end of every partition now, so that its consumer — whenever it starts — reads every record written
+/// from this moment on (a build from the event store covers what came before). The positions committed, or
+/// `None` when the group has committed offsets already (it consumes; its position stands).
+pub async fn start_group_at_end(
+    kafka: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+    group: &str,
+) -> Result<Option<Vec<(i32, i64)>>, RedriveError> {
+    let consumer = reader(kafka, aws, group).await?;
+    let topic = kafka.events_topic.clone();
+    tokio::task::spawn_blocking(move || {
+        let committed = committed(&consumer, &topic)?;
+        if committed
+            .elements()
+            .iter()
+            .any(|e| matches!(e.offset(), Offset::Offset(_)))
+        {
+            return Ok(None);
+        }
+        let mut ends = TopicPartitionList::new();
+        let mut positions = Vec::new();
+        for element in committed.elements() {
+            let (_, end) = consumer.fetch_watermarks(&topic, element.partition(), TIMEOUT)?;
+            ends.add_partition_offset(&topic, element.partition(), Offset::Offset(end))?;
+            positions.push((element.partition(), end));
+        }
+        consumer.commit(&ends, rdkafka::consumer::CommitMode::Sync)?;
+        positions.sort();
+        Ok(Some(positions))
+    })
+    .await
+    .expect("the position writer did not panic")
 }
 
 /// What `consumer`'s group has committed on every partition of `topic` (an invalid offset where it never has).

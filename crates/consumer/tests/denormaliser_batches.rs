@@ -75,7 +75,7 @@ async fn denormaliser(projections: ProjectionStore, dead_letters: &str) -> Denor
     };
     let projection: Arc<dyn ReadModel> = Arc::new(TallyTotals);
     Denormaliser {
-        consumer_group: default_consumer_group(projection.name()),
+        consumer_group: default_consumer_group(&projection.label()),
         projection,
         projections,
         events: DynamoDbEventStore::shared(d.client(), &d.events_table),

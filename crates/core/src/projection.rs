@@ -54,8 +54,15 @@ pub trait Projection: Send + Sync + 'static {
     /// The checkpoint's state (stored as JSON at [`Projection::checkpoint_key`]).
     type State: Serialize + DeserializeOwned + Clone + Send + Sync;
 
-    /// Stable name: consumer group suffix, CLI argument, rebuild progress key.
+    /// Stable name: consumer group suffix, CLI argument, rebuild progress key. Every version of a read model has
+    /// the same name.
     fn name(&self) -> &'static str;
+    /// Which version of the read model this fold is (default 1). A changed fold whose rows differ is a new version:
+    /// it is stored beside the old one (its items under its own key prefix), built from the event store, fed by its
+    /// own consumer group, and served once promoted (`tributary_projections::versions`).
+    fn version(&self) -> u32 {
+        1
+    }
     /// The entity a stream's events fold into (usually the aggregate id inside the stream id); `None`: this
     /// projection does not read the stream (another aggregate's events on the same topic).
     fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str>;

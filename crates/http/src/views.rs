@@ -46,8 +46,10 @@ impl Views {
         let min_version = params.min_version()?;
         let entity = projection.entity(stream).ok_or_else(view.not_found)?;
         let key = projection.checkpoint_key(entity);
+        // The version of the read model this code folds (a route serving several versions names each).
+        let store = self.projections.at(projection.name(), projection.version());
         let read = || async {
-            let state: Option<P::State> = self.projections.get(&key).await.map_err(unavailable)?;
+            let state: Option<P::State> = store.get(&key).await.map_err(unavailable)?;
             Ok((state.as_ref().map_or(0, view.version), state))
         };
         let first = read().await?;

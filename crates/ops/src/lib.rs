@@ -6,6 +6,8 @@
 //!   replayed once a replay of its consumer has read past it), one letter in full, and re-driving a consumer's
 //!   letters once their cause is fixed (idempotent: from the event store, never the bytes);
 //! * `rebuild <read model>`: recompute a read model from the event store (resumable, beside the live consumers);
+//! * `read-models list | build | promote | retire`: a read model's versions side by side — build a new one from
+//!   the event store, serve it, roll back, retire the old one;
 //! * `stream <id>`: one aggregate's events from the event store, as recorded.
 //!
 //! Tables and counts for people (progress on stderr), `--json` for scripts. Credentials as for every AWS tool (the
@@ -16,6 +18,7 @@
 
 mod dead_letters;
 mod lag;
+mod read_models;
 mod rebuild;
 mod stream;
 
@@ -51,7 +54,7 @@ pub trait Domain: Sync {
 #[command(
     name = "tributary",
     version,
-    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, streams."
+    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, read-model versions, streams."
 )]
 pub struct Cli {
     /// JSON on stdout instead of tables (progress stays on stderr).
@@ -133,10 +136,50 @@ pub enum Command {
         #[arg(long = "skip")]
         skip: Vec<String>,
     },
+    /// A read model's versions: list them, build one from the event store, promote (or roll back), retire.
+    #[command(subcommand)]
+    ReadModels(VersionCommand),
     /// One aggregate's events from the event store, oldest first.
     Stream {
         /// A stream id (<prefix><uuid>, e.g. account-<uuid>) or a bare aggregate id (each of the domain's prefixes is tried).
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionCommand {
+    /// Every version of every read model: its state, whether it is served, its consumer's lag, build progress.
+    List,
+    /// Fill a version from the event store (resumable: run again to go on), after starting its consumer group at
+    /// the end of the events topic, so that no event falls between the build and the live feed.
+    Build {
+        /// `<name>@<version>` (e.g. statement@2) or its label (statement-v2).
+        read_model: String,
+        #[arg(long)]
+        restart: bool,
+        /// Items of the events table scanned per page (progress is saved after each).
+        #[arg(long, default_value_t = 100)]
+        page_size: i32,
+        /// Stop after this many pages.
+        #[arg(long)]
+        max_pages: Option<usize>,
+        /// Leave the consumer group's position alone (its consumer runs already): no Kafka needed.
+        #[arg(long)]
+        no_handover: bool,
+    },
+    /// Serve this version from now on; promoting the previous one rolls back (while it is still maintained).
+    Promote {
+        /// `<name>@<version>` or its label.
+        read_model: String,
+    },
+    /// Stop a version that is not served: its consumer stops writing, then every item of it is deleted.
+    Retire {
+        /// `<name>@<version>` or its label.
+        read_model: String,
+        /// How long its consumer may still be finishing a batch (deployed: the function's 60 s timeout and a
+        /// little more).
+        #[arg(long, default_value_t = 70)]
+        grace_seconds: u64,
     },
 }
 
@@ -194,6 +237,7 @@ pub(crate) struct Context<'a> {
     aws: aws_types::SdkConfig,
     events: Arc<dyn EventStore>,
     projections: ProjectionStore,
+    dynamodb: aws_sdk_dynamodb::Client,
     bar: ProgressBar,
     json: bool,
 }
@@ -203,7 +247,6 @@ impl Context<'_> {
     fn consumers(&self) -> Vec<String> {
         tributary_projections::names(&self.read_models)
             .into_iter()
-            .map(str::to_owned)
             .chain([self.process_name.to_owned()])
             .collect()
     }
@@ -227,7 +270,8 @@ pub async fn run(
         process_name: domain.process_name(),
         stream_prefixes: domain.stream_prefixes(),
         events: DynamoDbEventStore::shared(dynamodb.clone(), &env.events_table),
-        projections: ProjectionStore::new(dynamodb, &env.projections_table),
+        projections: ProjectionStore::new(dynamodb.clone(), &env.projections_table),
+        dynamodb,
         aws,
         bar: spinner(),
         json: cli.json,
@@ -259,6 +303,7 @@ pub async fn run(
             };
             rebuild::rebuild(&ctx, projection, options, streams, out).await
         }
+        Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
     }
 }

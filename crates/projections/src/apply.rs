@@ -83,6 +83,7 @@ pub async fn apply(
     stream: &str,
     up_to: u64,
 ) -> Result<Applied, ProjectionError> {
+    let projections = &projections.of(model);
     let entity = model
         .entity(stream)
         .ok_or_else(|| ProjectionError::NotFolded {

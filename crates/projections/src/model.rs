@@ -28,8 +28,15 @@ pub enum FoldError {
 
 /// A read model of any domain.
 pub trait ReadModel: Send + Sync {
-    /// Stable name (consumer group suffix, CLI argument, `PROJECTION` setting, rebuild progress key).
+    /// The read model's name, the same for all its versions.
     fn name(&self) -> &'static str;
+    /// Which version of the read model this is (1 unless it says otherwise).
+    fn version(&self) -> u32;
+    /// What names this version of the read model (consumer group suffix, `PROJECTION` setting, resource names, the
+    /// `rm` tag on its items): the name for version 1, `<name>-v<version>` for later ones.
+    fn label(&self) -> String {
+        label(self.name(), self.version())
+    }
     /// The entity of a stream this read model folds; `None`: it does not read the stream.
     fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str>;
     /// Where the entity's checkpoint lives.
@@ -53,26 +60,43 @@ pub trait ReadModel: Send + Sync {
 
 impl std::fmt::Debug for dyn ReadModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ReadModel({})", self.name())
+        write!(f, "ReadModel({})", self.label())
     }
 }
 
 /// The read models of a service, shared by its denormalisers, its CLI and its local stack.
 pub type ReadModels = Vec<Arc<dyn ReadModel>>;
 
-/// The read model named `name`.
-pub fn find(models: &ReadModels, name: &str) -> Option<Arc<dyn ReadModel>> {
-    models.iter().find(|m| m.name() == name).cloned()
+/// The label of version `version` of read model `name` (see [`ReadModel::label`]).
+pub fn label(name: &str, version: u32) -> String {
+    if version == 1 {
+        name.to_owned()
+    } else {
+        format!("{name}-v{version}")
+    }
 }
 
-/// The names of `models`, for error messages and help.
-pub fn names(models: &ReadModels) -> Vec<&'static str> {
-    models.iter().map(|m| m.name()).collect()
+/// The read model `raw` names: its label (`statement`, `statement-v2`) or `<name>@<version>` (`statement@2`).
+pub fn find(models: &ReadModels, raw: &str) -> Option<Arc<dyn ReadModel>> {
+    let wanted = match raw.rsplit_once('@') {
+        Some((name, version)) => label(name, version.parse().ok()?),
+        None => raw.to_owned(),
+    };
+    models.iter().find(|m| m.label() == wanted).cloned()
+}
+
+/// The labels of `models` (every version of every read model), for error messages and help.
+pub fn names(models: &ReadModels) -> Vec<String> {
+    models.iter().map(|m| m.label()).collect()
 }
 
 impl<P: Projection> ReadModel for P {
     fn name(&self) -> &'static str {
         Projection::name(self)
+    }
+
+    fn version(&self) -> u32 {
+        Projection::version(self)
     }
 
     fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {

@@ -73,6 +73,7 @@ pub async fn rebuild(
     options: RebuildOptions,
     mut on_progress: impl FnMut(&RebuildProgress),
 ) -> Result<RebuildOutcome, ProjectionError> {
+    let projections = &projections.of(model);
     let name = model.name();
     if options.restart {
         projections.save_rebuild_progress(name, None).await?;
@@ -160,6 +161,7 @@ pub async fn rebuild_stream(
     events: &dyn EventStore,
     stream: &str,
 ) -> Result<u64, ProjectionError> {
+    let projections = &projections.of(model);
     let entity = model
         .entity(stream)
         .ok_or_else(|| ProjectionError::NotFolded {

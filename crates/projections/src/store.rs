@@ -2,7 +2,15 @@
 //!
 //! Every item has `pk`, `sk`, `version` (the event version that wrote it) and `data` (JSON). Where a read model's
 //! items live is the read model's choice ([`tributary_core::Projection::checkpoint_key`] and its rows); the table
-//! also keeps rebuild progress at `rebuild#<projection>` / `progress`.
+//! also keeps rebuild progress at `rebuild#<projection>` / `progress`, and each read model's versions at
+//! `read-model#<name>` / `versions` ([`crate::versions`]).
+//!
+//! A store scoped to one version of a read model ([`ProjectionStore::of`], [`ProjectionStore::at`]) tags every
+//! item it writes with the version's label (attribute `rm`), and for versions after the first puts its items under
+//! their own partition keys: `<label>/<pk>` (`statement-v2/statement#<id>`). Two versions of a read model therefore
+//! never share an item, a reader scoped to one never sees the other's, and retiring one deletes what carries its
+//! tag. Version 1 keeps the keys as the read model names them, so read models that predate versions keep their
+//! items.
 
 use crate::model::Step;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -13,7 +21,10 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 use tributary_core::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
@@ -46,12 +57,27 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// The projections table.
+/// The projections table, or one version of a read model in it.
 #[derive(Debug, Clone)]
 pub struct ProjectionStore {
     client: Client,
     table: String,
+    scope: Option<Scope>,
+    /// The read models' catalogs as recently read (shared by every clone: one cache per container).
+    pub(crate) catalogs: Arc<crate::versions::CatalogCache>,
 }
+
+/// The version of a read model a store is scoped to.
+#[derive(Debug, Clone)]
+struct Scope {
+    /// Tagged on every item written (`rm`).
+    label: Arc<str>,
+    /// Put before every partition key (versions after the first).
+    prefix: Option<Arc<str>>,
+}
+
+/// The attribute that names the read-model version an item belongs to.
+pub const TAG_ATTRIBUTE: &str = "rm";
 
 /// Rows per transaction (DynamoDB allows 100 items; one is the checkpoint).
 pub const ROWS_PER_TRANSACTION: usize = 99;
@@ -61,7 +87,86 @@ impl ProjectionStore {
         Self {
             client,
             table: table.into(),
+            scope: None,
+            catalogs: Arc::new(crate::versions::CatalogCache::new(
+                crate::versions::DEFAULT_CATALOG_TTL,
+            )),
         }
+    }
+
+    /// The same table, with catalogs cached for `ttl` (how soon a promotion or a retirement reaches this
+    /// container; see [`crate::versions`]).
+    pub fn with_catalog_ttl(mut self, ttl: Duration) -> Self {
+        self.catalogs = Arc::new(crate::versions::CatalogCache::new(ttl));
+        self
+    }
+
+    /// The items of `model` (its version) in this table.
+    pub fn of(&self, model: &dyn crate::ReadModel) -> Self {
+        self.at(model.name(), model.version())
+    }
+
+    /// The items of version `version` of read model `name` in this table.
+    pub fn at(&self, name: &str, version: u32) -> Self {
+        let label: Arc<str> = crate::model::label(name, version).into();
+        Self {
+            scope: Some(Scope {
+                prefix: (version != 1).then(|| format!("{label}/").into()),
+                label,
+            }),
+            ..self.unscoped()
+        }
+    }
+
+    /// The whole table, keys as given (catalogs, tests).
+    pub fn unscoped(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            scope: None,
+            catalogs: self.catalogs.clone(),
+        }
+    }
+
+    /// The label of the version this store is scoped to.
+    pub fn label(&self) -> Option<&str> {
+        self.scope.as_ref().map(|s| &*s.label)
+    }
+
+    /// The version of read model `name` that reads should see now: the one its catalog serves (read at most
+    /// the catalog cache's time ago). Every read of one request should go through the one store this returns, so
+    /// that a promotion in the middle of the request does not mix versions.
+    pub async fn serving(&self, name: &str) -> Result<Self, StoreError> {
+        let catalog = self.catalogs.get(self, name).await?;
+        Ok(self.at(name, catalog.serving))
+    }
+
+    /// The partition key `pk` of the read model's items as stored.
+    fn pk<'k>(&self, pk: &'k str) -> Cow<'k, str> {
+        match self.scope.as_ref().and_then(|s| s.prefix.as_deref()) {
+            Some(prefix) => Cow::Owned(format!("{prefix}{pk}")),
+            None => Cow::Borrowed(pk),
+        }
+    }
+
+    /// An item of this store (its partition key as stored, its tag).
+    fn item<T: Serialize>(&self, pk: &str, sk: &str, value: &T, version: u64) -> Item {
+        let mut item = item(&self.pk(pk), sk, value, version);
+        if let Some(scope) = &self.scope {
+            item.insert(
+                TAG_ATTRIBUTE.to_owned(),
+                AttributeValue::S(scope.label.to_string()),
+            );
+        }
+        item
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 
     /// A checkpoint's state and version, read consistently (`None`: nothing applied yet).
@@ -70,7 +175,7 @@ impl ProjectionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.pk.clone()))
+            .key("pk", AttributeValue::S(self.pk(&key.pk).into_owned()))
             .key("sk", AttributeValue::S(key.sk.clone()))
             .consistent_read(true)
             .send()
@@ -143,7 +248,7 @@ impl ProjectionStore {
                 rows.insert(&row.key, (step.version, &row.data));
             }
         }
-        let checkpoint = item(&key.pk, &key.sk, &last.state, last.version);
+        let checkpoint = self.item(&key.pk, &key.sk, &last.state, last.version);
         let (condition, expected) = guard.condition(last.version);
         if rows.len() == 1 {
             // One row (a view the events keep current): two puts cost less than a transaction (half the write
@@ -157,7 +262,7 @@ impl ProjectionStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item(&row_key.pk, &row_key.sk, row, row_version)))
+                .set_item(Some(self.item(&row_key.pk, &row_key.sk, row, row_version)))
                 .condition_expression(row_condition)
                 .expression_attribute_names("#version", "version")
                 .set_expression_attribute_values(
@@ -206,7 +311,7 @@ impl ProjectionStore {
         items.extend(rows.into_iter().map(|(key, (version, value))| {
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(item(&key.pk, &key.sk, value, version)))
+                .set_item(Some(self.item(&key.pk, &key.sk, value, version)))
                 .build()
                 .expect("table and item are set");
             TransactWriteItem::builder().put(put).build()
@@ -282,7 +387,7 @@ impl ProjectionStore {
                 self.client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(item(&pk, "progress", value, 0)))
+                    .set_item(Some(self.item(&pk, "progress", value, 0)))
                     .send()
                     .await
                     .map_err(sdk)?;
@@ -291,11 +396,89 @@ impl ProjectionStore {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
-                    .key("pk", AttributeValue::S(pk))
+                    .key("pk", AttributeValue::S(self.pk(&pk).into_owned()))
                     .key("sk", AttributeValue::S("progress".into()))
                     .send()
                     .await
                     .map_err(sdk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete every item tagged `label` (one version of a read model, retired): the whole table is scanned, a page
+    /// at a time, and what carries the tag deleted 25 items per request. `on_page(scanned, deleted)` after each page.
+    /// Returns how many were deleted. Cost: every item of the table read once (eventually consistent), one write
+    /// per deleted item.
+    pub async fn delete_tagged(
+        &self,
+        label: &str,
+        mut on_page: impl FnMut(u64, u64),
+    ) -> Result<u64, StoreError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#rm = :rm")
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#rm", TAG_ATTRIBUTE)
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":rm", AttributeValue::S(label.to_owned()))
+            .into_paginator()
+            .send();
+        let (mut scanned, mut deleted) = (0u64, 0u64);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk)?;
+            scanned += page.scanned_count().max(0) as u64;
+            for chunk in page.items().chunks(25) {
+                let requests = chunk
+                    .iter()
+                    .map(|item| {
+                        let key: Item = ["pk", "sk"]
+                            .iter()
+                            .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+                            .collect();
+                        aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .delete_request(
+                                aws_sdk_dynamodb::types::DeleteRequest::builder()
+                                    .set_key(Some(key))
+                                    .build()
+                                    .expect("the key is set"),
+                            )
+                            .build()
+                    })
+                    .collect();
+                self.write_batch(requests).await?;
+                deleted += chunk.len() as u64;
+            }
+            on_page(scanned, deleted);
+        }
+        Ok(deleted)
+    }
+
+    /// One `BatchWriteItem`, its unprocessed requests sent again (with backoff) until none are left.
+    async fn write_batch(
+        &self,
+        mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut pauses =
+            tributary_runtime::retry::pauses(Duration::from_millis(20), Duration::from_secs(2));
+        while !requests.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut requests))
+                .send()
+                .await
+                .map_err(sdk)?;
+            requests = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table))
+                .cloned()
+                .unwrap_or_default();
+            if !requests.is_empty() {
+                tokio::time::sleep(pauses.next().unwrap_or(Duration::from_secs(2))).await;
             }
         }
         Ok(())
@@ -335,7 +518,7 @@ impl ProjectionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("pk", AttributeValue::S(self.pk(pk).into_owned()))
             .key("sk", AttributeValue::S(sk.to_owned()))
             .consistent_read(true)
             .send()
@@ -361,7 +544,7 @@ impl ProjectionStore {
             .key_condition_expression("#pk = :pk AND #sk BETWEEN :lower AND :upper")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":pk", AttributeValue::S(self.pk(pk).into_owned()))
             .expression_attribute_values(":lower", AttributeValue::S(format!("{lower}\u{1}")))
             .expression_attribute_values(":upper", AttributeValue::S(upper.to_owned()))
             .scan_index_forward(direction == Direction::OldestFirst)

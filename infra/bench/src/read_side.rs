@@ -78,9 +78,9 @@ pub async fn denormalisers(
     }) {
         progress(&format!(
             "denormaliser {}: {batches} batches",
-            projection.name()
+            projection.label()
         ));
-        let name = projection.name();
+        let name = projection.label();
         let denormaliser = Denormaliser {
             projection,
             consumer_group: format!("bench-{name}"),

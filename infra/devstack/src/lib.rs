@@ -82,6 +82,8 @@ pub struct DevstackConfig {
     pub mapping: kafka_mapping::MappingSettings,
     /// Run the denormalisers and the transfer process manager (off only in tests that drive them directly).
     pub denormalisers: bool,
+    /// The read models whose denormalisers run (default: every one the application deploys, every version).
+    pub read_models: tributary_projections::ReadModels,
     /// Fraction of the command path's publishes to drop after the commit (chaos switch; 0 normally).
     pub fail_publish_rate: f64,
     /// Run the relay (off only in tests that simulate a crash before it could run).
@@ -122,6 +124,7 @@ impl DevstackConfig {
             dead_letter_topic: tributary_kafka::config::DEFAULT_DEAD_LETTER_TOPIC.to_owned(),
             mapping: kafka_mapping::MappingSettings::default(),
             denormalisers: true,
+            read_models: app::read_models(),
             fail_publish_rate: 0.0,
             relay: true,
             operators: OperatorRule::local_default(),
@@ -159,6 +162,8 @@ pub struct Devstack {
     transfer_process: Option<ProcessWorker>,
     /// How to start it again while it is paused ([`Devstack::pause_transfer_process`]).
     paused_process: Option<ProcessStart>,
+    /// How to start another denormaliser ([`Devstack::start_denormaliser`]).
+    denormaliser_start: DenormaliserStart,
     shutdown: CancellationToken,
 }
 
@@ -249,8 +254,9 @@ impl Devstack {
                 .await?,
             );
         }
+        let denormaliser_start = DenormaliserStart::new(&config, &clients, &kafka, &shutdown);
         let transfer_process = if config.denormalisers {
-            start_denormalisers(&config, &clients, &kafka, &shutdown, &mut workers).await?;
+            start_denormalisers(&config, &denormaliser_start, &mut workers).await?;
             Some(
                 transfer_process(&config, &clients, &kafka)
                     .await?
@@ -276,8 +282,26 @@ impl Devstack {
             workers,
             transfer_process,
             paused_process: None,
+            denormaliser_start,
             shutdown,
         })
+    }
+
+    /// Start the denormaliser of `projection` (a read model, or a new version of one, deployed after the stack
+    /// started), on its own consumer group; returns once the group consumes (up to 30 s).
+    pub async fn start_denormaliser(
+        &mut self,
+        projection: std::sync::Arc<dyn tributary_projections::ReadModel>,
+    ) -> anyhow::Result<()> {
+        let (worker, when_assigned) = self.denormaliser_start.spawn(projection).await?;
+        self.workers.push(worker);
+        if tokio::time::timeout(Duration::from_secs(30), when_assigned)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the new denormaliser's consumer group is not assigned after 30 s; it will catch up");
+        }
+        Ok(())
     }
 
     /// Stop the transfer process manager as a Lambda container is stopped — the batch in hand finished and
@@ -518,37 +542,79 @@ async fn start_relay(
     )))
 }
 
-/// One denormaliser per read model, each on its own consumer group (and producer for dead letters); returns once
-/// every group consumes (up to 30 s), so that the first command's events are not waiting on a join.
-async fn start_denormalisers(
-    config: &DevstackConfig,
-    clients: &Clients,
-    kafka: &StackKafka,
-    shutdown: &CancellationToken,
-    workers: &mut Vec<JoinHandle<()>>,
-) -> anyhow::Result<()> {
-    let projections = ProjectionStore::new(clients.background.clone(), &config.projections_table);
-    let mut ready = Vec::new();
-    for projection in app::read_models() {
-        let group = kafka_mapping::group_id(&config.mapping.group_prefix, projection.name());
+/// What starts a read model's denormaliser: the stack's Kafka, tables and batching.
+#[derive(Clone)]
+struct DenormaliserStart {
+    bootstrap: String,
+    topic: String,
+    mapping: kafka_mapping::MappingSettings,
+    kafka: KafkaConfig,
+    projections: ProjectionStore,
+    events: std::sync::Arc<dyn tributary_store::EventStore>,
+    shutdown: CancellationToken,
+}
+
+impl DenormaliserStart {
+    fn new(
+        config: &DevstackConfig,
+        clients: &Clients,
+        kafka: &StackKafka,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        Self {
+            bootstrap: kafka.bootstrap.clone(),
+            topic: config.events_topic.clone(),
+            mapping: config.mapping.clone(),
+            kafka: kafka.config.clone(),
+            projections: ProjectionStore::new(
+                clients.background.clone(),
+                &config.projections_table,
+            ),
+            events: DynamoDbEventStore::shared(clients.background.clone(), &config.events_table),
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Start `projection`'s denormaliser on its own consumer group (and producer for dead letters); the worker, and
+    /// a signal once its group consumes.
+    async fn spawn(
+        &self,
+        projection: std::sync::Arc<dyn tributary_projections::ReadModel>,
+    ) -> anyhow::Result<(JoinHandle<()>, tokio::sync::oneshot::Receiver<()>)> {
+        let group = kafka_mapping::group_id(&self.mapping.group_prefix, &projection.label());
         let denormaliser = Denormaliser {
             projection,
             consumer_group: group.clone(),
-            projections: projections.clone(),
-            events: DynamoDbEventStore::shared(clients.background.clone(), &config.events_table),
-            dead_letters: LazyPublisher::ready(producer(&kafka.config).await?),
+            projections: self.projections.clone(),
+            events: self.events.clone(),
+            dead_letters: LazyPublisher::ready(producer(&self.kafka).await?),
         };
         let (assigned, when_assigned) = tokio::sync::oneshot::channel();
-        ready.push(when_assigned);
-        workers.push(tokio::spawn(kafka_mapping::run(
-            kafka.bootstrap.clone(),
-            config.events_topic.clone(),
+        let worker = tokio::spawn(kafka_mapping::run(
+            self.bootstrap.clone(),
+            self.topic.clone(),
             group,
             denormaliser,
-            config.mapping.clone(),
+            self.mapping.clone(),
             assigned,
-            shutdown.clone(),
-        )));
+            self.shutdown.clone(),
+        ));
+        Ok((worker, when_assigned))
+    }
+}
+
+/// One denormaliser per read model of `config.read_models`, each on its own consumer group; returns once every
+/// group consumes (up to 30 s), so that the first command's events are not waiting on a join.
+async fn start_denormalisers(
+    config: &DevstackConfig,
+    start: &DenormaliserStart,
+    workers: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let mut ready = Vec::new();
+    for projection in config.read_models.iter().cloned() {
+        let (worker, when_assigned) = start.spawn(projection).await?;
+        workers.push(worker);
+        ready.push(when_assigned);
     }
     let all_ready = futures::future::join_all(ready);
     if tokio::time::timeout(Duration::from_secs(30), all_ready)

@@ -7,6 +7,10 @@
 //! | account summary (checkpoint) | `account#<id>` | `summary` |
 //! | statement checkpoint | `statement#<id>` | `~checkpoint` |
 //! | statement line (row) | `statement#<id>` | `line#<version, 20 digits>` |
+//!
+//! The statement has two versions: [`Statements`] (version 1) and [`StatementsV2`], whose lines and checkpoint also
+//! carry `transfers`, the running count of transfer movements on the account. The kit keeps version 2's items under
+//! `statement-v2/` before these partition keys; which version the query side serves is its catalog's choice.
 //! | owner listing checkpoint | `owner-of#<id>` | `checkpoint` |
 //! | account of an owner (row) | `owner#<owner>` | `account#<id>` |
 //! | transfer checkpoint | `transfer#<id>` | `~checkpoint` |
@@ -26,6 +30,11 @@ pub struct AccountSummaries;
 /// The statement: a checkpoint and one row per money movement, read by `GET /accounts/{id}/statement`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Statements;
+
+/// The statement, version 2: version 1's lines and checkpoint, each also carrying `transfers` (how many transfer
+/// movements the account has had up to it). Built beside version 1 from the event store, then promoted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatementsV2;
 
 /// The accounts of an owner: one row per account under the owner's partition, read by `GET /accounts`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -158,13 +167,61 @@ impl Projection for Statements {
             &occurred_at(event),
             &event.event,
         );
+        rows.extend(line.map(|line| statement_row(account_id, &line)));
+        Some(next)
+    }
+}
+
+fn statement_row(account_id: &str, line: &StatementLine) -> Row {
+    Row::new(
+        ItemKey::new(
+            statement_partition(account_id),
+            statement_line_sk(line.version),
+        ),
+        line,
+    )
+}
+
+impl Projection for StatementsV2 {
+    type Event = AccountEvent;
+    type State = StatementCheckpoint;
+
+    fn name(&self) -> &'static str {
+        Statements.name()
+    }
+    fn version(&self) -> u32 {
+        2
+    }
+    fn entity<'s>(&self, stream_id: &'s str) -> Option<&'s str> {
+        Statements.entity(stream_id)
+    }
+    fn checkpoint_key(&self, account_id: &str) -> ItemKey {
+        Statements.checkpoint_key(account_id)
+    }
+    fn step(
+        &self,
+        account_id: &str,
+        state: Option<StatementCheckpoint>,
+        event: &RecordedEvent<AccountEvent>,
+        rows: &mut Vec<Row>,
+    ) -> Option<StatementCheckpoint> {
+        if state.is_none() && !matches!(event.event, AccountEvent::AccountOpened { .. }) {
+            return None;
+        }
+        let before = state.unwrap_or_default();
+        let transfers = before.transfers.unwrap_or(0);
+        let (line, mut next) =
+            statement_step(before, event.version, &occurred_at(event), &event.event);
+        let transfers =
+            transfers + u64::from(line.as_ref().is_some_and(|l| l.transfer_id.is_some()));
+        next.transfers = Some(transfers);
         rows.extend(line.map(|line| {
-            Row::new(
-                ItemKey::new(
-                    statement_partition(account_id),
-                    statement_line_sk(line.version),
-                ),
-                &line,
+            statement_row(
+                account_id,
+                &StatementLine {
+                    transfers: Some(transfers),
+                    ..line
+                },
             )
         }));
         Some(next)
@@ -393,6 +450,9 @@ pub struct StatementLine {
     /// The other account of a `transfer-out` (where the money went) or `transfer-in` line (where it came from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty: Option<String>,
+    /// Transfer movements on the account up to and including this line (statement version 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<u64>,
 }
 
 /// The statement's running state: the last applied version, the balance then, and whose account it is (so the
@@ -403,6 +463,9 @@ pub struct StatementCheckpoint {
     pub balance: u64,
     #[serde(default)]
     pub owner: String,
+    /// Transfer movements so far (statement version 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<u64>,
 }
 
 /// The lines the event at `version` adds (none for opening or closing), and the checkpoint after it.
@@ -481,6 +544,7 @@ pub fn statement_step(
         occurred_at: occurred_at.to_owned(),
         transfer_id: transfer.map(ToString::to_string),
         counterparty: counterparty.map(ToString::to_string),
+        transfers: None,
     };
     (
         Some(line),
@@ -587,7 +651,8 @@ mod tests {
             StatementCheckpoint {
                 version: 5,
                 balance: 0,
-                owner: "ann".into()
+                owner: "ann".into(),
+                transfers: None,
             }
         );
     }
@@ -630,6 +695,43 @@ mod tests {
             state = Some(projection.step(entity, state, event, &mut rows)?);
         }
         state.map(|s| (s, rows))
+    }
+
+    proptest::proptest! {
+        /// Version 2 of the statement is version 1 plus the running count of transfer movements: the same items,
+        /// the same lines, each line and the checkpoint carrying how many transfer lines there are up to it.
+        #[test]
+        fn statement_v2_is_v1_with_a_running_transfer_count(kinds in proptest::collection::vec(0u8..5, 0..30)) {
+            let ann = Principal::parse("ann").unwrap();
+            let amount = Amount::new(10).unwrap();
+            let events: Vec<AccountEvent> = std::iter::once(AccountEvent::AccountOpened {
+                owner: ann.clone(),
+                currency: Currency::parse("EUR").unwrap(),
+            })
+            .chain(kinds.iter().map(|kind| match kind {
+                0 => AccountEvent::MoneyDeposited { amount, deposited_by: ann.clone() },
+                1 => AccountEvent::MoneyWithdrawn { amount },
+                2 => AccountEvent::TransferSent { transfer_id: TransferId::random(), to: AccountId::random(), amount },
+                3 => AccountEvent::TransferReceived { transfer_id: TransferId::random(), from: AccountId::random(), amount },
+                _ => AccountEvent::TransferRefunded { transfer_id: TransferId::random(), amount },
+            }))
+            .collect();
+            let history = recorded("account-a-1", &events);
+            let (v1, v1_rows) = fold(&Statements, "a-1", &history).unwrap();
+            let (v2, v2_rows) = fold(&StatementsV2, "a-1", &history).unwrap();
+            let transfers = kinds.iter().filter(|k| **k >= 2).count() as u64;
+            proptest::prop_assert_eq!(&v2, &StatementCheckpoint { transfers: Some(transfers), ..v1 });
+            proptest::prop_assert_eq!(v1_rows.len(), v2_rows.len());
+            let mut so_far = 0;
+            for (one, two) in v1_rows.iter().zip(&v2_rows) {
+                let mut line: StatementLine = serde_json::from_value(one.data.clone()).unwrap();
+                so_far += u64::from(line.kind.starts_with("transfer-"));
+                line.transfers = Some(so_far);
+                proptest::prop_assert_eq!(&one.key, &two.key);
+                proptest::prop_assert_eq!(serde_json::to_value(&line).unwrap(), two.data.clone());
+            }
+            proptest::prop_assert_eq!((StatementsV2.name(), StatementsV2.version()), ("statement", 2));
+        }
     }
 
     #[test]

@@ -4,15 +4,17 @@
 pub mod reads;
 pub mod transfers;
 
-use bank_account::views::{AccountSummaries, AccountsByOwner, Statements, Transfers};
+use bank_account::views::{AccountSummaries, AccountsByOwner, Statements, StatementsV2, Transfers};
 use std::sync::Arc;
 use tributary_projections::ReadModels;
 
-/// Every read model of the bank, each fed by its own denormaliser (consumer group `tributary-<name>`).
+/// Every read model of the bank (every version deployed), each fed by its own denormaliser (consumer group
+/// `tributary-<label>`).
 pub fn read_models() -> ReadModels {
     vec![
         Arc::new(AccountSummaries),
         Arc::new(Statements),
+        Arc::new(StatementsV2),
         Arc::new(AccountsByOwner),
         Arc::new(Transfers),
     ]

@@ -44,37 +44,19 @@ impl BankReads {
             .await
     }
 
-    /// The statement's checkpoint (default: nothing applied).
-    pub async fn statement_checkpoint(
-        &self,
-        account_id: &str,
-    ) -> Result<StatementCheckpoint, StoreError> {
-        Ok(self
-            .store
-            .get(&Statements.checkpoint_key(account_id))
-            .await?
-            .unwrap_or_default())
+    /// The statement in the version served now (its catalog read at most a moment ago): every read of one
+    /// request goes through the one this returns, so a promotion in between never mixes versions.
+    pub async fn statement(&self) -> Result<StatementReads, StoreError> {
+        Ok(StatementReads {
+            store: self.store.serving(Statements.name()).await?,
+        })
     }
 
-    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given. Read
-    /// consistently, like the checkpoint: a reader that waited for version N (`min_version`) gets line N.
-    pub async fn statement_page(
-        &self,
-        account_id: &str,
-        limit: i32,
-        before: Option<u64>,
-    ) -> Result<Page<StatementLine>, StoreError> {
-        let upper = statement_line_sk(before.map_or(u64::MAX, |v| v.saturating_sub(1)));
-        self.store
-            .page(
-                &statement_partition(account_id),
-                "line#",
-                &upper,
-                Direction::NewestFirst,
-                Consistency::Strong,
-                limit,
-            )
-            .await
+    /// Version `version` of the statement, served or not.
+    pub fn statement_at(&self, version: u32) -> StatementReads {
+        StatementReads {
+            store: self.store.at(Statements.name(), version),
+        }
     }
 
     /// An owner's accounts by account id, at most `limit`, after account id `after` when given.
@@ -100,5 +82,48 @@ impl BankReads {
     /// A transfer's view.
     pub async fn transfer(&self, transfer_id: &str) -> Result<Option<TransferView>, StoreError> {
         self.store.get(&transfer_view_key(transfer_id)).await
+    }
+}
+
+/// One version of the statement.
+#[derive(Debug, Clone)]
+pub struct StatementReads {
+    store: ProjectionStore,
+}
+
+impl StatementReads {
+    /// Which version this is (`statement`, `statement-v2`).
+    pub fn label(&self) -> &str {
+        self.store.label().unwrap_or_default()
+    }
+
+    /// The statement's checkpoint (default: nothing applied).
+    pub async fn checkpoint(&self, account_id: &str) -> Result<StatementCheckpoint, StoreError> {
+        Ok(self
+            .store
+            .get(&Statements.checkpoint_key(account_id))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Statement lines newest first, at most `limit`, below version `before` (exclusive) when given. Read
+    /// consistently, like the checkpoint: a reader that waited for version N (`min_version`) gets line N.
+    pub async fn page(
+        &self,
+        account_id: &str,
+        limit: i32,
+        before: Option<u64>,
+    ) -> Result<Page<StatementLine>, StoreError> {
+        let upper = statement_line_sk(before.map_or(u64::MAX, |v| v.saturating_sub(1)));
+        self.store
+            .page(
+                &statement_partition(account_id),
+                "line#",
+                &upper,
+                Direction::NewestFirst,
+                Consistency::Strong,
+                limit,
+            )
+            .await
     }
 }

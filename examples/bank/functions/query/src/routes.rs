@@ -234,12 +234,10 @@ pub async fn statement(
         .map(|after| after.parse::<u64>().map_err(|_| invalid_cursor()))
         .transpose()?;
     let min_version = params.min_version()?;
+    // The version served now, for every read of this request.
+    let statements = service.projections.statement().await.map_err(unavailable)?;
     let read = || async {
-        let checkpoint = service
-            .projections
-            .statement_checkpoint(&id)
-            .await
-            .map_err(unavailable)?;
+        let checkpoint = statements.checkpoint(&id).await.map_err(unavailable)?;
         Ok((checkpoint.version, checkpoint))
     };
     let first = read().await?;
@@ -258,9 +256,8 @@ pub async fn statement(
     if checkpoint.version == 0 || !caller.may_read(&checkpoint.owner) {
         return Err(not_found());
     }
-    let page: Page<StatementLine> = service
-        .projections
-        .statement_page(&id, limit, before)
+    let page: Page<StatementLine> = statements
+        .page(&id, limit, before)
         .await
         .map_err(unavailable)?;
     Ok(service

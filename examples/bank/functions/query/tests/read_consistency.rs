@@ -29,11 +29,13 @@ async fn statement_lines_are_read_consistently() {
         occurred_at: "2026-11-27T10:00:00Z".into(),
         transfer_id: None,
         counterparty: None,
+        transfers: None,
     };
     let checkpoint = StatementCheckpoint {
         version: 2,
         balance: 500,
         owner: ANONYMOUS.to_owned(),
+        transfers: None,
     };
     // The statement as its denormaliser writes it: the checkpoint and the line in one guarded transaction.
     let step = Step {
