@@ -89,8 +89,16 @@ pub async fn measure(
     let mut lines_per_partition: HashMap<String, u64> = HashMap::new();
     let (mut written_bytes, mut write_units) = (0u64, 0f64);
     for item in scan(services, &services.projections_table, Some(&label)).await? {
-        let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let pk = item
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let sk = item
+            .get("sk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
         let size = item_size(&item);
         if sk.starts_with('~') {
             checkpoints.insert(pk, size);
@@ -157,7 +165,12 @@ fn value_size(value: &AttributeValue) -> u64 {
         AttributeValue::N(n) => n.len().div_ceil(2) as u64 + 1,
         AttributeValue::B(b) => b.as_ref().len() as u64,
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() as u64 + value_size(v) + 1).sum::<u64>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() as u64 + value_size(v) + 1)
+                .sum::<u64>()
+        }
         AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<u64>(),
         AttributeValue::Ss(ss) => ss.iter().map(|s| s.len() as u64).sum(),
         AttributeValue::Ns(ns) => ns.iter().map(|n| n.len().div_ceil(2) as u64 + 1).sum(),
