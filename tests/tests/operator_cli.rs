@@ -18,21 +18,7 @@ use tributary_testkit::{dynamo, produce_raw, read_topic};
 
 /// Run `tributary <args>` against `stack`; its stdout, or the error.
 async fn tributary(stack: &Devstack, prefix: &str, args: &[&str]) -> anyhow::Result<String> {
-    let mut argv = vec![
-        "tributary".to_owned(),
-        format!("--dynamodb-endpoint={}", stack.dynamo_endpoint),
-        format!("--events-table={}", stack.events_table),
-        format!("--projections-table={}", stack.projections_table),
-        format!("--kafka-bootstrap={}", stack.kafka_bootstrap),
-        format!("--events-topic={}", stack.events_topic),
-        format!("--dead-letter-topic={}", stack.dead_letter_topic),
-        format!("--group-prefix={prefix}"),
-    ];
-    argv.extend(args.iter().map(|a| (*a).to_owned()));
-    let cli = Cli::try_parse_from(argv)?;
-    let mut out = Vec::new();
-    run(&Operated, cli, &mut out).await?;
-    Ok(String::from_utf8(out)?)
+    common::tributary_cli(stack, prefix, args).await
 }
 
 async fn json(stack: &Devstack, prefix: &str, args: &[&str]) -> Value {

@@ -12,19 +12,16 @@
 
 mod common;
 
-use app::operations::Operated;
 use bank_account::views::{
     statement_step, StatementCheckpoint, StatementLine, Statements, StatementsV2,
 };
 use bank_account::AccountEvent;
-use clap::Parser;
 use common::{client_as, get, open_account, post, test_config};
 use devstack::Devstack;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tributary_dynamodb::DynamoDbEventStore;
-use tributary_ops::{run, Cli};
 use tributary_projections::{ProjectionStore, ReadModel};
 use tributary_store::{EventStore, StoredEvent};
 use tributary_testkit::dynamo;
@@ -33,23 +30,9 @@ const WRITERS: usize = 8;
 
 /// Run `tributary <args>` against `stack` (consumer groups `<prefix>-<label>`); its stdout.
 async fn tributary(stack: &Devstack, prefix: &str, args: &[&str]) -> String {
-    let mut argv = vec![
-        "tributary".to_owned(),
-        format!("--dynamodb-endpoint={}", stack.dynamo_endpoint),
-        format!("--events-table={}", stack.events_table),
-        format!("--projections-table={}", stack.projections_table),
-        format!("--kafka-bootstrap={}", stack.kafka_bootstrap),
-        format!("--events-topic={}", stack.events_topic),
-        format!("--dead-letter-topic={}", stack.dead_letter_topic),
-        format!("--group-prefix={prefix}"),
-    ];
-    argv.extend(args.iter().map(|a| (*a).to_owned()));
-    let cli = Cli::try_parse_from(argv).expect("a valid command line");
-    let mut out = Vec::new();
-    run(&Operated, cli, &mut out)
+    common::tributary_cli(stack, prefix, args)
         .await
-        .unwrap_or_else(|e| panic!("tributary {args:?}: {e:#}"));
-    String::from_utf8(out).unwrap()
+        .unwrap_or_else(|e| panic!("tributary {args:?}: {e:#}"))
 }
 
 /// The statement lines (newest first) and checkpoint a pure fold of `events` gives, in version 1 or 2.

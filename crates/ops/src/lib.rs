@@ -120,14 +120,8 @@ pub enum Command {
     Rebuild {
         /// A read model's name (`lag` lists them).
         projection: String,
-        #[arg(long)]
-        restart: bool,
-        /// Streams read per page (progress is saved after each).
-        #[arg(long, default_value_t = 100)]
-        page_size: i32,
-        /// Stop after this many pages.
-        #[arg(long)]
-        max_pages: Option<usize>,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Rebuild only this stream (repeatable): retry the ones an earlier run reported as failed. Saved progress is
         /// left as it is.
         #[arg(long = "stream")]
@@ -146,6 +140,31 @@ pub enum Command {
     },
 }
 
+/// How a read model is filled from the event store (`rebuild`, `read-models build`).
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Ignore saved progress and start from the beginning.
+    #[arg(long)]
+    pub restart: bool,
+    /// Items of the events table scanned per page (progress is saved after each).
+    #[arg(long, default_value_t = 100)]
+    pub page_size: i32,
+    /// Stop after this many pages (run again to resume).
+    #[arg(long)]
+    pub max_pages: Option<usize>,
+}
+
+impl ScanArgs {
+    fn options(&self, skip: &[String]) -> RebuildOptions {
+        RebuildOptions {
+            page_size: self.page_size,
+            max_pages: self.max_pages,
+            restart: self.restart,
+            skip: skip.iter().cloned().collect(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum VersionCommand {
     /// Every version of every read model: its state, whether it is served, its consumer's lag, build progress.
@@ -155,14 +174,8 @@ pub enum VersionCommand {
     Build {
         /// `<name>@<version>` (e.g. statement@2) or its label (statement-v2).
         read_model: String,
-        #[arg(long)]
-        restart: bool,
-        /// Items of the events table scanned per page (progress is saved after each).
-        #[arg(long, default_value_t = 100)]
-        page_size: i32,
-        /// Stop after this many pages.
-        #[arg(long)]
-        max_pages: Option<usize>,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Leave the consumer group's position alone (its consumer runs already): no Kafka needed.
         #[arg(long)]
         no_handover: bool,
@@ -289,20 +302,10 @@ pub async fn run(
         }) => dead_letters::replay(&ctx, domain, consumer, streams, skip, out).await,
         Command::Rebuild {
             projection,
-            restart,
-            page_size,
-            max_pages,
+            scan,
             streams,
             skip,
-        } => {
-            let options = RebuildOptions {
-                page_size: *page_size,
-                max_pages: *max_pages,
-                restart: *restart,
-                skip: skip.iter().cloned().collect(),
-            };
-            rebuild::rebuild(&ctx, projection, options, streams, out).await
-        }
+        } => rebuild::rebuild(&ctx, projection, scan.options(skip), streams, out).await,
         Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
     }

@@ -31,19 +31,9 @@ pub(crate) async fn run(
         VersionCommand::List => list(ctx, out).await,
         VersionCommand::Build {
             read_model,
-            restart,
-            page_size,
-            max_pages,
+            scan,
             no_handover,
-        } => {
-            let options = RebuildOptions {
-                page_size: *page_size,
-                max_pages: *max_pages,
-                restart: *restart,
-                skip: Default::default(),
-            };
-            build(ctx, read_model, options, *no_handover, out).await
-        }
+        } => build(ctx, read_model, scan.options(&[]), *no_handover, out).await,
         VersionCommand::Promote { read_model } => promote(ctx, read_model, out).await,
         VersionCommand::Retire {
             read_model,

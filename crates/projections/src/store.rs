@@ -63,8 +63,32 @@ pub struct ProjectionStore {
     client: Client,
     table: String,
     scope: Option<Scope>,
-    /// The read models' catalogs as recently read (shared by every clone: one cache per container).
-    pub(crate) catalogs: Arc<crate::versions::CatalogCache>,
+    /// Items read recently ([`ProjectionStore::remembered`]; the read models' catalogs), shared by every clone: one
+    /// cache per container.
+    remembered: Arc<Remembered>,
+}
+
+/// How long [`ProjectionStore::remembered`] trusts an item it read, unless told otherwise: the longest a promotion
+/// or a retirement takes to reach a container.
+pub const REMEMBERED_FOR: Duration = Duration::from_secs(1);
+
+/// An item's data and version (`None`: no such item).
+type Versioned = Option<(Value, u64)>;
+
+/// Items as recently read: each with when it was asked for.
+#[derive(Debug)]
+struct Remembered {
+    ttl: Duration,
+    items: std::sync::Mutex<HashMap<ItemKey, (std::time::Instant, Versioned)>>,
+}
+
+impl Remembered {
+    fn new(ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            ttl,
+            items: Default::default(),
+        })
+    }
 }
 
 /// The version of a read model a store is scoped to.
@@ -88,17 +112,51 @@ impl ProjectionStore {
             client,
             table: table.into(),
             scope: None,
-            catalogs: Arc::new(crate::versions::CatalogCache::new(
-                crate::versions::DEFAULT_CATALOG_TTL,
-            )),
+            remembered: Remembered::new(REMEMBERED_FOR),
         }
     }
 
-    /// The same table, with catalogs cached for `ttl` (how soon a promotion or a retirement reaches this
-    /// container; see [`crate::versions`]).
-    pub fn with_catalog_ttl(mut self, ttl: Duration) -> Self {
-        self.catalogs = Arc::new(crate::versions::CatalogCache::new(ttl));
+    /// The same table, remembering what [`ProjectionStore::remembered`] reads for `ttl` (how soon a promotion or a
+    /// retirement reaches this container; see [`crate::versions`]).
+    pub fn remembering_for(mut self, ttl: Duration) -> Self {
+        self.remembered = Remembered::new(ttl);
         self
+    }
+
+    /// An item's data and version as read at most the remembering time ago (a consistent read when older): for
+    /// small items every request consults (a read model's catalog).
+    pub async fn remembered(&self, key: &ItemKey) -> Result<Versioned, StoreError> {
+        let key = ItemKey::new(self.pk(&key.pk), key.sk.clone());
+        if let Some((at, item)) = self
+            .remembered
+            .items
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+        {
+            if at.elapsed() < self.remembered.ttl {
+                return Ok(item.clone());
+            }
+        }
+        // Aged from when it was asked for: a read that was slow to answer is no fresher for it.
+        let asked = std::time::Instant::now();
+        let item = self.unscoped().checkpoint(&key).await?;
+        self.remembered
+            .items
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (asked, item.clone()));
+        Ok(item)
+    }
+
+    /// Forget what [`ProjectionStore::remembered`] read of `key` (this container changed it).
+    pub fn forget(&self, key: &ItemKey) {
+        let key = ItemKey::new(self.pk(&key.pk), key.sk.clone());
+        self.remembered
+            .items
+            .lock()
+            .expect("not poisoned")
+            .remove(&key);
     }
 
     /// The items of `model` (its version) in this table.
@@ -124,21 +182,13 @@ impl ProjectionStore {
             client: self.client.clone(),
             table: self.table.clone(),
             scope: None,
-            catalogs: self.catalogs.clone(),
+            remembered: self.remembered.clone(),
         }
     }
 
     /// The label of the version this store is scoped to.
     pub fn label(&self) -> Option<&str> {
         self.scope.as_ref().map(|s| &*s.label)
-    }
-
-    /// The version of read model `name` that reads should see now: the one its catalog serves (read at most
-    /// the catalog cache's time ago). Every read of one request should go through the one store this returns, so
-    /// that a promotion in the middle of the request does not mix versions.
-    pub async fn serving(&self, name: &str) -> Result<Self, StoreError> {
-        let catalog = self.catalogs.get(self, name).await?;
-        Ok(self.at(name, catalog.serving))
     }
 
     /// The partition key `pk` of the read model's items as stored.

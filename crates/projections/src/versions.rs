@@ -7,8 +7,9 @@
 //! recorded version is in. Every change to it is one conditional write on its revision, so a promotion is atomic:
 //! a reader sees the old version or the new one, never a mix, and two operators cannot both win.
 //!
-//! Readers find the served version through [`crate::ProjectionStore::serving`], which caches the catalog for a
-//! short time ([`DEFAULT_CATALOG_TTL`]): a promotion reaches every query container within that time. A read model
+//! Readers find the served version through [`serving`], which reads the catalog through the store's short memory
+//! ([`crate::ProjectionStore::remembered`], one second unless configured): a promotion reaches every query container
+//! within that time. A read model
 //! with no catalog serves version 1 (every read model before its first new version).
 //!
 //! | state | meaning | may be promoted | its denormaliser |
@@ -27,12 +28,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 use tributary_core::ItemKey;
 
 /// How long a container trusts a catalog it read: the longest a promotion or a retirement takes to reach it.
-pub const DEFAULT_CATALOG_TTL: Duration = Duration::from_secs(1);
+pub const DEFAULT_CATALOG_TTL: std::time::Duration = crate::store::REMEMBERED_FOR;
 
 /// Where a read model's catalog lives.
 pub fn catalog_key(name: &str) -> ItemKey {
@@ -264,8 +263,19 @@ fn now() -> String {
 
 /// The catalog and its revision (0: none stored).
 async fn read(store: &ProjectionStore, name: &str) -> Result<(Catalog, u64), StoreError> {
-    let unscoped = store.unscoped();
-    match unscoped.checkpoint(&catalog_key(name)).await? {
+    decode(name, store.unscoped().checkpoint(&catalog_key(name)).await?)
+}
+
+/// The catalog of `name` as read at most the store's remembering time ago.
+async fn remembered(store: &ProjectionStore, name: &str) -> Result<Catalog, StoreError> {
+    Ok(decode(name, store.unscoped().remembered(&catalog_key(name)).await?)?.0)
+}
+
+fn decode(
+    name: &str,
+    item: Option<(serde_json::Value, u64)>,
+) -> Result<(Catalog, u64), StoreError> {
+    match item {
         Some((value, revision)) => {
             let catalog = serde_json::from_value(value).map_err(|e| {
                 StoreError::Corrupt(format!("the catalog of read model {name}: {e}"))
@@ -274,6 +284,13 @@ async fn read(store: &ProjectionStore, name: &str) -> Result<(Catalog, u64), Sto
         }
         None => Ok((Catalog::default(), 0)),
     }
+}
+
+/// The version of read model `name` that reads should see now: the one its catalog serves (read at most the
+/// store's remembering time ago). Every read of one request should go through the one store this returns, so that
+/// a promotion in the middle of the request does not mix versions.
+pub async fn serving(store: &ProjectionStore, name: &str) -> Result<ProjectionStore, StoreError> {
+    Ok(store.at(name, remembered(store, name).await?.serving))
 }
 
 /// Apply `edit` to the catalog and write it on the revision it read, starting over when another change won.
@@ -286,7 +303,7 @@ async fn change(
         let (mut catalog, revision) = read(store, name).await?;
         edit(&mut catalog)?;
         if write(store, name, &catalog, revision).await? {
-            store.catalogs.forget(name);
+            store.unscoped().forget(&catalog_key(name));
             return Ok(catalog);
         }
     }
@@ -339,45 +356,6 @@ async fn write(
     }
 }
 
-/// Catalogs as recently read, per read model.
-#[derive(Debug)]
-pub struct CatalogCache {
-    ttl: Duration,
-    read: Mutex<HashMap<String, (Instant, Catalog)>>,
-}
-
-impl CatalogCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            read: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The catalog of `name`, as read at most the cache's time ago.
-    pub(crate) async fn get(
-        &self,
-        store: &ProjectionStore,
-        name: &str,
-    ) -> Result<Catalog, StoreError> {
-        if let Some((at, catalog)) = self.read.lock().expect("not poisoned").get(name) {
-            if at.elapsed() < self.ttl {
-                return Ok(catalog.clone());
-            }
-        }
-        let catalog = catalog(store, name).await?;
-        self.read
-            .lock()
-            .expect("not poisoned")
-            .insert(name.to_owned(), (Instant::now(), catalog.clone()));
-        Ok(catalog)
-    }
-
-    fn forget(&self, name: &str) {
-        self.read.lock().expect("not poisoned").remove(name);
-    }
-}
-
 /// Whether the denormaliser of `store`'s version of `name` may write now (not retiring or retired), by the cached
 /// catalog.
 pub async fn may_write(
@@ -385,7 +363,7 @@ pub async fn may_write(
     name: &str,
     version: u32,
 ) -> Result<bool, StoreError> {
-    Ok(store.catalogs.get(store, name).await?.writes(version))
+    Ok(remembered(store, name).await?.writes(version))
 }
 
 #[cfg(test)]

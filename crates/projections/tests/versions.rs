@@ -129,7 +129,10 @@ async fn the_catalog_serves_only_a_built_version_and_never_the_one_being_retired
         (catalog.serving, catalog.state(1)),
         (1, Some(VersionState::Built))
     );
-    assert_eq!(table.serving("thing").await.unwrap().label(), Some("thing"));
+    assert_eq!(
+        versions::serving(&table, "thing").await.unwrap().label(),
+        Some("thing")
+    );
 
     // Version 2 cannot be served before it is built, nor while it builds.
     assert!(matches!(
@@ -149,7 +152,7 @@ async fn the_catalog_serves_only_a_built_version_and_never_the_one_being_retired
     assert_eq!(promoted.serving, 2);
     // This container's cache was told (its own change); others follow within the cache time.
     assert_eq!(
-        table.serving("thing").await.unwrap().label(),
+        versions::serving(&table, "thing").await.unwrap().label(),
         Some("thing-v2")
     );
 

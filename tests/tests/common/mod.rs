@@ -320,3 +320,27 @@ pub fn operator_client(principal: &str) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Run the operator CLI, `tributary <args>`, in process against `stack` (consumer groups `<prefix>-<consumer>`);
+/// its stdout, or the error.
+pub async fn tributary_cli(
+    stack: &Devstack,
+    prefix: &str,
+    args: &[&str],
+) -> anyhow::Result<String> {
+    let mut argv = vec![
+        "tributary".to_owned(),
+        format!("--dynamodb-endpoint={}", stack.dynamo_endpoint),
+        format!("--events-table={}", stack.events_table),
+        format!("--projections-table={}", stack.projections_table),
+        format!("--kafka-bootstrap={}", stack.kafka_bootstrap),
+        format!("--events-topic={}", stack.events_topic),
+        format!("--dead-letter-topic={}", stack.dead_letter_topic),
+        format!("--group-prefix={prefix}"),
+    ];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let cli = <tributary_ops::Cli as clap::Parser>::try_parse_from(argv)?;
+    let mut out = Vec::new();
+    tributary_ops::run(&app::operations::Operated, cli, &mut out).await?;
+    Ok(String::from_utf8(out)?)
+}

@@ -48,7 +48,7 @@ impl BankReads {
     /// request goes through the one this returns, so a promotion in between never mixes versions.
     pub async fn statement(&self) -> Result<StatementReads, StoreError> {
         Ok(StatementReads {
-            store: self.store.serving(Statements.name()).await?,
+            store: tributary_projections::versions::serving(&self.store, Statements.name()).await?,
         })
     }
 
