@@ -40,6 +40,24 @@ pub async fn lag(
     aws: &aws_types::SdkConfig,
     groups: &[String],
 ) -> Result<Vec<PartitionLag>, RedriveError> {
+    lag_of(kafka, aws, groups, true).await
+}
+
+/// [`lag`] without the age of the oldest unread record (no record is read): positions and counts only.
+pub async fn positions(
+    kafka: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+    groups: &[String],
+) -> Result<Vec<PartitionLag>, RedriveError> {
+    lag_of(kafka, aws, groups, false).await
+}
+
+async fn lag_of(
+    kafka: &KafkaConfig,
+    aws: &aws_types::SdkConfig,
+    groups: &[String],
+    with_age: bool,
+) -> Result<Vec<PartitionLag>, RedriveError> {
     let mut consumers = Vec::new();
     for group in groups {
         consumers.push((group.clone(), reader(kafka, aws, group).await?));
@@ -49,7 +67,12 @@ pub async fn lag(
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for (group, consumer) in &consumers {
-            out.extend(group_lag(consumer, &peeker, group, &topic)?);
+            out.extend(group_lag(
+                consumer,
+                with_age.then_some(&peeker),
+                group,
+                &topic,
+            )?);
         }
         Ok(out)
     })
@@ -107,7 +130,7 @@ fn committed(
 
 fn group_lag(
     consumer: &BaseConsumer<KafkaContext>,
-    peeker: &BaseConsumer<KafkaContext>,
+    peeker: Option<&BaseConsumer<KafkaContext>>,
     group: &str,
     topic: &str,
 ) -> Result<Vec<PartitionLag>, RedriveError> {
@@ -123,11 +146,10 @@ fn group_lag(
         let position = committed.unwrap_or(low).max(low);
         let behind = (end - position).max(0);
         let expired = committed.map_or(0, |c| (low - c).max(0));
-        let oldest_unapplied_age_ms = if behind > 0 {
-            record_time(peeker, topic, partition, position)?
-                .map(|written| chrono::Utc::now().timestamp_millis() - written)
-        } else {
-            None
+        let oldest_unapplied_age_ms = match peeker {
+            Some(peeker) if behind > 0 => record_time(peeker, topic, partition, position)?
+                .map(|written| chrono::Utc::now().timestamp_millis() - written),
+            _ => None,
         };
         out.push(PartitionLag {
             consumer_group: group.to_owned(),

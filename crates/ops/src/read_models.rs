@@ -90,7 +90,7 @@ async fn list(ctx: &Context<'_>, out: &mut (dyn Write + Send)) -> anyhow::Result
         ctx.bar
             .set_message("asking the brokers how far each version's consumer is");
         let groups: Vec<String> = listed.iter().map(|l| l.consumer_group.clone()).collect();
-        match ops::lag(&ctx.env.kafka()?, &ctx.aws, &groups).await {
+        match ops::positions(&ctx.env.kafka()?, &ctx.aws, &groups).await {
             Ok(lags) => {
                 for l in &mut listed {
                     l.behind = Some(

@@ -9,8 +9,7 @@
 //!
 //! Readers find the served version through [`serving`], which reads the catalog through the store's short memory
 //! ([`crate::ProjectionStore::remembered`], one second unless configured): a promotion reaches every query container
-//! within that time. A read model
-//! with no catalog serves version 1 (every read model before its first new version).
+//! within that time. A read model with no catalog serves version 1 (every read model before its first new version).
 //!
 //! | state | meaning | may be promoted | its denormaliser |
 //! |---|---|---|---|
