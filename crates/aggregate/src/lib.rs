@@ -464,10 +464,14 @@ impl<D: Decider> CommandHandler<D> {
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata(request)))
                 .collect();
-            let committed: Vec<StoredEvent> = (version + 1..)
-                .zip(new_events.iter().cloned())
-                .map(|(v, e)| StoredEvent::committed(&request.stream_id, v, e))
-                .collect();
+            // Chained to the head it read, as the store chains them (no extra read to find the head's hash).
+            let previous = loaded.newest.clone();
+            let committed = StoredEvent::chained(
+                &request.stream_id,
+                version + 1,
+                new_events.iter().cloned(),
+                previous.as_ref().and_then(StoredEvent::chain),
+            );
             let snapshot = self.snapshot_after(loaded, &events, &committed);
             let receipt = request.idempotency.as_ref().map(|i| {
                 receipt(
@@ -483,6 +487,7 @@ impl<D: Decider> CommandHandler<D> {
                 .append_with_receipt(
                     &request.stream_id,
                     version,
+                    previous.as_ref(),
                     &new_events,
                     snapshot.as_ref(),
                     receipt.as_ref(),

@@ -25,15 +25,24 @@ struct Shell {
 }
 
 impl Shell {
-    async fn from_env() -> Result<Self, lambda_runtime::Error> {
+    /// `writes`: the function appends events (a process manager), sealed as `tributary_ledger::notary_from_env`
+    /// says; a denormaliser only reads them.
+    async fn from_env(writes: bool) -> Result<Self, lambda_runtime::Error> {
         let aws =
             tributary_runtime::config::aws_config(SdkPolicy::from_env(SdkPolicy::BACKGROUND)?)
                 .await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let notary = match writes {
+            true => tributary_ledger::notary_from_env(&aws).await?,
+            false => None,
+        };
         Ok(Self {
-            events: DynamoDbEventStore::shared(
-                dynamodb.clone(),
-                env_or("EVENTS_TABLE", "tributary-events"),
+            events: Arc::new(
+                DynamoDbEventStore::new(
+                    dynamodb.clone(),
+                    env_or("EVENTS_TABLE", "tributary-events"),
+                )
+                .with_notary(notary),
             ),
             dynamodb,
             kafka: KafkaConfig::from_env(Duration::from_secs(10))?,
@@ -55,7 +64,7 @@ pub async fn serve_denormaliser(read_models: ReadModels) -> Result<(), lambda_ru
     let name = env_or("PROJECTION", "");
     let projection = crate::cli::read_model(&read_models, &name)
         .map_err(|e| format!("configuration: PROJECTION {name:?}: {e}"))?;
-    let shell = Shell::from_env().await?;
+    let shell = Shell::from_env(false).await?;
     let denormaliser = Denormaliser {
         consumer_group: env_or(
             "KAFKA_CONSUMER_GROUP",
@@ -92,7 +101,7 @@ where
     M: ProcessManager + Clone + 'static,
 {
     tributary_runtime::init_tracing();
-    let shell = Shell::from_env().await?;
+    let shell = Shell::from_env(true).await?;
     let reactor = Reactor {
         manager: build(shell.events.clone())?,
         consumer_group: env_or("KAFKA_CONSUMER_GROUP", default_group),

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use tributary_core::EventMetadata;
-use tributary_store::{EventStoreError, NewEvent, Snapshot, StoredEvent};
+use tributary_store::chain::{Link, Seal};
+use tributary_store::{EventStoreError, Snapshot, StoredEvent};
 use uuid::Uuid;
 
 /// DynamoDB's item size limit (names and values, UTF-8).
@@ -38,6 +39,18 @@ struct EventItem<'a> {
     request_fingerprint: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceparent: Option<Cow<'a, str>>,
+    /// The content hash and chain hash (`tributary_store::chain`); absent on events written before chaining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain: Option<Cow<'a, str>>,
+    /// A signed checkpoint: which key, at what interval, the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal_key: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal_every: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal_signature: Option<Cow<'a, str>>,
 }
 
 /// The attributes a snapshot adds to the item of the event it was taken at.
@@ -98,9 +111,11 @@ pub fn snapshot_of(item: &Item) -> Option<Snapshot> {
     })
 }
 
-/// Build the item for `event` at `version` of `stream_id`, refusing items DynamoDB would refuse for size.
-pub fn to_item(stream_id: &str, version: u64, event: &NewEvent) -> Result<Item, EventStoreError> {
+/// Build the item for `event`, refusing items DynamoDB would refuse for size.
+pub fn to_item(event: &StoredEvent) -> Result<Item, EventStoreError> {
     let m = &event.metadata;
+    let (stream_id, version) = (event.stream_id.as_str(), event.version);
+    let seal = event.seal.as_ref();
     let item: Item = serde_dynamo::to_item(EventItem {
         stream_id: Cow::Borrowed(stream_id),
         version,
@@ -116,6 +131,14 @@ pub fn to_item(stream_id: &str, version: u64, event: &NewEvent) -> Result<Item, 
         idempotency_key: m.idempotency_key.as_deref().map(Cow::Borrowed),
         request_fingerprint: m.request_fingerprint.as_deref().map(Cow::Borrowed),
         traceparent: m.traceparent.as_deref().map(Cow::Borrowed),
+        hash: event
+            .link
+            .as_ref()
+            .map(|l| Cow::Borrowed(l.content.as_str())),
+        chain: event.link.as_ref().map(|l| Cow::Borrowed(l.chain.as_str())),
+        seal_key: seal.map(|s| Cow::Borrowed(s.key.as_str())),
+        seal_every: seal.map(|s| s.every),
+        seal_signature: seal.map(|s| Cow::Borrowed(s.signature.as_str())),
     })
     .expect("an event's item is strings and numbers");
     let bytes = approximate_size(&item);
@@ -154,7 +177,30 @@ pub fn from_item(item: &Item) -> Result<StoredEvent, EventStoreError> {
     let occurred_at = DateTime::parse_from_rfc3339(&event.occurred_at)
         .map_err(|e| corrupt(format!("attribute occurred_at is not RFC 3339: {e}")))?
         .with_timezone(&Utc);
+    let link = match (event.hash, event.chain) {
+        (Some(content), Some(chain)) => Some(Link {
+            content: content.into_owned(),
+            chain: chain.into_owned(),
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(corrupt(
+                "one of hash and chain without the other".to_owned(),
+            ))
+        }
+    };
+    let seal = match (event.seal_key, event.seal_every, event.seal_signature) {
+        (Some(key), Some(every), Some(signature)) => Some(Seal {
+            key: key.into_owned(),
+            every,
+            signature: signature.into_owned(),
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("an incomplete seal".to_owned())),
+    };
     Ok(StoredEvent {
+        link,
+        seal,
         stream_id: event.stream_id.into_owned(),
         version: event.version,
         event_type: event.event_type.into_owned(),
@@ -192,6 +238,44 @@ fn approximate_size(item: &Item) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tributary_store::NewEvent;
+
+    /// An event as written before chaining (the table's original format).
+    fn unchained(stream_id: &str, version: u64, event: &NewEvent) -> StoredEvent {
+        let mut stored = StoredEvent::committed(stream_id, version, event.clone(), None);
+        stored.link = None;
+        stored
+    }
+
+    #[test]
+    fn chain_and_seal_round_trip() {
+        let event = NewEvent {
+            event_type: "Thing".into(),
+            schema_version: 1,
+            payload: "{}".into(),
+            metadata: metadata(),
+        };
+        let mut stored = StoredEvent::committed("s-1", 4, event, Some("ab"));
+        stored.seal = Some(Seal {
+            key: "local:k".into(),
+            every: 4,
+            signature: "3045".into(),
+        });
+        let item = to_item(&stored).unwrap();
+        assert_eq!(from_item(&item).unwrap(), stored);
+        let mut partial = item.clone();
+        partial.remove("seal_every");
+        assert!(matches!(
+            from_item(&partial),
+            Err(EventStoreError::Corrupt { .. })
+        ));
+        let mut partial = item;
+        partial.remove("chain");
+        assert!(matches!(
+            from_item(&partial),
+            Err(EventStoreError::Corrupt { .. })
+        ));
+    }
 
     fn metadata() -> EventMetadata {
         EventMetadata {
@@ -217,7 +301,7 @@ mod tests {
             payload: r#"{"type":"Thing","n":1}"#.into(),
             metadata: metadata(),
         };
-        let item = to_item("s-1", 7, &event).unwrap();
+        let item = to_item(&unchained("s-1", 7, &event)).unwrap();
         let back = from_item(&item).unwrap();
         assert_eq!(back.stream_id, "s-1");
         assert_eq!(back.version, 7);
@@ -258,7 +342,7 @@ mod tests {
                 s("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
             ),
         ]);
-        let item = to_item("s-1", 7, &event).unwrap();
+        let item = to_item(&unchained("s-1", 7, &event)).unwrap();
         assert_eq!(item, expected);
         let snapshot = Snapshot {
             shape: 3,
@@ -288,7 +372,7 @@ mod tests {
             metadata: metadata(),
         };
         assert!(matches!(
-            to_item("s", 1, &event),
+            to_item(&unchained("s", 1, &event)),
             Err(EventStoreError::ItemTooLarge { version: 1, .. })
         ));
     }
@@ -302,7 +386,7 @@ mod tests {
             payload: "{}".into(),
             metadata: metadata(),
         };
-        let mut item = to_item("s", 1, &event).unwrap();
+        let mut item = to_item(&unchained("s", 1, &event)).unwrap();
         item.remove("stream_id");
         assert!(matches!(
             from_item(&item),
@@ -317,7 +401,7 @@ mod tests {
 
     #[test]
     fn malformed_items_are_reported_not_panicked_on() {
-        let mut item = to_item(
+        let mut item = to_item(&unchained(
             "s",
             1,
             &NewEvent {
@@ -326,7 +410,7 @@ mod tests {
                 payload: "{}".into(),
                 metadata: metadata(),
             },
-        )
+        ))
         .unwrap();
         item.remove("payload");
         assert!(matches!(

@@ -14,6 +14,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tributary_store::chain::Notary;
+use tributary_store::sealing::{chain_append, known_previous};
 use tributary_store::{
     EventPage, EventStore, EventStoreError, NewEvent, Order, Receipt, Snapshot, StoredEvent,
     StreamCursor, Tail, MAX_EVENTS_PER_APPEND,
@@ -27,6 +29,7 @@ const KEY_IS_FREE: &str = "attribute_not_exists(#version)";
 pub struct DynamoDbEventStore {
     client: Client,
     table: String,
+    notary: Option<Arc<dyn Notary>>,
 }
 
 impl DynamoDbEventStore {
@@ -34,7 +37,14 @@ impl DynamoDbEventStore {
         Self {
             client,
             table: table.into(),
+            notary: None,
         }
+    }
+
+    /// Seal checkpoints with `notary` (`tributary_store::sealing`).
+    pub fn with_notary(mut self, notary: Option<Arc<dyn Notary>>) -> Self {
+        self.notary = notary;
+        self
     }
 
     /// The store on `table`, shared as the functions hold one.
@@ -51,11 +61,13 @@ impl DynamoDbEventStore {
 #[async_trait::async_trait]
 impl EventStore for DynamoDbEventStore {
     /// One item per event, conditional on its key being free: a single event is one `PutItem`; several, or one
-    /// with a receipt, one `TransactWriteItems` (the receipt last, conditional on no live one under its id).
+    /// with a receipt, one `TransactWriteItems` (the receipt last, conditional on no live one under its id). Chained
+    /// to `previous` when the caller passes it; otherwise one more read (of the event at `expected_version`).
     async fn append_with_receipt(
         &self,
         stream_id: &str,
         expected_version: u64,
+        previous: Option<&StoredEvent>,
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
         receipt: Option<&Receipt>,
@@ -68,10 +80,26 @@ impl EventStore for DynamoDbEventStore {
                 limit,
             });
         }
-        let mut items = (expected_version + 1..)
-            .zip(events)
-            .map(|(version, event)| to_item(stream_id, version, event))
-            .collect::<Result<Vec<_>, _>>()?;
+        if events.is_empty() {
+            return Ok(expected_version);
+        }
+        let read;
+        let previous_chain = match known_previous(expected_version, previous) {
+            Some(chain) => chain,
+            None => {
+                read = self.load_event(stream_id, expected_version).await?;
+                read.as_ref().and_then(StoredEvent::chain)
+            }
+        };
+        let stored = chain_append(
+            stream_id,
+            expected_version,
+            previous_chain,
+            events,
+            self.notary.as_deref(),
+        )
+        .await?;
+        let mut items = stored.iter().map(to_item).collect::<Result<Vec<_>, _>>()?;
         if let Some(snapshot) = snapshot {
             if let Some(last) = items.pop() {
                 items.push(with_snapshot(last, snapshot));

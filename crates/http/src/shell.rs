@@ -15,6 +15,7 @@ use tributary_dynamodb::DynamoDbEventStore;
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::{aws_config, env_or, socket_addr, SdkPolicy};
+use tributary_store::chain::Notary;
 use tributary_store::EventStore;
 
 /// How long a command function's init waits for Kafka; the rest of a slow connection happens in the background.
@@ -33,11 +34,13 @@ pub async fn serve_commands(
     let config = CommandConfig::from_env()?;
     let kafka = KafkaConfig::from_env(Duration::from_secs(2))?;
     let aws = aws_config(SdkPolicy::from_env(SdkPolicy::REQUEST_PATH)?).await;
+    let notary = tributary_ledger::notary_from_env(&aws).await?;
     let commands = connected_commands(
         aws_sdk_dynamodb::Client::new(&aws),
         &config.events_table,
         kafka,
         aws,
+        notary,
     )
     .with_snapshots(config.snapshots)
     .with_key_retention(config.key_retention);
@@ -45,16 +48,21 @@ pub async fn serve_commands(
     serve_with_limits(routes(commands), config.local_addr).await
 }
 
-/// The commands of a deployed function: the events table `events_table` through `dynamodb`, and a Kafka publisher
-/// that connects in the background (MSK discovery through `aws`), so that commands are served from the first
-/// request even when the MSK control plane does not answer.
+/// The commands of a deployed function: the events table `events_table` through `dynamodb` (checkpoints sealed by
+/// `notary`: `tributary_ledger::notary_from_env`), and a Kafka publisher that connects in the background (MSK
+/// discovery through `aws`), so that commands are served from the first request even when the MSK control plane
+/// does not answer.
 pub fn connected_commands(
     dynamodb: aws_sdk_dynamodb::Client,
     events_table: &str,
     kafka: KafkaConfig,
     aws: aws_types::SdkConfig,
+    notary: Option<Arc<dyn Notary>>,
 ) -> Commands {
-    Commands::new(DynamoDbEventStore::shared(dynamodb, events_table)).with_publisher(
+    Commands::new(Arc::new(
+        DynamoDbEventStore::new(dynamodb, events_table).with_notary(notary),
+    ))
+    .with_publisher(
         LazyPublisher::connect_in_background(kafka, aws),
         PublishFaults::default(),
     )

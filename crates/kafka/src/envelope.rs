@@ -28,6 +28,10 @@ pub struct EventEnvelope {
     pub actor: String,
     /// The domain event as JSON.
     pub payload: Value,
+    /// The event's chain hash in its stream, as stored (`tributary_store::chain`): what `tributary verify` checks, so
+    /// a consumer can compare a record with the store. Absent for events written before chaining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 impl EventEnvelope {
@@ -47,6 +51,7 @@ impl EventEnvelope {
             causation_id: m.causation_id.clone(),
             actor: m.actor.clone(),
             payload: serde_json::from_str(&event.payload)?,
+            chain: event.chain().map(str::to_owned),
         })
     }
 }

@@ -8,7 +8,9 @@
 //! * `rebuild <read model>`: recompute a read model from the event store (resumable, beside the live consumers);
 //! * `read-models list | build | promote | retire`: a read model's versions side by side — build a new one from
 //!   the event store, serve it, roll back, retire the old one;
-//! * `stream <id>`: one aggregate's events from the event store, as recorded.
+//! * `stream <id>`: one aggregate's events from the event store, as recorded;
+//! * `verify <stream> | --all`: the events as stored against their hash chain and signed checkpoints — what was
+//!   modified, deleted, inserted or reordered.
 //!
 //! Tables and counts for people (progress on stderr), `--json` for scripts. Credentials as for every AWS tool (the
 //! default chain); a local stack through `AWS_ENDPOINT_URL_DYNAMODB` and `KAFKA_BOOTSTRAP_SERVERS` (README,
@@ -21,6 +23,7 @@ mod lag;
 mod read_models;
 mod rebuild;
 mod stream;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,7 +57,7 @@ pub trait Domain: Sync {
 #[command(
     name = "tributary",
     version,
-    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, read-model versions, streams."
+    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, read-model versions, streams, verifying the ledger."
 )]
 pub struct Cli {
     /// JSON on stdout instead of tables (progress stays on stderr).
@@ -137,6 +140,18 @@ pub enum Command {
     Stream {
         /// A stream id (<prefix><uuid>, e.g. account-<uuid>) or a bare aggregate id (each of the domain's prefixes is tried).
         id: String,
+    },
+    /// Check the events as stored against their hash chain and signed checkpoints: what was modified, deleted,
+    /// inserted or reordered, which checkpoint does not verify. Exit status 1 when anything is found.
+    Verify {
+        /// A stream id or aggregate id.
+        #[arg(required_unless_present = "all")]
+        stream: Option<String>,
+        /// Every stream of the events table.
+        #[arg(long, conflicts_with = "stream")]
+        all: bool,
+        #[command(flatten)]
+        keys: verify::KeyArgs,
     },
 }
 
@@ -282,7 +297,11 @@ pub async fn run(
         read_models: domain.read_models(),
         process_name: domain.process_name(),
         stream_prefixes: domain.stream_prefixes(),
-        events: DynamoDbEventStore::shared(dynamodb.clone(), &env.events_table),
+        // A re-drive of the process manager writes events: sealed as the deployment seals them.
+        events: Arc::new(
+            DynamoDbEventStore::new(dynamodb.clone(), &env.events_table)
+                .with_notary(tributary_ledger::notary_from_env(&aws).await?),
+        ),
         projections: ProjectionStore::new(dynamodb.clone(), &env.projections_table),
         dynamodb,
         aws,
@@ -308,6 +327,9 @@ pub async fn run(
         } => rebuild::rebuild(&ctx, projection, scan.options(skip), streams, out).await,
         Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
+        Command::Verify { stream, keys, .. } => {
+            verify::verify(&ctx, stream.as_deref(), keys, out).await
+        }
     }
 }
 

@@ -52,14 +52,7 @@ async fn stream_events(
     stream_prefixes: &[&str],
     id: &str,
 ) -> anyhow::Result<(String, Vec<AuditEvent>)> {
-    let candidates: Vec<String> = if id.contains('-') && !is_bare_uuid(id) {
-        vec![id.to_owned()]
-    } else {
-        stream_prefixes
-            .iter()
-            .map(|prefix| format!("{prefix}{id}"))
-            .collect()
-    };
+    let candidates = candidates(stream_prefixes, id);
     for stream in &candidates {
         let mut events = Vec::new();
         let mut after = None;
@@ -79,6 +72,18 @@ async fn stream_events(
         }
     }
     bail!("no events in {}", candidates.join(" or "))
+}
+
+/// The streams `id` may name: itself when it is a stream id, else the aggregate id under each prefix.
+pub(crate) fn candidates(stream_prefixes: &[&str], id: &str) -> Vec<String> {
+    if id.contains('-') && !is_bare_uuid(id) {
+        vec![id.to_owned()]
+    } else {
+        stream_prefixes
+            .iter()
+            .map(|prefix| format!("{prefix}{id}"))
+            .collect()
+    }
 }
 
 fn is_bare_uuid(id: &str) -> bool {

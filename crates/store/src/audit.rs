@@ -22,10 +22,18 @@ pub struct AuditEvent {
     /// The W3C trace the command belonged to (its logs carry this id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The event's chain hash (`tributary verify` checks it; absent for events written before chaining).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Whether the event is a signed checkpoint (its seal verified by `tributary verify`, not here).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 impl From<StoredEvent> for AuditEvent {
     fn from(stored: StoredEvent) -> Self {
+        let chain = stored.chain().map(str::to_owned);
+        let sealed = stored.seal.is_some();
         let metadata = stored.metadata;
         Self {
             version: stored.version,
@@ -43,6 +51,8 @@ impl From<StoredEvent> for AuditEvent {
                 .as_deref()
                 .and_then(TraceParent::parse)
                 .map(|t| t.trace_id().to_owned()),
+            chain,
+            sealed,
         }
     }
 }

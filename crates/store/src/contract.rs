@@ -29,7 +29,8 @@ macro_rules! contract_tests {
             a_tail_stops_at_the_newest_snapshot_at_or_below_its_end,
             single_events_and_ranges_are_read_exactly,
             audit_pages_go_both_ways_and_say_when_more_follow,
-            every_stream_is_listed_once_over_the_pages
+            every_stream_is_listed_once_over_the_pages,
+            every_event_is_chained_to_the_one_before
         );
     };
     (@checks $store:expr; $($check:ident),+) => {
@@ -157,7 +158,7 @@ pub async fn a_stale_writer_gets_a_typed_conflict_and_writes_nothing(store: Arc<
     // A multi-event append that collides on its first event writes none of them, receipt included.
     let r = receipt(&s, 3, None);
     let err = store
-        .append_with_receipt(&s, 0, &events(7..10), None, Some(&r))
+        .append_with_receipt(&s, 0, None, &events(7..10), None, Some(&r))
         .await
         .unwrap_err();
     assert!(
@@ -188,7 +189,7 @@ pub async fn one_append_holds_up_to_the_limit_its_receipt_included(store: Arc<dy
     // With a receipt, the receipt is one of the items: one event fewer, said before anything is written.
     let r = receipt(&s, 2 * limit as u64 - 1, None);
     let err = store
-        .append_with_receipt(&s, limit as u64, &events(0..limit), None, Some(&r))
+        .append_with_receipt(&s, limit as u64, None, &events(0..limit), None, Some(&r))
         .await
         .unwrap_err();
     assert!(
@@ -198,7 +199,14 @@ pub async fn one_append_holds_up_to_the_limit_its_receipt_included(store: Arc<dy
     assert_eq!(store.load(&s).await.unwrap().len(), limit);
     assert_eq!(
         store
-            .append_with_receipt(&s, limit as u64, &events(0..limit - 1), None, Some(&r))
+            .append_with_receipt(
+                &s,
+                limit as u64,
+                None,
+                &events(0..limit - 1),
+                None,
+                Some(&r)
+            )
             .await
             .unwrap(),
         2 * limit as u64 - 1
@@ -255,7 +263,7 @@ pub async fn a_receipt_is_written_with_its_events_and_holds_the_key(store: Arc<d
     let r = receipt(&s, 2, Some(TimeDelta::hours(24)));
     assert_eq!(
         store
-            .append_with_receipt(&s, 0, &events(1..3), None, Some(&r))
+            .append_with_receipt(&s, 0, None, &events(1..3), None, Some(&r))
             .await
             .unwrap(),
         2
@@ -264,7 +272,7 @@ pub async fn a_receipt_is_written_with_its_events_and_holds_the_key(store: Arc<d
     // The same key again, on a stream that moved on or on another stream: refused, nothing written.
     for (target, expected) in [(s.clone(), 2), (stream(), 0)] {
         let err = store
-            .append_with_receipt(&target, expected, &[event(3)], None, Some(&r))
+            .append_with_receipt(&target, expected, None, &[event(3)], None, Some(&r))
             .await
             .unwrap_err();
         assert!(
@@ -276,12 +284,12 @@ pub async fn a_receipt_is_written_with_its_events_and_holds_the_key(store: Arc<d
     // A single event with a receipt too.
     let single = receipt(&s, 3, None);
     store
-        .append_with_receipt(&s, 2, &[event(3)], None, Some(&single))
+        .append_with_receipt(&s, 2, None, &[event(3)], None, Some(&single))
         .await
         .unwrap();
     assert!(matches!(
         store
-            .append_with_receipt(&s, 3, &[event(4)], None, Some(&single))
+            .append_with_receipt(&s, 3, None, &[event(4)], None, Some(&single))
             .await,
         Err(EventStoreError::ReceiptTaken { .. })
     ));
@@ -297,7 +305,7 @@ pub async fn an_expired_receipt_may_be_written_over(store: Arc<dyn EventStore>) 
     old.written_at -= TimeDelta::hours(2);
     old.expires_at = Some(old.written_at + TimeDelta::hours(1));
     store
-        .append_with_receipt(&s, 0, &[event(1)], None, Some(&old))
+        .append_with_receipt(&s, 0, None, &[event(1)], None, Some(&old))
         .await
         .unwrap();
     let stored = store
@@ -311,7 +319,7 @@ pub async fn an_expired_receipt_may_be_written_over(store: Arc<dyn EventStore>) 
         ..receipt(&s, 2, Some(TimeDelta::hours(24)))
     };
     store
-        .append_with_receipt(&s, 1, &[event(2)], None, Some(&new))
+        .append_with_receipt(&s, 1, None, &[event(2)], None, Some(&new))
         .await
         .unwrap();
     assert_eq!(store.receipt(&old.id).await.unwrap(), Some(new));
@@ -334,7 +342,7 @@ pub async fn a_remembered_rejection_holds_the_key(store: Arc<dyn EventStore>) {
     ));
     assert!(matches!(
         store
-            .append_with_receipt(&s, 0, &[event(1)], None, Some(&rejected))
+            .append_with_receipt(&s, 0, None, &[event(1)], None, Some(&rejected))
             .await,
         Err(EventStoreError::ReceiptTaken { .. })
     ));
@@ -348,7 +356,7 @@ pub async fn receipts_are_not_streams(store: Arc<dyn EventStore>) {
     let s = stream();
     let r = receipt(&s, 1, None);
     store
-        .append_with_receipt(&s, 0, &[event(1)], None, Some(&r))
+        .append_with_receipt(&s, 0, None, &[event(1)], None, Some(&r))
         .await
         .unwrap();
     let mut listed = Vec::new();
@@ -510,4 +518,34 @@ pub async fn every_stream_is_listed_once_over_the_pages(store: Arc<dyn EventStor
     assert_eq!(seen.len(), mine.len(), "each stream once: {seen:?}");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), mine);
     assert!(pages >= 2, "30 streams in pages of 25");
+}
+
+/// Every append chains its events to the stream's head, whether the caller passes the head it read or the store
+/// reads it; the chain read back verifies, and it is the one [`crate::StoredEvent::chained`] computes.
+pub async fn every_event_is_chained_to_the_one_before(store: Arc<dyn EventStore>) {
+    let s = stream();
+    let written = events(1..7);
+    store.append(&s, 0, &written[..1]).await.unwrap();
+    // The store reads the head.
+    store.append(&s, 1, &written[1..4]).await.unwrap();
+    // The caller passes the head it read.
+    let head = store.load_event(&s, 4).await.unwrap().expect("event 4");
+    store
+        .append_with_receipt(&s, 4, Some(&head), &written[4..], None, None)
+        .await
+        .unwrap();
+    let loaded = store.load(&s).await.unwrap();
+    let expected = crate::StoredEvent::chained(&s, 1, written, None);
+    assert_eq!(
+        loaded.iter().map(|e| e.link.clone()).collect::<Vec<_>>(),
+        expected.iter().map(|e| e.link.clone()).collect::<Vec<_>>(),
+        "the chain as stored is the chain of the events"
+    );
+    let mut walk = crate::verify::ChainWalk::new(&s, &crate::verify::TrustNoKeys);
+    for event in &loaded {
+        walk.push(event);
+    }
+    let report = walk.finish();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.events, report.head), (6, 6));
 }

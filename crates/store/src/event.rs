@@ -1,5 +1,6 @@
 //! Events before and after they are stored, and the snapshot an event's position may carry.
 
+use crate::chain::{chain_hash, content_hash, Link, Seal};
 use crate::error::EventStoreError;
 use tributary_core::{DomainEvent, EventMetadata, RecordedEvent};
 
@@ -40,7 +41,8 @@ impl NewEvent {
     }
 }
 
-/// An event as stored: position, type, raw JSON payload and metadata.
+/// An event as stored: position, type, raw JSON payload and metadata; its place in the stream's hash chain (none
+/// for an event written before chaining), and the seal on it when it is a signed checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub stream_id: String,
@@ -49,19 +51,71 @@ pub struct StoredEvent {
     pub schema_version: u32,
     pub payload: String,
     pub metadata: EventMetadata,
+    pub link: Option<Link>,
+    pub seal: Option<Seal>,
 }
 
 impl StoredEvent {
-    /// The stored form of an event just appended at `version` of `stream_id`.
-    pub fn committed(stream_id: &str, version: u64, event: NewEvent) -> Self {
-        Self {
+    /// The stored form of an event appended at `version` of `stream_id`, after an event whose chain hash is
+    /// `previous_chain` (`None`: the stream's first event, or one written before chaining).
+    pub fn committed(
+        stream_id: &str,
+        version: u64,
+        event: NewEvent,
+        previous_chain: Option<&str>,
+    ) -> Self {
+        let mut stored = Self {
             stream_id: stream_id.to_owned(),
             version,
             event_type: event.event_type,
             schema_version: event.schema_version,
             payload: event.payload,
             metadata: event.metadata,
-        }
+            link: None,
+            seal: None,
+        };
+        let content = stored.content_hash_at(version);
+        stored.link = Some(Link {
+            chain: chain_hash(previous_chain, &content),
+            content,
+        });
+        stored
+    }
+
+    /// Events `first`, `first + 1`, ... of `stream_id`, each chained to the one before, the first to
+    /// `previous_chain`.
+    pub fn chained(
+        stream_id: &str,
+        first: u64,
+        events: impl IntoIterator<Item = NewEvent>,
+        previous_chain: Option<&str>,
+    ) -> Vec<Self> {
+        let mut previous = previous_chain.map(str::to_owned);
+        (first..)
+            .zip(events)
+            .map(|(version, event)| {
+                let stored = Self::committed(stream_id, version, event, previous.as_deref());
+                previous = stored.link.as_ref().map(|link| link.chain.clone());
+                stored
+            })
+            .collect()
+    }
+
+    /// The content hash this event would have if it were stored at `version` (its own, unless it was moved).
+    pub fn content_hash_at(&self, version: u64) -> String {
+        content_hash(
+            &self.stream_id,
+            version,
+            &self.event_type,
+            self.schema_version,
+            &self.payload,
+            &self.metadata,
+        )
+    }
+
+    /// This event's chain hash, if it has one.
+    pub fn chain(&self) -> Option<&str> {
+        self.link.as_ref().map(|link| link.chain.as_str())
     }
 
     /// Decode the payload into a domain event of the current shape (upcast from the stored schema version: see

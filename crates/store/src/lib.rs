@@ -5,6 +5,9 @@
 //! * [`EventStore`]: the operations the command loop, the read side and the operators' tools use — appends with
 //!   optimistic concurrency (all or nothing, a receipt in the same write), consistent loads, a stream's tail back to
 //!   its newest snapshot, audit pages and a scan of every stream.
+//! * [`chain`], [`sealing`], [`verify`]: tamper evidence — every event hashed and chained to the one before it,
+//!   signed checkpoints every so many events, and the walk that says what was modified, deleted, inserted or
+//!   reordered.
 //! * [`InMemoryEventStore`]: the same promises in one process, for a domain's tests (no server).
 //! * `contract` (feature `contract`): the tests every store passes — the in-memory one here, the DynamoDB one in
 //!   `tributary-dynamodb` — generated into a store's test suite by [`contract_tests!`].
@@ -12,11 +15,14 @@
 //! Stores are shared as `Arc<dyn EventStore>`: the choice of store is wiring, never a type parameter.
 
 mod audit;
+pub mod chain;
 mod error;
 mod event;
 mod memory;
 mod receipt;
+pub mod sealing;
 mod store;
+pub mod verify;
 
 #[cfg(feature = "contract")]
 pub mod contract;

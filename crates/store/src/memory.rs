@@ -2,18 +2,21 @@
 //! command loop given/when/then, a projection's rebuild) and for trying the kit without AWS; never for production
 //! (nothing survives the process).
 
+use crate::chain::Notary;
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, Snapshot, StoredEvent};
 use crate::receipt::Receipt;
+use crate::sealing::{chain_append, known_previous};
 use crate::store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Streams and receipts behind one lock (an append is atomic because it holds it).
 #[derive(Debug, Default)]
 pub struct InMemoryEventStore {
     inner: Mutex<Streams>,
+    notary: Option<Arc<dyn Notary>>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +35,12 @@ struct Position {
 impl InMemoryEventStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Seal checkpoints with `notary` ([`crate::sealing`]).
+    pub fn with_notary(mut self, notary: Arc<dyn Notary>) -> Self {
+        self.notary = Some(notary);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Streams> {
@@ -61,6 +70,7 @@ impl EventStore for InMemoryEventStore {
         &self,
         stream_id: &str,
         expected_version: u64,
+        previous: Option<&StoredEvent>,
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
         receipt: Option<&Receipt>,
@@ -76,6 +86,23 @@ impl EventStore for InMemoryEventStore {
             return Ok(expected_version);
         }
         let new_version = expected_version + events.len() as u64;
+        // Chained and sealed before the lock is taken (a seal may wait on a key service); checked again under it.
+        let read;
+        let previous_chain = match known_previous(expected_version, previous) {
+            Some(chain) => chain,
+            None => {
+                read = self.load_event(stream_id, expected_version).await?;
+                read.as_ref().and_then(StoredEvent::chain)
+            }
+        };
+        let stored = chain_append(
+            stream_id,
+            expected_version,
+            previous_chain,
+            events,
+            self.notary.as_deref(),
+        )
+        .await?;
         let mut inner = self.lock();
         if let Some(receipt) = receipt {
             inner.receipt_taken(receipt)?;
@@ -92,9 +119,9 @@ impl EventStore for InMemoryEventStore {
                 actual_at_least: expected_version + 1,
             });
         }
-        for (version, event) in (expected_version + 1..).zip(events) {
+        for event in stored {
+            let version = event.version;
             let snapshot = snapshot.filter(|_| version == new_version).cloned();
-            let event = StoredEvent::committed(stream_id, version, event.clone());
             stream.insert(version, Position { event, snapshot });
         }
         if let Some(receipt) = receipt {

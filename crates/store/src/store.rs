@@ -57,10 +57,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Append `events` to `stream_id`, which the caller last saw at `expected_version` (0 for a new stream), the
     /// last event carrying `snapshot` (the state after it; a store may drop a snapshot it cannot keep) and, in the
     /// same write, the command's `receipt`. All or nothing. Returns the stream's new version.
+    ///
+    /// The events are chained to the event at `expected_version` (`previous`: that event as the caller read it;
+    /// `None` and the store reads it) and sealed where a checkpoint is due ([`crate::sealing`]).
     async fn append_with_receipt(
         &self,
         stream_id: &str,
         expected_version: u64,
+        previous: Option<&StoredEvent>,
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
         receipt: Option<&Receipt>,
@@ -123,7 +127,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         expected_version: u64,
         events: &[NewEvent],
     ) -> Result<u64, EventStoreError> {
-        self.append_with_receipt(stream_id, expected_version, events, None, None)
+        self.append_with_receipt(stream_id, expected_version, None, events, None, None)
             .await
     }
 
@@ -135,7 +139,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
     ) -> Result<u64, EventStoreError> {
-        self.append_with_receipt(stream_id, expected_version, events, snapshot, None)
+        self.append_with_receipt(stream_id, expected_version, None, events, snapshot, None)
             .await
     }
 
@@ -166,12 +170,20 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         &self,
         stream_id: &str,
         expected_version: u64,
+        previous: Option<&StoredEvent>,
         events: &[NewEvent],
         snapshot: Option<&Snapshot>,
         receipt: Option<&Receipt>,
     ) -> Result<u64, EventStoreError> {
         (**self)
-            .append_with_receipt(stream_id, expected_version, events, snapshot, receipt)
+            .append_with_receipt(
+                stream_id,
+                expected_version,
+                previous,
+                events,
+                snapshot,
+                receipt,
+            )
             .await
     }
 

@@ -1,14 +1,14 @@
 //! Events as tests write them: their metadata, and long histories written straight into an events table for tests
 //! and benchmarks that need streams of tens of thousands of events — `BatchWriteItem`s of 25 items, several in
 //! flight, no conditions; without snapshots (as if the stream had been written before snapshots existed) or with
-//! the ones a test computes. Items are encoded exactly as the event store encodes them.
+//! the ones a test computes. Items are encoded and chained exactly as the event store writes them (unsealed).
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tributary_core::EventMetadata;
 use tributary_dynamodb::{to_item, with_snapshot};
-use tributary_store::{NewEvent, Snapshot};
+use tributary_store::{NewEvent, Snapshot, StoredEvent};
 
 /// Items per `BatchWriteItem` (DynamoDB's limit).
 const BATCH: usize = 25;
@@ -41,10 +41,14 @@ pub async fn seed_history_with_snapshots(
     first_version: u64,
     events: impl IntoIterator<Item = (NewEvent, Option<Snapshot>)>,
 ) -> anyhow::Result<()> {
-    let requests = (first_version..)
-        .zip(events)
-        .map(|(version, (event, snapshot))| {
-            let item = to_item(stream_id, version, &event)?;
+    let (events, snapshots): (Vec<NewEvent>, Vec<Option<Snapshot>>) = events.into_iter().unzip();
+    // Chained as the store chains them (a history from a later version starts a chain of its own).
+    let stored = StoredEvent::chained(stream_id, first_version, events, None);
+    let requests = stored
+        .iter()
+        .zip(snapshots)
+        .map(|(event, snapshot)| {
+            let item = to_item(event)?;
             let item = match &snapshot {
                 Some(snapshot) => with_snapshot(item, snapshot),
                 None => item,

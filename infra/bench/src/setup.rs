@@ -110,10 +110,7 @@ pub fn account_history(length: u64) -> Vec<NewEvent> {
 
 /// The same history as stored at versions 1.. of `stream`.
 pub fn stored_history(stream: &str, length: u64) -> Vec<StoredEvent> {
-    (1..)
-        .zip(account_history(length))
-        .map(|(version, event)| StoredEvent::committed(stream, version, event))
-        .collect()
+    StoredEvent::chained(stream, 1, account_history(length), None)
 }
 
 /// Write `accounts` account histories of `length` events each into the run's events table; their stream ids.

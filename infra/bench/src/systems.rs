@@ -86,8 +86,9 @@ impl Floor {
                 Err(e) => return Outcome::Failed(format!("query: {e}")),
             }
         }
-        let new = deposit_event();
-        let item = match to_item(stream, head + 1, &new) {
+        // Hashed like the store's items (the same bytes), but not chained: the floor reads no previous event.
+        let event = StoredEvent::committed(stream, head + 1, deposit_event(), None);
+        let item = match to_item(&event) {
             Ok(item) => item,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
@@ -108,7 +109,6 @@ impl Floor {
             }
             Err(e) => return Outcome::Failed(format!("put: {e}")),
         }
-        let event = StoredEvent::committed(stream, head + 1, new);
         match self.publisher.publish_events(&[event]).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(format!("publish: {e}")),

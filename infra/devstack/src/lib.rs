@@ -21,6 +21,7 @@ use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use bank_service::transfers::{TransferProcess, CONSUMER_GROUP_SUFFIX};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -39,6 +40,7 @@ use tributary_kafka::local::{create_topics, EmbeddedKafka};
 use tributary_kafka::{KafkaConfig, LazyPublisher, Publisher};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::SdkPolicy;
+use tributary_store::EventStore;
 
 /// Partitions of the topics devstack creates.
 pub const TOPIC_PARTITIONS: i32 = 6;
@@ -104,6 +106,8 @@ pub struct DevstackConfig {
     /// slower). Tests on tansu give it the relay's patience: tansu 0.6.0 loses its storage when an idempotent
     /// producer's message times out (librdkafka bumps the producer's epoch), which a loaded machine can cause.
     pub command_delivery_timeout: Duration,
+    /// Who seals the ledger's checkpoints (deployed: the KMS key `LEDGER_KMS_KEY_ID`); default a new local key.
+    pub ledger: Option<Arc<dyn tributary_store::chain::Notary>>,
 }
 
 impl DevstackConfig {
@@ -134,6 +138,10 @@ impl DevstackConfig {
             snapshots: tributary_aggregate::SnapshotPolicy::default(),
             rate_limit: None,
             command_delivery_timeout: Duration::from_secs(2),
+            ledger: Some(Arc::new(
+                tributary_ledger::LocalNotary::generate(tributary_ledger::DEFAULT_SEAL_EVERY)
+                    .expect("a new P-256 key"),
+            )),
         }
     }
 }
@@ -471,9 +479,9 @@ async fn serve_http(
         ..kafka.clone()
     })
     .await?;
-    let commands = Commands::new(DynamoDbEventStore::shared(
-        clients.request_path.clone(),
-        &config.events_table,
+    let commands = Commands::new(Arc::new(
+        DynamoDbEventStore::new(clients.request_path.clone(), &config.events_table)
+            .with_notary(config.ledger.clone()),
     ))
     .with_snapshots(config.snapshots)
     .with_publisher(
@@ -634,7 +642,10 @@ async fn transfer_process(
     clients: &Clients,
     kafka: &StackKafka,
 ) -> anyhow::Result<ProcessStart> {
-    let events = DynamoDbEventStore::shared(clients.background.clone(), &config.events_table);
+    let events: Arc<dyn EventStore> = Arc::new(
+        DynamoDbEventStore::new(clients.background.clone(), &config.events_table)
+            .with_notary(config.ledger.clone()),
+    );
     let group = kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
     Ok(ProcessStart {
         bootstrap: kafka.bootstrap.clone(),

@@ -67,6 +67,32 @@ fn rate(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// The ledger's signing key: the one in `LEDGER_SIGNING_KEY_FILE` (PEM) when set, else a new one; its public key
+/// written to a file for `tributary verify --public-key`.
+fn ledger_key(
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(tributary_ledger::LocalNotary, std::path::PathBuf)> {
+    use anyhow::Context as _;
+    let every = tributary_ledger::DEFAULT_SEAL_EVERY;
+    let notary = match std::env::var("LEDGER_SIGNING_KEY_FILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        Some(path) => tributary_ledger::LocalNotary::from_pem(
+            &std::fs::read(&path).with_context(|| format!("LEDGER_SIGNING_KEY_FILE {path}"))?,
+            every,
+        )?,
+        None => tributary_ledger::LocalNotary::generate(every)?,
+    };
+    let path = std::env::temp_dir().join(format!(
+        "tributary-devstack-{}-ledger-public-key.pem",
+        addr.port()
+    ));
+    std::fs::write(&path, notary.public_key_pem())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((notary, path))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tributary_runtime::init_tracing();
@@ -82,6 +108,8 @@ async fn main() -> anyhow::Result<()> {
         Some(bootstrap) => KafkaSource::External(bootstrap),
         None => KafkaSource::Embedded,
     };
+    let (ledger, ledger_public_key) = ledger_key(args.addr)?;
+    let ledger_name = tributary_store::chain::Notary::key(&ledger).to_owned();
     let stack = Devstack::start(DevstackConfig {
         http_addr: args.addr,
         dynamo,
@@ -102,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         require_authentication: args.require_auth,
         // RATE_LIMIT_PER_SECOND (and RATE_LIMIT_BURST) give each principal a budget, as deployed; off by default.
         rate_limit: tributary_http::RateLimit::from_env_or(0)?,
+        ledger: Some(std::sync::Arc::new(ledger)),
         ..DevstackConfig::embedded(args.addr)
     })
     .await?;
@@ -132,6 +161,12 @@ async fn main() -> anyhow::Result<()> {
         "  processes     transfer process manager (consumer group {}-{})",
         args.group_prefix,
         bank_service::transfers::CONSUMER_GROUP_SUFFIX
+    );
+    println!(
+        "  ledger        checkpoints signed every {} events by {}: tributary verify --all --public-key {}",
+        tributary_ledger::DEFAULT_SEAL_EVERY,
+        ledger_name,
+        ledger_public_key.display()
     );
     if args.fail_publish_rate > 0.0 {
         println!(

@@ -93,7 +93,7 @@ async fn commands_are_served_while_msk_discovery_fails() {
     )
     .unwrap();
     let d = dynamo();
-    let service = CommandService::connect(d.client(), &d.events_table, kafka, aws);
+    let service = CommandService::connect(d.client(), &d.events_table, kafka, aws, None);
     let app = router(service.clone());
 
     // The container serves at once, although discovery keeps failing.

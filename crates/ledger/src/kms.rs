@@ -1,0 +1,105 @@
+//! Checkpoints signed by an AWS KMS asymmetric key (`ECC_NIST_P256`, `SIGN_VERIFY`): the private key never leaves
+//! KMS, so neither a writer of the events table nor the function itself can sign anything but through KMS (and
+//! CloudTrail records every `Sign`). One `Sign` per seal — every `LEDGER_SEAL_EVERY` events of a stream — never one
+//! per command.
+
+use crate::{LedgerError, TrustedKeys};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+use aws_sdk_kms::Client;
+use tributary_store::chain::{Notary, NotaryError};
+
+/// A notary whose key is in KMS.
+#[derive(Debug, Clone)]
+pub struct KmsNotary {
+    client: Client,
+    /// The key's ARN (what seals record, whatever id or alias it was configured by).
+    arn: String,
+    every: u64,
+}
+
+fn kms_error(e: impl std::error::Error) -> LedgerError {
+    LedgerError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+}
+
+impl KmsNotary {
+    /// The notary signing with `key_id` (id, ARN or alias), checked to be an ECC_NIST_P256 signing key.
+    pub async fn connect(client: Client, key_id: &str, every: u64) -> Result<Self, LedgerError> {
+        let described = client
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let metadata = described
+            .key_metadata()
+            .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no key metadata")))?;
+        if metadata.key_spec() != Some(&KeySpec::EccNistP256)
+            || metadata.key_usage() != Some(&KeyUsageType::SignVerify)
+        {
+            return Err(LedgerError::Key(
+                key_id.to_owned(),
+                format!(
+                    "must be an ECC_NIST_P256 SIGN_VERIFY key (it is {:?}, {:?})",
+                    metadata.key_spec(),
+                    metadata.key_usage()
+                ),
+            ));
+        }
+        let arn = metadata
+            .arn()
+            .map(str::to_owned)
+            .unwrap_or_else(|| key_id.to_owned());
+        Ok(Self {
+            client,
+            arn,
+            every: every.max(1),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Notary for KmsNotary {
+    fn key(&self) -> &str {
+        &self.arn
+    }
+
+    fn every(&self) -> u64 {
+        self.every
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, NotaryError> {
+        let signed = self
+            .client
+            .sign()
+            .key_id(&self.arn)
+            .message(Blob::new(message))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(|e| NotaryError(kms_error(e).to_string()))?;
+        signed
+            .signature()
+            .map(|blob| blob.as_ref().to_vec())
+            .ok_or_else(|| NotaryError("KMS returned no signature".into()))
+    }
+}
+
+impl TrustedKeys {
+    /// Trust the KMS key `key_id` (id, ARN or alias): its public key, fetched once (`GetPublicKey`), under its ARN.
+    pub async fn add_kms(&mut self, client: &Client, key_id: &str) -> Result<String, LedgerError> {
+        let public = client
+            .get_public_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let der = public
+            .public_key()
+            .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no public key")))?;
+        let arn = public.key_id().unwrap_or(key_id).to_owned();
+        self.add_der(&arn, der.as_ref())?;
+        Ok(arn)
+    }
+}

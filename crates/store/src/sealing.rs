@@ -1,0 +1,57 @@
+//! An append's events as a store writes them: each chained to the one before (the first to the stream's head), and
+//! sealed by the store's [`Notary`] where a checkpoint is due. Every store appends through [`chain_append`], so a
+//! stream's chain and seals do not depend on which store, or which writer, appended.
+
+use crate::chain::{seal_message, Notary, Seal};
+use crate::error::EventStoreError;
+use crate::event::{NewEvent, StoredEvent};
+
+/// The chain hash an append at `expected_version` continues from, when the caller's `previous` (the event it read
+/// at that version) says: `Some(None)` for a new stream or an event written before chaining; `None` when the caller
+/// did not say, and the store must read the event at `expected_version`.
+pub fn known_previous(
+    expected_version: u64,
+    previous: Option<&StoredEvent>,
+) -> Option<Option<&str>> {
+    if expected_version == 0 {
+        return Some(None);
+    }
+    previous
+        .filter(|event| event.version == expected_version)
+        .map(StoredEvent::chain)
+}
+
+/// `events` as stored at `expected_version + 1`, ... of `stream_id`: chained from `previous_chain`, and each one
+/// whose version is a multiple of the notary's interval sealed (a failed signature fails the append as
+/// [`EventStoreError::Transient`]: nothing is written, and a retry may succeed).
+pub async fn chain_append(
+    stream_id: &str,
+    expected_version: u64,
+    previous_chain: Option<&str>,
+    events: &[NewEvent],
+    notary: Option<&dyn Notary>,
+) -> Result<Vec<StoredEvent>, EventStoreError> {
+    let mut stored = StoredEvent::chained(
+        stream_id,
+        expected_version + 1,
+        events.iter().cloned(),
+        previous_chain,
+    );
+    if let Some(notary) = notary {
+        let every = notary.every().max(1);
+        for event in stored.iter_mut().filter(|e| e.version % every == 0) {
+            let chain = event.chain().unwrap_or_default();
+            let message = seal_message(stream_id, event.version, chain, every);
+            let signature = notary
+                .sign(&message)
+                .await
+                .map_err(|e| EventStoreError::Transient(e.to_string()))?;
+            event.seal = Some(Seal {
+                key: notary.key().to_owned(),
+                every,
+                signature: hex::encode(signature),
+            });
+        }
+    }
+    Ok(stored)
+}
