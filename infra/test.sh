@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, then every test twice — against the embedded servers (dynoxide for
 # DynamoDB, librdkafka's mock cluster for Kafka) and against the real ones (the official DynamoDB Local and the
-# tansu broker, installed and cached on first use, stopped at exit); then `sam build` of every function (arm64
-# release binaries through cargo-lambda and zig, cached after the first build).
+# tansu broker, installed and cached on first use, stopped at exit), both with a local KMS-compatible endpoint
+# (moto's, for the ledger's signing keys); then `sam build` of every function (arm64 release binaries through
+# cargo-lambda and zig, cached after the first build).
 #
 #   infra/test.sh            everything (what CI runs)
 #   infra/test.sh --quick    fmt, clippy, deployment checks, the embedded run, the benchmark smoke run and
@@ -35,6 +36,15 @@ infra/check-layers.py
 step "deployment checks (sam validate --lint, cfn-lint, no wildcard IAM)"
 infra/deploy-checks.sh
 
+kms_port="${KMS_LOCAL_PORT:-4566}"
+step "a local KMS-compatible endpoint on 127.0.0.1:$kms_port (moto 5.2.6, cached after the first run): the ledger's KMS path"
+infra/kms-local.sh install
+stop_services() { infra/kms-local.sh stop; }
+trap stop_services EXIT
+infra/kms-local.sh start "$kms_port"
+# Every test binary reaches it as the functions reach KMS; TRIBUTARY_REQUIRE_KMS makes a missing endpoint a failure.
+export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$kms_port" TRIBUTARY_REQUIRE_KMS=1
+
 step "tests against the embedded servers (dynoxide, librdkafka mock cluster; fuzz targets bounded: PROPTEST_CASES=${PROPTEST_CASES:-256})"
 env -u AWS_ENDPOINT_URL_DYNAMODB -u KAFKA_BOOTSTRAP_SERVERS cargo test --workspace --locked
 
@@ -49,7 +59,7 @@ if ! $quick; then
   step "installing DynamoDB Local 3.3.1 and tansu 0.6.0 (cached after the first run)"
   infra/dynamodb-local.sh install
   infra/tansu.sh install
-  trap 'infra/dynamodb-local.sh stop' EXIT
+  trap 'infra/dynamodb-local.sh stop; stop_services' EXIT
   infra/dynamodb-local.sh start "$ddb_port"
   tansu_data="${TRIBUTARY_CACHE:-$HOME/.cache/tributary}/run/tansu-private"
   rm -rf "$tansu_data" && mkdir -p "$tansu_data"
@@ -64,7 +74,7 @@ if ! $quick; then
   infra/dynamodb-local.sh check "$ddb_port"
   infra/dynamodb-local.sh stop
   rm -rf "$tansu_data"
-  trap - EXIT
+  trap stop_services EXIT
 
   step "sam build: every function as deployed (arm64, release; the first build takes about 6 minutes)"
   infra/sam-build.sh

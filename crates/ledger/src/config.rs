@@ -31,7 +31,7 @@ pub async fn notary_from_env(
         .ok()
         .filter(|v| !v.is_empty())
     {
-        let notary = KmsNotary::connect(aws_sdk_kms::Client::new(aws), &key_id, every)
+        let notary = KmsNotary::connect(crate::kms_client(aws), &key_id, every)
             .await
             .map_err(|e| invalid("LEDGER_KMS_KEY_ID", e.to_string()))?;
         return Ok(Some(Arc::new(notary)));

@@ -98,8 +98,49 @@ impl TrustedKeys {
         let der = public
             .public_key()
             .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no public key")))?;
-        let arn = public.key_id().unwrap_or(key_id).to_owned();
+        // Filed under the ARN, as seals name it, whatever id or alias it was asked by.
+        let described = client
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let arn = described
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .unwrap_or(key_id)
+            .to_owned();
         self.add_der(&arn, der.as_ref())?;
         Ok(arn)
     }
+}
+
+/// The KMS client a process uses: the local endpoint in `AWS_ENDPOINT_URL_KMS` with dummy credentials
+/// ([`local_kms_client`]), or AWS through `aws`.
+pub fn kms_client(aws: &aws_types::SdkConfig) -> Client {
+    match std::env::var("AWS_ENDPOINT_URL_KMS") {
+        Ok(endpoint) if !endpoint.is_empty() => local_kms_client(&endpoint),
+        _ => Client::new(aws),
+    }
+}
+
+/// A KMS client for a local KMS-compatible endpoint (`infra/kms-local.sh`): an explicit endpoint and fixed dummy
+/// credentials, so a local run can never reach a real AWS account by accident.
+pub fn local_kms_client(endpoint: &str) -> Client {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(tributary_runtime::http_client::sdk_http_client())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "tributary-local",
+            ))
+            .build(),
+    )
 }

@@ -17,7 +17,7 @@ mod walk;
 
 pub use config::{notary_from_env, DEFAULT_SEAL_EVERY};
 pub use keys::TrustedKeys;
-pub use kms::KmsNotary;
+pub use kms::{kms_client, local_kms_client, KmsNotary};
 pub use local::LocalNotary;
 pub use walk::{verify_all, verify_stream, Progress, PAGE};
 

@@ -32,7 +32,7 @@ impl KeyArgs {
                 .with_context(|| format!("{} is not a public key (PEM)", path.display()))?;
         }
         if !self.kms_keys.is_empty() {
-            let kms = aws_sdk_kms::Client::new(aws);
+            let kms = tributary_ledger::kms_client(aws);
             for key in &self.kms_keys {
                 keys.add_kms(&kms, key)
                     .await

@@ -169,3 +169,22 @@ pub fn bearer_with(claims: serde_json::Value) -> String {
 pub fn bearer(sub: &str) -> String {
     bearer_with(serde_json::json!({ "sub": sub }))
 }
+
+/// A client for the local KMS-compatible endpoint the test command starts (`AWS_ENDPOINT_URL_KMS`, set by
+/// `infra/test.sh` from `infra/kms-local.sh`); `None` without one — unless `TRIBUTARY_REQUIRE_KMS` is set (the test
+/// command sets it), when a missing endpoint fails the test instead of skipping the KMS path.
+pub fn kms() -> Option<aws_sdk_kms::Client> {
+    match std::env::var("AWS_ENDPOINT_URL_KMS")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
+        Some(endpoint) => Some(tributary_ledger::local_kms_client(&endpoint)),
+        None if std::env::var_os("TRIBUTARY_REQUIRE_KMS").is_some() => {
+            panic!("TRIBUTARY_REQUIRE_KMS is set but AWS_ENDPOINT_URL_KMS is not: start infra/kms-local.sh")
+        }
+        None => {
+            eprintln!("no AWS_ENDPOINT_URL_KMS: the KMS path is not exercised here (infra/test.sh starts one)");
+            None
+        }
+    }
+}

@@ -328,6 +328,16 @@ pub async fn tributary_cli(
     prefix: &str,
     args: &[&str],
 ) -> anyhow::Result<String> {
+    let (result, out) = tributary_cli_output(stack, prefix, args).await;
+    result.map(|()| out)
+}
+
+/// [`tributary_cli`], its stdout whether or not it failed (a command that reports findings and exits non-zero).
+pub async fn tributary_cli_output(
+    stack: &Devstack,
+    prefix: &str,
+    args: &[&str],
+) -> (anyhow::Result<()>, String) {
     let mut argv = vec![
         "tributary".to_owned(),
         format!("--dynamodb-endpoint={}", stack.dynamo_endpoint),
@@ -339,8 +349,11 @@ pub async fn tributary_cli(
         format!("--group-prefix={prefix}"),
     ];
     argv.extend(args.iter().map(|a| (*a).to_owned()));
-    let cli = <tributary_ops::Cli as clap::Parser>::try_parse_from(argv)?;
+    let cli = match <tributary_ops::Cli as clap::Parser>::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return (Err(e.into()), String::new()),
+    };
     let mut out = Vec::new();
-    tributary_ops::run(&app::operations::Operated, cli, &mut out).await?;
-    Ok(String::from_utf8(out)?)
+    let result = tributary_ops::run(&app::operations::Operated, cli, &mut out).await;
+    (result, String::from_utf8_lossy(&out).into_owned())
 }
