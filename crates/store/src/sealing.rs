@@ -39,7 +39,10 @@ pub async fn chain_append(
     );
     if let Some(notary) = notary {
         let every = notary.every().max(1);
-        for event in stored.iter_mut().filter(|e| e.version % every == 0) {
+        for event in stored
+            .iter_mut()
+            .filter(|e| e.version.is_multiple_of(every))
+        {
             let chain = event.chain().unwrap_or_default();
             let message = seal_message(stream_id, event.version, chain, every);
             let signature = notary

@@ -164,7 +164,7 @@ impl<'k> ChainWalk<'k> {
         match &event.seal {
             Some(seal) => {
                 let message = seal_message(&event.stream_id, version, chain, seal.every);
-                let on_time = seal.every > 0 && version % seal.every == 0;
+                let on_time = seal.every > 0 && version.is_multiple_of(seal.every);
                 match self.keys.check(seal, &message) {
                     Err(reason) => self
                         .report
@@ -181,7 +181,10 @@ impl<'k> ChainWalk<'k> {
                 }
             }
             None => {
-                if self.seal_every.is_some_and(|every| version % every == 0) {
+                if self
+                    .seal_every
+                    .is_some_and(|every| version.is_multiple_of(every))
+                {
                     self.report.findings.push(Finding::MissingSeal { version });
                 }
             }

@@ -5,6 +5,7 @@
 //! harness's section of BENCHMARKS.md. `--smoke` runs everything at toy sizes (CI runs it to keep the harness
 //! working; its figures mean nothing). Nothing here asserts a timing.
 
+mod ledger_cost;
 mod neighbours;
 mod peer;
 mod read_side;
@@ -55,6 +56,12 @@ struct Args {
     /// "Building a read-model version"): `--build-streams` streams of `--build-length` events.
     #[arg(long)]
     build_only: bool,
+    /// Only measure what tamper evidence costs per command (in process, no server; BENCHMARKS.md, "What the ledger
+    /// costs"): `--ledger-events` events hashed, chained and verified.
+    #[arg(long)]
+    ledger_only: bool,
+    #[arg(long, default_value_t = 200_000)]
+    ledger_events: usize,
     #[arg(long, default_value_t = 1000)]
     build_streams: usize,
     #[arg(long, default_value_t = 50)]
@@ -104,6 +111,18 @@ async fn main() -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let progress = |what: &str| eprintln!("[{:>7.1} s] {what}", started.elapsed().as_secs_f64());
+    if args.ledger_only || args.smoke {
+        let events = if args.smoke {
+            1_000
+        } else {
+            args.ledger_events
+        };
+        let cost = ledger_cost::measure(events).await?;
+        if args.ledger_only {
+            println!("{}", serde_json::to_string_pretty(&cost)?);
+            return Ok(());
+        }
+    }
     let services = setup::Services::start().await?;
     let described = if services.embedded {
         format!(

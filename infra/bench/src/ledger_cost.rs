@@ -1,0 +1,116 @@
+//! What tamper evidence costs a command (`--ledger-only`, BENCHMARKS.md "What the ledger costs"): the bytes the
+//! chain adds to an event's item, the time to hash and chain one event, to sign one checkpoint with a local P-256 key
+//! (on AWS, KMS signs: one `Sign` per `LEDGER_SEAL_EVERY` events of a stream, its latency KMS's), and the rate at
+//! which `verify` walks a stream in memory. No server: in-process, in the build it runs in (release for figures).
+
+use crate::setup::deposit_event;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+use std::time::Instant;
+use tributary_ledger::{LocalNotary, TrustedKeys};
+use tributary_store::chain::Notary;
+use tributary_store::verify::ChainWalk;
+use tributary_store::StoredEvent;
+
+/// The figures.
+#[derive(Debug, serde::Serialize)]
+pub struct LedgerCost {
+    /// A deposit's item, written before chaining and now (DynamoDB's item size: names and values).
+    pub item_bytes_unchained: usize,
+    pub item_bytes_chained: usize,
+    /// What a seal adds to the item it is on (one in `every`).
+    pub seal_bytes: usize,
+    pub hash_and_chain_micros_per_event: f64,
+    pub local_sign_micros_per_seal: f64,
+    pub verify_events_per_second: f64,
+    pub every: u64,
+}
+
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len() / 2 + 2,
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
+pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
+    let every = tributary_ledger::DEFAULT_SEAL_EVERY;
+    let stream = format!("account-{}", uuid::Uuid::new_v4());
+    let chained = StoredEvent::committed(&stream, 7, deposit_event(), Some(&"0".repeat(64)));
+    let mut unchained = chained.clone();
+    unchained.link = None;
+    let item_bytes_unchained = item_bytes(&tributary_dynamodb::to_item(&unchained)?);
+    let item_bytes_chained = item_bytes(&tributary_dynamodb::to_item(&chained)?);
+
+    let new_events: Vec<_> = (0..events).map(|_| deposit_event()).collect();
+    let started = Instant::now();
+    let history = StoredEvent::chained(&stream, 1, new_events, None);
+    let hash_and_chain_micros_per_event = started.elapsed().as_secs_f64() * 1e6 / events as f64;
+
+    let notary = LocalNotary::generate(every)?;
+    let signatures = (events / every as usize).max(100);
+    let started = Instant::now();
+    let mut signature = Vec::new();
+    for n in 0..signatures {
+        signature = notary.sign(format!("checkpoint {n}").as_bytes()).await?;
+    }
+    let local_sign_micros_per_seal = started.elapsed().as_secs_f64() * 1e6 / signatures as f64;
+    let mut sealed = chained.clone();
+    sealed.seal = Some(tributary_store::chain::Seal {
+        // A KMS key's ARN, as deployed.
+        key: format!(
+            "arn:aws:kms:us-east-1:123456789012:key/{}",
+            uuid::Uuid::new_v4()
+        ),
+        every,
+        signature: hex::encode(&signature),
+    });
+    let seal_bytes = item_bytes(&tributary_dynamodb::to_item(&sealed)?) - item_bytes_chained;
+
+    // Sealed as the store seals, then walked as `verify` walks.
+    let mut history = history;
+    for event in history
+        .iter_mut()
+        .filter(|e| e.version.is_multiple_of(every))
+    {
+        let message = tributary_store::chain::seal_message(
+            &stream,
+            event.version,
+            event.chain().unwrap_or_default(),
+            every,
+        );
+        event.seal = Some(tributary_store::chain::Seal {
+            key: notary.key().to_owned(),
+            every,
+            signature: hex::encode(notary.sign(&message).await?),
+        });
+    }
+    let mut keys = TrustedKeys::new();
+    keys.add_pem(&notary.public_key_pem())?;
+    let started = Instant::now();
+    let mut walk = ChainWalk::new(&stream, &keys);
+    for event in &history {
+        walk.push(event);
+    }
+    let report = walk.finish();
+    anyhow::ensure!(
+        report.is_intact(),
+        "the measured history verifies: {report:?}"
+    );
+    let verify_events_per_second = events as f64 / started.elapsed().as_secs_f64();
+    Ok(LedgerCost {
+        item_bytes_unchained,
+        item_bytes_chained,
+        seal_bytes,
+        hash_and_chain_micros_per_event,
+        local_sign_micros_per_seal,
+        verify_events_per_second,
+        every,
+    })
+}
