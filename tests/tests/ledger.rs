@@ -2,7 +2,8 @@
 //! seals every 4 events; the transfer process writes through the same store), `tributary verify --all` finds them
 //! intact; then someone with write access to the events table changes an amount, deletes an event, inserts one
 //! (renumbering the rest, hashes computed as the scheme says), swaps two, and replaces a signed checkpoint — and
-//! `verify` names each, at its version, in the stream it was done to, and leaves the untouched account alone.
+//! `verify` names each, at its version, in the stream it was done to (a stream whose first event was deleted too),
+//! and leaves the untouched account alone.
 //! Checkpoints are signed by a KMS key on the local KMS-compatible endpoint when the test command runs one, by a
 //! local key otherwise.
 
@@ -18,7 +19,7 @@ use tributary_dynamodb::{from_item, to_item};
 use tributary_ledger::{KmsNotary, LocalNotary};
 use tributary_store::chain::Notary;
 use tributary_store::{NewEvent, StoredEvent};
-use tributary_testkit::{dynamo, kms};
+use tributary_testkit::{dynamo, kms, kms_signing_key};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -26,14 +27,7 @@ type Item = HashMap<String, AttributeValue>;
 async fn notary() -> (Arc<dyn Notary>, Vec<String>) {
     match kms() {
         Some(client) => {
-            let key = client
-                .create_key()
-                .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-                .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-                .send()
-                .await
-                .expect("CreateKey on the local KMS endpoint");
-            let id = key.key_metadata().unwrap().key_id().to_owned();
+            let id = kms_signing_key(&client).await;
             let notary = KmsNotary::connect(client, &id, 4).await.unwrap();
             (Arc::new(notary), vec![format!("--kms-key={id}")])
         }
@@ -102,7 +96,7 @@ async fn verify_names_every_kind_of_tampering_and_passes_a_clean_ledger() {
     let base = stack.base_url();
     let alice = client_as("alice");
     let mut accounts = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         let id = open_account(&alice, &base, "EUR").await;
         for n in 1..=9 {
             money(&alice, &base, &id, "deposits", 100 * n).await;
@@ -186,11 +180,20 @@ async fn verify_names_every_kind_of_tampering_and_passes_a_clean_ledger() {
         item.insert(name.into(), all[3][name].clone());
     }
     put(item).await;
+    // 6: its first event deleted (`--all` must still find the stream).
+    d.client()
+        .delete_item()
+        .table_name(&d.events_table)
+        .key("stream_id", AttributeValue::S(stream(6)))
+        .key("version", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
 
     let (result, out) = verify(&stack, &trust, &["--json", "verify", "--all"]).await;
     let error = result.expect_err("a tampered ledger fails verify");
     assert!(
-        error.to_string().contains("findings in 5 streams"),
+        error.to_string().contains("findings in 6 streams"),
         "{error:#}\n{out}"
     );
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -217,7 +220,12 @@ async fn verify_names_every_kind_of_tampering_and_passes_a_clean_ledger() {
         replaced.len() == 1 && replaced[0]["finding"] == "bad_seal" && replaced[0]["version"] == 8,
         "{replaced:?}"
     );
+    assert_eq!(
+        Value::Array(findings(6)),
+        serde_json::json!([{"finding": "deleted", "from": 1, "to": 1}]),
+        "{out}"
+    );
     assert!(findings(5).is_empty(), "the untouched account: {out}");
-    assert_eq!(report["damaged"].as_array().unwrap().len(), 5, "{out}");
+    assert_eq!(report["damaged"].as_array().unwrap().len(), 6, "{out}");
     stack.stop().await;
 }

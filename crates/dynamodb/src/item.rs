@@ -222,7 +222,7 @@ pub fn from_item(item: &Item) -> Result<StoredEvent, EventStoreError> {
 
 /// DynamoDB's item size: attribute names plus values (strings in UTF-8 bytes; numbers about one byte per two
 /// digits plus one). Slightly over-estimates, so an item that passes here fits.
-fn approximate_size(item: &Item) -> usize {
+pub fn approximate_size(item: &Item) -> usize {
     item.iter()
         .map(|(name, value)| {
             name.len()

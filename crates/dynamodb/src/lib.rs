@@ -18,6 +18,6 @@ mod receipt;
 mod store;
 pub mod tables;
 
-pub use item::{from_item, snapshot_of, to_item, with_snapshot, MAX_ITEM_BYTES};
+pub use item::{approximate_size, from_item, snapshot_of, to_item, with_snapshot, MAX_ITEM_BYTES};
 pub use receipt::{is_receipt, EXPIRES_AT};
 pub use store::DynamoDbEventStore;

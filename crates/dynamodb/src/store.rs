@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tributary_store::chain::Notary;
-use tributary_store::sealing::{chain_append, known_previous};
+use tributary_store::sealing::prepare_append;
 use tributary_store::{
     EventPage, EventStore, EventStoreError, NewEvent, Order, Receipt, Snapshot, StoredEvent,
     StreamCursor, Tail, MAX_EVENTS_PER_APPEND,
@@ -83,18 +83,11 @@ impl EventStore for DynamoDbEventStore {
         if events.is_empty() {
             return Ok(expected_version);
         }
-        let read;
-        let previous_chain = match known_previous(expected_version, previous) {
-            Some(chain) => chain,
-            None => {
-                read = self.load_event(stream_id, expected_version).await?;
-                read.as_ref().and_then(StoredEvent::chain)
-            }
-        };
-        let stored = chain_append(
+        let stored = prepare_append(
+            self,
             stream_id,
             expected_version,
-            previous_chain,
+            previous,
             events,
             self.notary.as_deref(),
         )
@@ -249,43 +242,21 @@ impl EventStore for DynamoDbEventStore {
         start: Option<&StreamCursor>,
         page_size: i32,
     ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
-        let start_key = start.map(|c| {
-            std::collections::HashMap::from([
-                (STREAM_ID.to_owned(), AttributeValue::S(c.stream_id.clone())),
-                (VERSION.to_owned(), AttributeValue::N(c.version.to_string())),
-            ])
-        });
-        let out = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("#version = :first")
-            .projection_expression("#stream, #version")
-            .expression_attribute_names("#stream", STREAM_ID)
-            .expression_attribute_names("#version", VERSION)
-            .expression_attribute_values(":first", AttributeValue::N("1".into()))
-            .set_exclusive_start_key(start_key)
-            .limit(page_size)
-            .send()
+        self.scan_streams(start, page_size, "#version = :v", 1)
             .await
-            .map_err(|e| classify(&e))?;
-        let streams = out
-            .items()
-            .iter()
-            .filter_map(|i| i.get(STREAM_ID).and_then(|v| v.as_s().ok()).cloned())
-            .collect();
-        let next = out.last_evaluated_key().map(|key| StreamCursor {
-            stream_id: key
-                .get(STREAM_ID)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default(),
-            version: key
-                .get(VERSION)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_default(),
-        });
+    }
+
+    /// The ids of every event item (not receipts: version 0), a stream once per run of its items on a page: the same
+    /// whole-table `Scan`.
+    async fn stream_ids_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        let (mut streams, next) = self
+            .scan_streams(start, page_size, "#version > :v", 0)
+            .await?;
+        streams.dedup();
         Ok((streams, next))
     }
 
@@ -461,6 +432,57 @@ impl EventStore for DynamoDbEventStore {
             }
         }
         Ok(page)
+    }
+}
+
+impl DynamoDbEventStore {
+    /// One `Scan` page of the table's items that `filter` (on `#version`, against `:v` = `value`) keeps: their
+    /// stream ids, in scan order, and where the next page starts.
+    async fn scan_streams(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+        filter: &str,
+        value: u64,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        let start_key = start.map(|c| {
+            std::collections::HashMap::from([
+                (STREAM_ID.to_owned(), AttributeValue::S(c.stream_id.clone())),
+                (VERSION.to_owned(), AttributeValue::N(c.version.to_string())),
+            ])
+        });
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .projection_expression("#stream, #version")
+            .expression_attribute_names("#stream", STREAM_ID)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+            .set_exclusive_start_key(start_key)
+            .limit(page_size)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let streams = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(STREAM_ID).and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        let next = out.last_evaluated_key().map(|key| StreamCursor {
+            stream_id: key
+                .get(STREAM_ID)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+            version: key
+                .get(VERSION)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default(),
+        });
+        Ok((streams, next))
     }
 }
 

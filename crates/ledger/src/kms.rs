@@ -5,9 +5,21 @@
 
 use crate::{LedgerError, TrustedKeys};
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
 use aws_sdk_kms::Client;
 use tributary_store::chain::{Notary, NotaryError};
+
+/// The key `key_id` (id, ARN or alias) names: its ARN, spec and usage.
+async fn describe(client: &Client, key_id: &str) -> Result<KeyMetadata, LedgerError> {
+    client
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(kms_error)?
+        .key_metadata
+        .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no key metadata")))
+}
 
 /// A notary whose key is in KMS.
 #[derive(Debug, Clone)]
@@ -25,15 +37,7 @@ fn kms_error(e: impl std::error::Error) -> LedgerError {
 impl KmsNotary {
     /// The notary signing with `key_id` (id, ARN or alias), checked to be an ECC_NIST_P256 signing key.
     pub async fn connect(client: Client, key_id: &str, every: u64) -> Result<Self, LedgerError> {
-        let described = client
-            .describe_key()
-            .key_id(key_id)
-            .send()
-            .await
-            .map_err(kms_error)?;
-        let metadata = described
-            .key_metadata()
-            .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no key metadata")))?;
+        let metadata = describe(&client, key_id).await?;
         if metadata.key_spec() != Some(&KeySpec::EccNistP256)
             || metadata.key_usage() != Some(&KeyUsageType::SignVerify)
         {
@@ -46,10 +50,7 @@ impl KmsNotary {
                 ),
             ));
         }
-        let arn = metadata
-            .arn()
-            .map(str::to_owned)
-            .unwrap_or_else(|| key_id.to_owned());
+        let arn = metadata.arn().unwrap_or(key_id).to_owned();
         Ok(Self {
             client,
             arn,
@@ -99,17 +100,8 @@ impl TrustedKeys {
             .public_key()
             .ok_or_else(|| LedgerError::Kms(format!("{key_id}: no public key")))?;
         // Filed under the ARN, as seals name it, whatever id or alias it was asked by.
-        let described = client
-            .describe_key()
-            .key_id(key_id)
-            .send()
-            .await
-            .map_err(kms_error)?;
-        let arn = described
-            .key_metadata()
-            .and_then(|m| m.arn())
-            .unwrap_or(key_id)
-            .to_owned();
+        let metadata = describe(client, key_id).await?;
+        let arn = metadata.arn().unwrap_or(key_id).to_owned();
         self.add_der(&arn, der.as_ref())?;
         Ok(arn)
     }

@@ -1,5 +1,6 @@
 //! Verifying streams as stored: each read oldest first a page at a time and walked ([`ChainWalk`]), so memory is
-//! one page and the findings, however long the stream; every stream of the store through its scan, with progress.
+//! one page and the findings, however long the stream; every stream of the store through a scan of every event item
+//! (a stream whose first event was deleted is still found), with progress.
 
 use std::time::Instant;
 use tributary_store::chain::SealKeys;
@@ -83,9 +84,15 @@ pub async fn verify_all(
     let mut progress = Progress::new();
     let mut damaged = Vec::new();
     let mut cursor = None;
+    // Every stream with any event left (not only those that still have their first), each verified once: the ids
+    // seen are kept (memory: one id per stream).
+    let mut seen = std::collections::HashSet::new();
     loop {
-        let (streams, next) = store.streams_page(cursor.as_ref(), 100).await?;
+        let (streams, next) = store.stream_ids_page(cursor.as_ref(), 500).await?;
         for stream_id in streams {
+            if !seen.insert(stream_id.clone()) {
+                continue;
+            }
             let report = verify_stream(store, &stream_id, keys, &mut progress, on_page).await?;
             if !report.is_intact() {
                 damaged.push(report);

@@ -9,7 +9,7 @@ use tributary_ledger::{verify_stream, KmsNotary, LocalNotary, Progress, TrustedK
 use tributary_store::chain::Notary;
 use tributary_store::verify::Finding;
 use tributary_store::{EventStore, NewEvent};
-use tributary_testkit::{dynamo, event_metadata, kms, seed_history};
+use tributary_testkit::{dynamo, event_metadata, kms, kms_signing_key, seed_history};
 use uuid::Uuid;
 
 fn deposit(n: u64) -> NewEvent {
@@ -23,14 +23,7 @@ fn deposit(n: u64) -> NewEvent {
 
 /// A KMS signing key of the local endpoint (ECC_NIST_P256, SIGN_VERIFY), by its alias.
 async fn signing_key(client: &aws_sdk_kms::Client) -> String {
-    let key = client
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .expect("CreateKey on the local KMS endpoint");
-    let id = key.key_metadata().unwrap().key_id().to_owned();
+    let id = kms_signing_key(client).await;
     let alias = format!("alias/tributary-ledger-{}", Uuid::new_v4());
     client
         .create_alias()

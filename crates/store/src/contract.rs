@@ -30,7 +30,8 @@ macro_rules! contract_tests {
             single_events_and_ranges_are_read_exactly,
             audit_pages_go_both_ways_and_say_when_more_follow,
             every_stream_is_listed_once_over_the_pages,
-            every_event_is_chained_to_the_one_before
+            every_event_is_chained_to_the_one_before,
+            an_audit_scan_finds_every_stream_and_no_receipt
         );
     };
     (@checks $store:expr; $($check:ident),+) => {
@@ -548,4 +549,41 @@ pub async fn every_event_is_chained_to_the_one_before(store: Arc<dyn EventStore>
     let report = walk.finish();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!((report.events, report.head), (6, 6));
+}
+
+/// The audit scan ([`EventStore::stream_ids_page`]) lists every stream (each at least once over its pages), never a
+/// receipt's partition.
+pub async fn an_audit_scan_finds_every_stream_and_no_receipt(store: Arc<dyn EventStore>) {
+    let written: HashSet<String> = (0..3).map(|_| stream()).collect();
+    let mut receipt_ids = Vec::new();
+    for s in &written {
+        let r = receipt(s, 2, Some(TimeDelta::hours(1)));
+        store
+            .append_with_receipt(s, 0, None, &events(1..3), None, Some(&r))
+            .await
+            .unwrap();
+        receipt_ids.push(r.id);
+    }
+    let mut found = HashSet::new();
+    let mut cursor = None;
+    loop {
+        let (streams, next) = store.stream_ids_page(cursor.as_ref(), 2).await.unwrap();
+        found.extend(streams);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(
+        written.is_subset(&found),
+        "{written:?} not all in {found:?}"
+    );
+    let receipts: Vec<&String> = found
+        .iter()
+        .filter(|s| receipt_ids.iter().any(|id| s.contains(id.as_str())))
+        .collect();
+    assert!(
+        receipts.is_empty(),
+        "receipts are not streams: {receipts:?}"
+    );
 }

@@ -6,7 +6,7 @@ use crate::chain::Notary;
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, Snapshot, StoredEvent};
 use crate::receipt::Receipt;
-use crate::sealing::{chain_append, known_previous};
+use crate::sealing::prepare_append;
 use crate::store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -87,18 +87,11 @@ impl EventStore for InMemoryEventStore {
         }
         let new_version = expected_version + events.len() as u64;
         // Chained and sealed before the lock is taken (a seal may wait on a key service); checked again under it.
-        let read;
-        let previous_chain = match known_previous(expected_version, previous) {
-            Some(chain) => chain,
-            None => {
-                read = self.load_event(stream_id, expected_version).await?;
-                read.as_ref().and_then(StoredEvent::chain)
-            }
-        };
-        let stored = chain_append(
+        let stored = prepare_append(
+            self,
             stream_id,
             expected_version,
-            previous_chain,
+            previous,
             events,
             self.notary.as_deref(),
         )
@@ -247,13 +240,33 @@ impl EventStore for InMemoryEventStore {
         start: Option<&StreamCursor>,
         page_size: i32,
     ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        Ok(self.streams_where(start, page_size, |stream| stream.contains_key(&1)))
+    }
+
+    async fn stream_ids_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        Ok(self.streams_where(start, page_size, |stream| !stream.is_empty()))
+    }
+}
+
+impl InMemoryEventStore {
+    /// A page of the streams `keep` accepts, after `start`.
+    fn streams_where(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+        keep: impl Fn(&BTreeMap<u64, Position>) -> bool,
+    ) -> (Vec<String>, Option<StreamCursor>) {
         let page_size = usize::try_from(page_size.max(1)).unwrap_or(1);
         let inner = self.lock();
         let from = start.map_or(Bound::Unbounded, |c| Bound::Excluded(c.stream_id.clone()));
         let mut streams: Vec<String> = inner
             .streams
             .range((from, Bound::Unbounded))
-            .filter(|(_, stream)| stream.contains_key(&1))
+            .filter(|(_, stream)| keep(stream))
             .map(|(id, _)| id.clone())
             .take(page_size + 1)
             .collect();
@@ -264,6 +277,6 @@ impl EventStore for InMemoryEventStore {
                 version: 1,
             }
         });
-        Ok((streams, next))
+        (streams, next)
     }
 }

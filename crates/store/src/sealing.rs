@@ -5,14 +5,34 @@
 use crate::chain::{seal_message, Notary, Seal};
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, StoredEvent};
+use crate::store::EventStore;
+
+/// `events` as `store` writes them after `expected_version` of `stream_id`: chained to `previous` (the event the
+/// caller read at `expected_version`; when it passes none, `store` reads it: one more read), sealed by `notary`
+/// ([`chain_append`]).
+pub async fn prepare_append(
+    store: &dyn EventStore,
+    stream_id: &str,
+    expected_version: u64,
+    previous: Option<&StoredEvent>,
+    events: &[NewEvent],
+    notary: Option<&dyn Notary>,
+) -> Result<Vec<StoredEvent>, EventStoreError> {
+    let read;
+    let previous_chain = match known_previous(expected_version, previous) {
+        Some(chain) => chain,
+        None => {
+            read = store.load_event(stream_id, expected_version).await?;
+            read.as_ref().and_then(StoredEvent::chain)
+        }
+    };
+    chain_append(stream_id, expected_version, previous_chain, events, notary).await
+}
 
 /// The chain hash an append at `expected_version` continues from, when the caller's `previous` (the event it read
 /// at that version) says: `Some(None)` for a new stream or an event written before chaining; `None` when the caller
 /// did not say, and the store must read the event at `expected_version`.
-pub fn known_previous(
-    expected_version: u64,
-    previous: Option<&StoredEvent>,
-) -> Option<Option<&str>> {
+fn known_previous(expected_version: u64, previous: Option<&StoredEvent>) -> Option<Option<&str>> {
     if expected_version == 0 {
         return Some(None);
     }

@@ -120,6 +120,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         page_size: i32,
     ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError>;
 
+    /// One page of the streams of every event in the store, whatever of each stream is left (a stream whose first
+    /// event was deleted included; receipts are not streams): for audits that must find every stream. A stream may
+    /// appear on several pages (the caller keeps the ones it has seen); a whole-table read, never a request path's.
+    async fn stream_ids_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError>;
+
     /// [`append_with_receipt`](Self::append_with_receipt) without a snapshot or a receipt.
     async fn append(
         &self,
@@ -237,5 +246,13 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         page_size: i32,
     ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
         (**self).streams_page(start, page_size).await
+    }
+
+    async fn stream_ids_page(
+        &self,
+        start: Option<&StreamCursor>,
+        page_size: i32,
+    ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError> {
+        (**self).stream_ids_page(start, page_size).await
     }
 }

@@ -188,3 +188,18 @@ pub fn kms() -> Option<aws_sdk_kms::Client> {
         }
     }
 }
+
+/// A new signing key (`ECC_NIST_P256`, `SIGN_VERIFY`) on the local KMS endpoint; its key id.
+pub async fn kms_signing_key(client: &aws_sdk_kms::Client) -> String {
+    let key = client
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("CreateKey on the local KMS endpoint");
+    key.key_metadata()
+        .expect("a new key's metadata")
+        .key_id()
+        .to_owned()
+}

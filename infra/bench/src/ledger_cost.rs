@@ -4,9 +4,8 @@
 //! which `verify` walks a stream in memory. No server: in-process, in the build it runs in (release for figures).
 
 use crate::setup::deposit_event;
-use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
 use std::time::Instant;
+use tributary_dynamodb::approximate_size;
 use tributary_ledger::{LocalNotary, TrustedKeys};
 use tributary_store::chain::Notary;
 use tributary_store::verify::ChainWalk;
@@ -26,27 +25,14 @@ pub struct LedgerCost {
     pub every: u64,
 }
 
-fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    AttributeValue::S(s) => s.len(),
-                    AttributeValue::N(n) => n.len() / 2 + 2,
-                    _ => 0,
-                }
-        })
-        .sum()
-}
-
 pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
     let every = tributary_ledger::DEFAULT_SEAL_EVERY;
     let stream = format!("account-{}", uuid::Uuid::new_v4());
     let chained = StoredEvent::committed(&stream, 7, deposit_event(), Some(&"0".repeat(64)));
     let mut unchained = chained.clone();
     unchained.link = None;
-    let item_bytes_unchained = item_bytes(&tributary_dynamodb::to_item(&unchained)?);
-    let item_bytes_chained = item_bytes(&tributary_dynamodb::to_item(&chained)?);
+    let item_bytes_unchained = approximate_size(&tributary_dynamodb::to_item(&unchained)?);
+    let item_bytes_chained = approximate_size(&tributary_dynamodb::to_item(&chained)?);
 
     let new_events: Vec<_> = (0..events).map(|_| deposit_event()).collect();
     let started = Instant::now();
@@ -71,7 +57,7 @@ pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
         every,
         signature: hex::encode(&signature),
     });
-    let seal_bytes = item_bytes(&tributary_dynamodb::to_item(&sealed)?) - item_bytes_chained;
+    let seal_bytes = approximate_size(&tributary_dynamodb::to_item(&sealed)?) - item_bytes_chained;
 
     // Sealed as the store seals, then walked as `verify` walks.
     let mut history = history;
