@@ -29,7 +29,10 @@ async fn notary() -> (Arc<dyn Notary>, Vec<String>) {
         Some(client) => {
             let id = kms_signing_key(&client).await;
             let notary = KmsNotary::connect(client, &id, 4).await.unwrap();
-            (Arc::new(notary), vec![format!("--kms-key={id}")])
+            (
+                Arc::new(notary),
+                vec![format!("--kms-key={id}"), "--seal-every=4".into()],
+            )
         }
         None => {
             let notary = LocalNotary::generate(4).unwrap();

@@ -39,11 +39,14 @@ struct EventItem<'a> {
     request_fingerprint: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceparent: Option<Cow<'a, str>>,
-    /// The content hash and chain hash (`tributary_store::chain`); absent on events written before chaining.
+    /// The content hash, the chain hash and the previous event's chain hash (`tributary_store::chain`); absent on
+    /// events written before chaining (and the last on a stream's first event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hash: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     chain: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_chain: Option<Cow<'a, str>>,
     /// A signed checkpoint: which key, at what interval, the signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seal_key: Option<Cow<'a, str>>,
@@ -136,6 +139,11 @@ pub fn to_item(event: &StoredEvent) -> Result<Item, EventStoreError> {
             .as_ref()
             .map(|l| Cow::Borrowed(l.content.as_str())),
         chain: event.link.as_ref().map(|l| Cow::Borrowed(l.chain.as_str())),
+        previous_chain: event
+            .link
+            .as_ref()
+            .and_then(|l| l.previous.as_deref())
+            .map(Cow::Borrowed),
         seal_key: seal.map(|s| Cow::Borrowed(s.key.as_str())),
         seal_every: seal.map(|s| s.every),
         seal_signature: seal.map(|s| Cow::Borrowed(s.signature.as_str())),
@@ -181,6 +189,7 @@ pub fn from_item(item: &Item) -> Result<StoredEvent, EventStoreError> {
         (Some(content), Some(chain)) => Some(Link {
             content: content.into_owned(),
             chain: chain.into_owned(),
+            previous: event.previous_chain.map(Cow::into_owned),
         }),
         (None, None) => None,
         _ => {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 use tributary_store::chain::SealKeys;
-use tributary_store::verify::{ChainWalk, StreamReport};
+use tributary_store::verify::{ChainWalk, Expected, Finding, StreamReport};
 use tributary_store::{EventStore, EventStoreError, Order};
 
 /// Events read per request.
@@ -44,20 +44,35 @@ impl Default for Progress {
     }
 }
 
-/// Verify one stream; `progress` is told after every page.
+/// Verify one stream as `expected` says it was written; `progress` is told after every page. Items that cannot be
+/// read as events end the walk with a finding ([`Finding::Unreadable`]); a store that does not answer is an error.
 pub async fn verify_stream(
     store: &dyn EventStore,
     stream_id: &str,
     keys: &dyn SealKeys,
+    expected: Expected,
     progress: &mut Progress,
     on_page: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<StreamReport, EventStoreError> {
-    let mut walk = ChainWalk::new(stream_id, keys);
+    let mut walk = ChainWalk::new(stream_id, keys, expected);
     let mut after = None;
     loop {
-        let page = store
-            .page(stream_id, Order::OldestFirst, after, PAGE)
-            .await?;
+        let page = match store.page(stream_id, Order::OldestFirst, after, PAGE).await {
+            Ok(page) => page,
+            Err(EventStoreError::Corrupt {
+                reason, version, ..
+            }) => {
+                let mut report = walk.finish();
+                report.findings.push(Finding::Unreadable {
+                    version: after.unwrap_or(0),
+                    reason: format!("the item at version {version}: {reason}"),
+                });
+                progress.streams += 1;
+                progress.findings += report.findings.len() as u64;
+                return Ok(report);
+            }
+            Err(other) => return Err(other),
+        };
         progress.peak_events_held = progress.peak_events_held.max(page.events.len());
         for event in &page.events {
             walk.push(event);
@@ -79,6 +94,7 @@ pub async fn verify_stream(
 pub async fn verify_all(
     store: &dyn EventStore,
     keys: &dyn SealKeys,
+    expected: Expected,
     on_page: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<(Vec<StreamReport>, Progress), EventStoreError> {
     let mut progress = Progress::new();
@@ -93,7 +109,8 @@ pub async fn verify_all(
             if !seen.insert(stream_id.clone()) {
                 continue;
             }
-            let report = verify_stream(store, &stream_id, keys, &mut progress, on_page).await?;
+            let report =
+                verify_stream(store, &stream_id, keys, expected, &mut progress, on_page).await?;
             if !report.is_intact() {
                 damaged.push(report);
             }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use tributary_ledger::{LocalNotary, TrustedKeys};
 use tributary_store::chain::{chain_hash, Notary};
-use tributary_store::verify::{ChainWalk, Finding, StreamReport};
+use tributary_store::verify::{ChainWalk, Expected, Finding, StreamReport};
 use tributary_store::{EventStore, InMemoryEventStore, NewEvent, StoredEvent};
 use tributary_testkit::event_metadata;
 
@@ -33,7 +33,14 @@ async fn written() -> (Vec<StoredEvent>, TrustedKeys, LocalNotary) {
 }
 
 fn walk(events: &[StoredEvent], keys: &TrustedKeys) -> StreamReport {
-    let mut walk = ChainWalk::new(STREAM, keys);
+    let mut walk = ChainWalk::new(
+        STREAM,
+        keys,
+        Expected {
+            seal_every: Some(4),
+            unchained_start: false,
+        },
+    );
     for event in events {
         walk.push(event);
     }
@@ -127,15 +134,19 @@ async fn a_rewritten_chain_is_caught_by_the_next_checkpoint() {
         event.link = Some(tributary_store::chain::Link {
             content,
             chain: chain.clone(),
+            previous: previous.clone(),
         });
         previous = Some(chain);
     }
     let report = walk(&events, &keys);
     assert!(
-        report
-            .findings
-            .iter()
-            .any(|f| matches!(f, Finding::BadSeal { version: 8, .. })),
+        matches!(
+            report.findings.as_slice(),
+            [
+                Finding::BadSeal { version: 8, .. },
+                Finding::BadSeal { version: 12, .. }
+            ]
+        ),
         "{report:?}"
     );
     assert_eq!(
@@ -197,4 +208,74 @@ async fn an_event_inserted_by_hand_without_hashes_is_named() {
         walk(&events, &keys).findings,
         vec![Finding::Unchained { version: 13 }]
     );
+}
+
+#[tokio::test]
+async fn an_edit_next_to_a_deletion_or_a_swap_is_still_named() {
+    let (events, keys, _) = written().await;
+    // Event 9 deleted, event 10's amount and content hash changed (its chain hash left).
+    let mut edited = events.clone();
+    edited.remove(8);
+    let tenth = &mut edited[8];
+    tenth.payload = tenth.payload.replace("109", "100109");
+    let content = tenth.content_hash_at(10);
+    tenth.link.as_mut().unwrap().content = content;
+    assert_eq!(
+        walk(&edited, &keys).findings,
+        vec![
+            Finding::Deleted { from: 9, to: 9 },
+            Finding::Modified { version: 10 }
+        ]
+    );
+    // Events 6 and 7 swapped, event 8 edited with its content hash and chain hash recomputed.
+    let mut edited = events.clone();
+    swap_contents(&mut edited, 5, 6);
+    let eighth = &mut edited[7];
+    eighth.payload = eighth.payload.replace("107", "100107");
+    let content = eighth.content_hash_at(8);
+    let link = eighth.link.as_mut().unwrap();
+    link.content = content;
+    link.chain = chain_hash(link.previous.as_deref(), &link.content);
+    let findings = walk(&edited, &keys).findings;
+    assert!(
+        findings.contains(&Finding::Reordered {
+            version: 6,
+            with: 7
+        }) && findings.iter().any(|f| f.version() >= 8),
+        "the edit after the swap is named: {findings:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_stripped_of_hashes_or_of_its_newer_seals_is_not_intact() {
+    let (events, keys, _) = written().await;
+    let mut stripped = events.clone();
+    for event in &mut stripped {
+        event.link = None;
+        event.seal = None;
+    }
+    let report = walk(&stripped, &keys);
+    assert_eq!(
+        report.findings.len(),
+        12,
+        "every event unchained: {report:?}"
+    );
+    // The seals after event 4 removed (after an edit and a recomputed chain, say): each one due is missing.
+    let mut unsealed = events.clone();
+    for event in &mut unsealed[4..] {
+        event.seal = None;
+    }
+    assert_eq!(
+        walk(&unsealed, &keys).findings,
+        vec![
+            Finding::MissingSeal { version: 8 },
+            Finding::MissingSeal { version: 12 }
+        ]
+    );
+    // Even with no seal at all: the interval is the deployment's, not learned from the stream.
+    let mut none = events;
+    for event in &mut none {
+        event.seal = None;
+    }
+    assert_eq!(walk(&none, &keys).findings.len(), 3);
 }

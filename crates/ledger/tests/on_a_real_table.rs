@@ -7,7 +7,7 @@ use tributary_dynamodb::tables::{self, TableSpec};
 use tributary_dynamodb::DynamoDbEventStore;
 use tributary_ledger::{verify_stream, KmsNotary, LocalNotary, Progress, TrustedKeys, PAGE};
 use tributary_store::chain::Notary;
-use tributary_store::verify::Finding;
+use tributary_store::verify::{Expected, Finding};
 use tributary_store::{EventStore, NewEvent};
 use tributary_testkit::{dynamo, event_metadata, kms, kms_signing_key, seed_history};
 use uuid::Uuid;
@@ -18,6 +18,13 @@ fn deposit(n: u64) -> NewEvent {
         schema_version: 1,
         payload: format!(r#"{{"type":"MoneyDeposited","amount":{n}}}"#),
         metadata: event_metadata("alice"),
+    }
+}
+
+fn every_4() -> Expected {
+    Expected {
+        seal_every: Some(4),
+        unchained_start: false,
     }
 }
 
@@ -71,9 +78,16 @@ async fn checkpoints_signed_by_kms_verify_and_a_forged_one_does_not() {
     // Trusted by the alias: the public key comes from KMS, filed under the key's ARN.
     let mut keys = TrustedKeys::new();
     assert_eq!(keys.add_kms(&client, &alias).await.unwrap(), notary.key());
-    let report = verify_stream(&store, &stream, &keys, &mut Progress::new(), &mut |_| {})
-        .await
-        .unwrap();
+    let report = verify_stream(
+        &store,
+        &stream,
+        &keys,
+        every_4(),
+        &mut Progress::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.sealed_to, Some(8));
 
@@ -103,9 +117,16 @@ async fn checkpoints_signed_by_kms_verify_and_a_forged_one_does_not() {
         .send()
         .await
         .unwrap();
-    let report = verify_stream(&store, &stream, &keys, &mut Progress::new(), &mut |_| {})
-        .await
-        .unwrap();
+    let report = verify_stream(
+        &store,
+        &stream,
+        &keys,
+        every_4(),
+        &mut Progress::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(report.findings.as_slice(), [Finding::BadSeal { version: 8, reason }] if reason.contains("not a trusted key")),
         "{report:?}"
@@ -156,9 +177,16 @@ async fn a_fifty_thousand_event_stream_verifies_one_page_at_a_time() {
     keys.add_pem(&notary.public_key_pem()).unwrap();
     let mut progress = Progress::new();
     let mut pages = 0u64;
-    let report = verify_stream(&store, &stream, &keys, &mut progress, &mut |_| pages += 1)
-        .await
-        .unwrap();
+    // Written straight into the table as the store chains (not through a notary): chained, not sealed.
+    let unsealed = Expected {
+        seal_every: None,
+        unchained_start: false,
+    };
+    let report = verify_stream(&store, &stream, &keys, unsealed, &mut progress, &mut |_| {
+        pages += 1
+    })
+    .await
+    .unwrap();
     assert!(report.is_intact(), "{:?}", &report.findings);
     assert_eq!((report.events, report.head), (length, length));
     // Memory: one page of events at a time, whatever the stream's length.

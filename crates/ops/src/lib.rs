@@ -292,15 +292,21 @@ pub async fn run(
         Some(endpoint) if !endpoint.is_empty() => tributary_dynamodb::local::local_client(endpoint),
         _ => aws_sdk_dynamodb::Client::new(&aws),
     };
+    // A re-drive of the process manager writes events: sealed as the deployment seals them (LEDGER_KMS_KEY_ID and
+    // LEDGER_SEAL_EVERY as the functions have them; the operator needs kms:Sign). No other command writes events.
+    let notary = match &cli.command {
+        Command::DeadLetters(Letters::Replay { .. }) => {
+            tributary_ledger::notary_from_env(&aws).await?
+        }
+        _ => None,
+    };
     let ctx = Context {
         env,
         read_models: domain.read_models(),
         process_name: domain.process_name(),
         stream_prefixes: domain.stream_prefixes(),
-        // A re-drive of the process manager writes events: sealed as the deployment seals them.
         events: Arc::new(
-            DynamoDbEventStore::new(dynamodb.clone(), &env.events_table)
-                .with_notary(tributary_ledger::notary_from_env(&aws).await?),
+            DynamoDbEventStore::new(dynamodb.clone(), &env.events_table).with_notary(notary),
         ),
         projections: ProjectionStore::new(dynamodb.clone(), &env.projections_table),
         dynamodb,

@@ -9,12 +9,20 @@ use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use tributary_ledger::{verify_all, verify_stream, Progress, TrustedKeys};
-use tributary_store::verify::StreamReport;
+use tributary_store::verify::{Expected, StreamReport};
 use tributary_store::{EventStore, Order};
 
-/// Which keys' checkpoints are trusted.
+/// Which keys' checkpoints are trusted, and how the deployment writes.
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
+    /// The deployment's checkpoint interval (`LEDGER_SEAL_EVERY`): a seal is due on every multiple of it; 0 expects
+    /// none (a stack that chains without signing, e.g. sam local).
+    #[arg(long, env = "LEDGER_SEAL_EVERY", default_value_t = tributary_ledger::DEFAULT_SEAL_EVERY)]
+    pub seal_every: u64,
+    /// Accept events without hashes at the start of a stream (written before this release): counted, not verified.
+    /// Without it every event without hashes is a finding.
+    #[arg(long)]
+    pub unchained_start: bool,
     /// Trust checkpoints signed by this public key (PEM; repeatable): the devstack's prints its path.
     #[arg(long = "public-key")]
     pub public_keys: Vec<PathBuf>,
@@ -24,6 +32,13 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    fn expected(&self) -> Expected {
+        Expected {
+            seal_every: Some(self.seal_every).filter(|every| *every > 0),
+            unchained_start: self.unchained_start,
+        }
+    }
+
     async fn trusted(&self, aws: &aws_types::SdkConfig) -> anyhow::Result<TrustedKeys> {
         let mut keys = TrustedKeys::new();
         for path in &self.public_keys {
@@ -72,6 +87,7 @@ pub(crate) async fn verify(
                 &*ctx.events,
                 &stream_id,
                 &trusted,
+                keys.expected(),
                 &mut progress,
                 &mut on_page,
             )
@@ -90,7 +106,7 @@ pub(crate) async fn verify(
             };
             (damaged, progress)
         }
-        None => verify_all(&*ctx.events, &trusted, &mut on_page)
+        None => verify_all(&*ctx.events, &trusted, keys.expected(), &mut on_page)
             .await
             .context("reading the events table")?,
     };

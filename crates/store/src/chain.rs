@@ -5,8 +5,9 @@
 //!   metadata field — each length-prefixed in a fixed order ([`content_hash`]). Upcasting reads the stored bytes
 //!   into a newer shape but never rewrites them, so a chain survives schema evolution; a snapshot or a receipt is
 //!   not an event and is not hashed.
-//! * `chain` = SHA-256 over the previous event's `chain` and this `content` ([`chain_hash`]): changing, removing,
-//!   inserting or reordering an event breaks every chain hash after it, unless the writer recomputes them all.
+//! * `chain` = SHA-256 over the previous event's `chain` and this `content` ([`chain_hash`]), the previous `chain`
+//!   kept beside it: changing, removing, inserting or reordering an event breaks the link to the event after it,
+//!   unless the writer recomputes every hash after it.
 //! * A [`Seal`] is a [`Notary`]'s signature over `(stream, version, chain, every)` at the events whose version is a
 //!   multiple of `every`: recomputing the chain after an edit does not give the signed value, and a signature cannot
 //!   be made without the key (on AWS, a KMS asymmetric key the table's writers cannot export).
@@ -17,13 +18,17 @@ use tributary_core::EventMetadata;
 /// The hashing scheme's name and version: part of every hash, so a later scheme cannot be confused with this one.
 pub const SCHEME: &str = "tributary-chain/1";
 
-/// An event's place in its stream's chain (both SHA-256, lowercase hex).
+/// An event's place in its stream's chain (SHA-256, lowercase hex).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Link {
     /// Over the event's canonical content.
     pub content: String,
-    /// Over the previous event's `chain` (none for a stream's first event) and this event's `content`.
+    /// Over `previous` and `content`.
     pub chain: String,
+    /// The previous event's `chain` as this event was written (none for a stream's first event, or one after an
+    /// event written before chaining): so every item can be checked on its own, and against the one before it
+    /// even when something between them was deleted or moved.
+    pub previous: Option<String>,
 }
 
 /// A signed checkpoint on the event at `version` of a stream: the notary's signature over [`seal_message`].

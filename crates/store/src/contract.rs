@@ -542,7 +542,14 @@ pub async fn every_event_is_chained_to_the_one_before(store: Arc<dyn EventStore>
         expected.iter().map(|e| e.link.clone()).collect::<Vec<_>>(),
         "the chain as stored is the chain of the events"
     );
-    let mut walk = crate::verify::ChainWalk::new(&s, &crate::verify::TrustNoKeys);
+    let mut walk = crate::verify::ChainWalk::new(
+        &s,
+        &crate::verify::TrustNoKeys,
+        crate::verify::Expected {
+            seal_every: None,
+            unchained_start: false,
+        },
+    );
     for event in &loaded {
         walk.push(event);
     }

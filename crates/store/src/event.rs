@@ -78,6 +78,7 @@ impl StoredEvent {
         stored.link = Some(Link {
             chain: chain_hash(previous_chain, &content),
             content,
+            previous: previous_chain.map(str::to_owned),
         });
         stored
     }

@@ -23,7 +23,14 @@ pub async fn prepare_append(
         Some(chain) => chain,
         None => {
             read = store.load_event(stream_id, expected_version).await?;
-            read.as_ref().and_then(StoredEvent::chain)
+            // Appending after an event that is not there would start a chain of its own in mid-stream (and hide a
+            // deletion): an append continues a stream from an event it has.
+            let Some(previous) = &read else {
+                return Err(EventStoreError::Rejected(format!(
+                    "stream {stream_id}: no event at version {expected_version} to append after"
+                )));
+            };
+            previous.chain()
         }
     };
     chain_append(stream_id, expected_version, previous_chain, events, notary).await

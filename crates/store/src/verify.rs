@@ -1,6 +1,8 @@
-//! Verifying a stream's chain and seals: [`ChainWalk`] takes a stream's events oldest first, one at a time (memory
-//! bounded by the findings, not the stream), and says what was modified, deleted, inserted, reordered or
-//! rewritten, and which seals do not verify or are missing.
+//! Verifying a stream's chain and seals: [`ChainWalk`] takes a stream's events oldest first, one at a time (memory:
+//! a few hashes and the findings, not the stream), and says what was modified, deleted, inserted, reordered or
+//! rewritten, and which seals do not verify or are missing. Each item is checked on its own (its content against
+//! its hash, its chain hash against both and the previous chain it recorded) and against the one recorded before
+//! it, so an edit next to a deletion or a move is still seen.
 
 use crate::chain::{chain_hash, seal_message, SealKeys};
 use crate::event::StoredEvent;
@@ -16,7 +18,8 @@ const MOVED_WITHIN: u64 = 2;
 pub enum Finding {
     /// Versions `from..=to` are missing: deleted.
     Deleted { from: u64, to: u64 },
-    /// The event's content no longer matches the hash it was written with (an amount, a type, a date... changed).
+    /// The event's content no longer matches the hashes it was written with (an amount, a type, a date... changed;
+    /// its hash edited too or not).
     Modified { version: u64 },
     /// An event was inserted at `version`: the events recorded from there on were each moved one version up.
     Inserted { version: u64 },
@@ -24,10 +27,10 @@ pub enum Finding {
     Removed { version: u64 },
     /// The events at `version` and `with` were swapped.
     Reordered { version: u64, with: u64 },
-    /// The event at `version` was recorded at `was` (moved, no simpler explanation found).
+    /// The event at `version` was recorded at `was` (moved; no simpler explanation found).
     Moved { version: u64, was: u64 },
-    /// The event is intact but does not follow from the one before it: that one was replaced with its hashes
-    /// recomputed, or this one was inserted with hashes of its own.
+    /// The event does not follow from the one recorded before it: that one was replaced with its hashes recomputed,
+    /// or this one was put in with hashes of its own.
     Rewritten { version: u64 },
     /// No hash, after chained events: written by something that does not chain (inserted by hand).
     Unchained { version: u64 },
@@ -35,6 +38,8 @@ pub enum Finding {
     BadSeal { version: u64, reason: String },
     /// A seal was due on this event (the stream's interval) and there is none: removed.
     MissingSeal { version: u64 },
+    /// The items after `version` could not be read as events (an attribute removed or mangled): the walk stopped.
+    Unreadable { version: u64, reason: String },
 }
 
 /// Trusts no key: every seal fails (for checking chains alone).
@@ -68,37 +73,61 @@ impl StreamReport {
     }
 }
 
+/// What the verifier knows of how the stream was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// The deployment's seal interval: a seal is due on every chained event at a multiple of it (`None`: learn it
+    /// from the first valid seal — only what follows a seal is then held to it).
+    pub seal_every: Option<u64>,
+    /// Events without hashes are accepted at a stream's start (written before chaining; counted, not verified).
+    /// Otherwise every event without hashes is a finding.
+    pub unchained_start: bool,
+}
+
+impl Default for Expected {
+    /// Everything chained, sealed every 64 events (`LEDGER_SEAL_EVERY`'s default).
+    fn default() -> Self {
+        Self {
+            seal_every: Some(64),
+            unchained_start: false,
+        }
+    }
+}
+
+/// How many chain hashes of the latest events the walk keeps, by where each was recorded (a moved event's link is
+/// checked against its original predecessor).
+const RECENT: usize = 2 * MOVED_WITHIN as usize + 2;
+
 /// Walks one stream's events in version order.
 pub struct ChainWalk<'k> {
     keys: &'k dyn SealKeys,
+    expected: Expected,
     report: StreamReport,
     /// The next version expected.
-    expected: u64,
-    /// The previous event's recorded chain hash (`None`: before the first chained event, or after an unchained one).
-    previous_chain: Option<String>,
+    next: u64,
     /// Whether any chained event was seen.
     chaining: bool,
-    /// Whether the previous event's chain hash is trustworthy as a predecessor (not after a gap or a moved event).
-    previous_usable: bool,
-    /// The interval of the newest seal seen (seals are then due at its multiples).
+    /// The seal interval in force (the expected one, or the newest valid seal's).
     seal_every: Option<u64>,
+    /// The chain hashes of the latest events by where they were recorded.
+    recent: std::collections::VecDeque<(u64, String)>,
     /// Moved events found, turned into findings at the end (a run of them is one insertion or removal).
     moved: Vec<(u64, u64)>,
 }
 
 impl<'k> ChainWalk<'k> {
-    pub fn new(stream_id: &str, keys: &'k dyn SealKeys) -> Self {
+    pub fn new(stream_id: &str, keys: &'k dyn SealKeys, expected: Expected) -> Self {
         Self {
             keys,
+            expected,
             report: StreamReport {
                 stream_id: stream_id.to_owned(),
                 ..StreamReport::default()
             },
-            expected: 1,
-            previous_chain: None,
+            next: 1,
             chaining: false,
-            previous_usable: true,
-            seal_every: None,
+            seal_every: expected.seal_every.filter(|every| *every > 0),
+            recent: std::collections::VecDeque::new(),
             moved: Vec::new(),
         }
     }
@@ -108,25 +137,29 @@ impl<'k> ChainWalk<'k> {
         let version = event.version;
         self.report.events += 1;
         self.report.head = version;
-        if version > self.expected {
+        if version > self.next {
             self.report.findings.push(Finding::Deleted {
-                from: self.expected,
+                from: self.next,
                 to: version - 1,
             });
-            self.previous_usable = false;
         }
-        self.expected = version + 1;
+        self.next = version + 1;
         let Some(link) = &event.link else {
-            if self.chaining {
+            if self.chaining || !self.expected.unchained_start {
                 self.report.findings.push(Finding::Unchained { version });
             } else {
                 self.report.unchained_before_chaining += 1;
             }
-            self.previous_chain = None;
-            self.previous_usable = true;
+            if event.seal.is_some() {
+                self.report.findings.push(Finding::BadSeal {
+                    version,
+                    reason: "a seal on an event without hashes".into(),
+                });
+            }
+            // Whatever follows starts a chain of its own.
+            self.recent.clear();
             return;
         };
-        let first_chained = !self.chaining;
         self.chaining = true;
         // Where the event was recorded: its own version, unless it was moved.
         let mut recorded_at = version;
@@ -141,30 +174,32 @@ impl<'k> ChainWalk<'k> {
                 }
                 None => self.report.findings.push(Finding::Modified { version }),
             }
-            // The next event is checked against the hash this one was recorded with.
-            self.previous_usable = was.is_none();
-        } else {
-            // A stream's first chained event follows nothing (or an event written before chaining).
-            let previous = if first_chained {
-                None
-            } else {
-                self.previous_chain.as_deref()
-            };
-            if self.previous_usable && chain_hash(previous, &link.content) != link.chain {
-                self.report.findings.push(Finding::Rewritten { version });
-            }
-            self.previous_usable = true;
+        } else if chain_hash(link.previous.as_deref(), &link.content) != link.chain {
+            // The content matches its hash, but the chain hash was not made from them: edited by hand.
+            self.report.findings.push(Finding::Modified { version });
         }
-        self.previous_chain = Some(link.chain.clone());
+        // The link to the event recorded before it, when that one was read (not deleted, not before chaining).
+        let before = recorded_at
+            .checked_sub(1)
+            .and_then(|r| self.recent.iter().rev().find(|(at, _)| *at == r))
+            .map(|(_, chain)| chain.as_str());
+        if before.is_some() && link.previous.as_deref() != before {
+            self.report.findings.push(Finding::Rewritten { version });
+        }
+        self.recent.push_back((recorded_at, link.chain.clone()));
+        if self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
         self.check_seal(event, recorded_at, &link.chain);
     }
 
-    /// The seal on `event` (recorded at `version`), or the one due there.
-    fn check_seal(&mut self, event: &StoredEvent, version: u64, chain: &str) {
+    /// The seal on `event` (recorded at `recorded_at`), or the one due there.
+    fn check_seal(&mut self, event: &StoredEvent, recorded_at: u64, chain: &str) {
+        let version = event.version;
         match &event.seal {
             Some(seal) => {
-                let message = seal_message(&event.stream_id, version, chain, seal.every);
-                let on_time = seal.every > 0 && version.is_multiple_of(seal.every);
+                let message = seal_message(&event.stream_id, recorded_at, chain, seal.every);
+                let on_time = seal.every > 0 && recorded_at.is_multiple_of(seal.every);
                 match self.keys.check(seal, &message) {
                     Err(reason) => self
                         .report
@@ -183,7 +218,7 @@ impl<'k> ChainWalk<'k> {
             None => {
                 if self
                     .seal_every
-                    .is_some_and(|every| version.is_multiple_of(every))
+                    .is_some_and(|every| recorded_at.is_multiple_of(every))
                 {
                     self.report.findings.push(Finding::MissingSeal { version });
                 }
@@ -223,7 +258,7 @@ impl<'k> ChainWalk<'k> {
                     // The event now before the run is the inserted one: whatever was said of it, this says it.
                     let inserted = version - 1;
                     self.report.findings.retain(|f| {
-                        !matches!(f, Finding::Modified { version } | Finding::Rewritten { version } if *version == inserted)
+                        !matches!(f, Finding::Modified { version } | Finding::Rewritten { version } | Finding::Unchained { version } if *version == inserted)
                     });
                     explained.push(Finding::Inserted { version: inserted });
                 }
@@ -255,7 +290,8 @@ impl Finding {
             | Self::Rewritten { version }
             | Self::Unchained { version }
             | Self::BadSeal { version, .. }
-            | Self::MissingSeal { version } => *version,
+            | Self::MissingSeal { version }
+            | Self::Unreadable { version, .. } => *version,
         }
     }
 }
@@ -276,13 +312,16 @@ impl std::fmt::Display for Finding {
             Self::Moved { version, was } => write!(f, "event {version} was recorded at {was}"),
             Self::Rewritten { version } => write!(
                 f,
-                "event {version} does not follow from the event before it (that one replaced, hashes recomputed)"
+                "event {version} does not follow from the event before it (that one replaced with hashes recomputed, or this one put in)"
             ),
             Self::Unchained { version } => write!(f, "event {version} has no hash (inserted)"),
             Self::BadSeal { version, reason } => {
                 write!(f, "the seal on event {version} does not verify: {reason}")
             }
             Self::MissingSeal { version } => write!(f, "the seal due on event {version} is missing"),
+            Self::Unreadable { version, reason } => {
+                write!(f, "the items after event {version} cannot be read: {reason}")
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tributary_dynamodb::approximate_size;
 use tributary_ledger::{LocalNotary, TrustedKeys};
 use tributary_store::chain::Notary;
-use tributary_store::verify::ChainWalk;
+use tributary_store::verify::{ChainWalk, Expected};
 use tributary_store::StoredEvent;
 
 /// The figures.
@@ -80,7 +80,14 @@ pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
     let mut keys = TrustedKeys::new();
     keys.add_pem(&notary.public_key_pem())?;
     let started = Instant::now();
-    let mut walk = ChainWalk::new(&stream, &keys);
+    let mut walk = ChainWalk::new(
+        &stream,
+        &keys,
+        Expected {
+            seal_every: Some(every),
+            unchained_start: false,
+        },
+    );
     for event in &history {
         walk.push(event);
     }

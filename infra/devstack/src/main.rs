@@ -67,22 +67,37 @@ fn rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// The ledger's signing key: the one in `LEDGER_SIGNING_KEY_FILE` (PEM) when set, else a new one; its public key
-/// written to a file for `tributary verify --public-key`.
+/// The ledger's signing key: the one in `LEDGER_SIGNING_KEY_FILE` (PEM) when set, else the one this port's stack
+/// kept, else a new one (kept); sealing every `LEDGER_SEAL_EVERY` events; its public key written to a file for
+/// `tributary verify --public-key`.
 fn ledger_key(
     addr: std::net::SocketAddr,
 ) -> anyhow::Result<(tributary_ledger::LocalNotary, std::path::PathBuf)> {
     use anyhow::Context as _;
-    let every = tributary_ledger::DEFAULT_SEAL_EVERY;
-    let notary = match std::env::var("LEDGER_SIGNING_KEY_FILE")
+    let every = tributary_runtime::config::count_between(
+        "LEDGER_SEAL_EVERY",
+        tributary_ledger::DEFAULT_SEAL_EVERY,
+        1,
+        100_000,
+    )?;
+    // Kept beside the system's temporary files and used again by the next start, so checkpoints a stack with a
+    // --data-file (or an external DynamoDB) wrote before a restart still verify.
+    let kept =
+        std::env::temp_dir().join(format!("tributary-devstack-{}-ledger-key.pem", addr.port()));
+    let file = std::env::var("LEDGER_SIGNING_KEY_FILE")
         .ok()
         .filter(|p| !p.is_empty())
-    {
+        .map(std::path::PathBuf::from);
+    let notary = match file.as_ref().or(kept.exists().then_some(&kept)) {
         Some(path) => tributary_ledger::LocalNotary::from_pem(
-            &std::fs::read(&path).with_context(|| format!("LEDGER_SIGNING_KEY_FILE {path}"))?,
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
             every,
         )?,
-        None => tributary_ledger::LocalNotary::generate(every)?,
+        None => {
+            let notary = tributary_ledger::LocalNotary::generate(every)?;
+            write_private(&kept, &notary.private_key_pem())?;
+            notary
+        }
     };
     let path = std::env::temp_dir().join(format!(
         "tributary-devstack-{}-ledger-public-key.pem",
@@ -91,6 +106,20 @@ fn ledger_key(
     std::fs::write(&path, notary.public_key_pem())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok((notary, path))
+}
+
+/// Write `bytes` to a new file only its owner may read.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[tokio::main]
@@ -110,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (ledger, ledger_public_key) = ledger_key(args.addr)?;
     let ledger_name = tributary_store::chain::Notary::key(&ledger).to_owned();
+    let ledger_every = tributary_store::chain::Notary::every(&ledger);
     let stack = Devstack::start(DevstackConfig {
         http_addr: args.addr,
         dynamo,
@@ -164,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  ledger        checkpoints signed every {} events by {}: tributary verify --all --public-key {}",
-        tributary_ledger::DEFAULT_SEAL_EVERY,
+        ledger_every,
         ledger_name,
         ledger_public_key.display()
     );
