@@ -138,8 +138,9 @@ pub(crate) async fn verify(
         }
         writeln!(
             out,
-            "verified {} streams, {} events in {:.1} s ({:.0} events/s): {}",
+            "verified {} stream{}, {} events in {:.1} s ({:.0} events/s): {}",
             progress.streams,
+            if progress.streams == 1 { "" } else { "s" },
             progress.events,
             progress.started.elapsed().as_secs_f64(),
             progress.rate(),
