@@ -44,11 +44,6 @@ impl TrustedKeys {
         Ok(())
     }
 
-    /// The names of the trusted keys.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.keys.keys().map(String::as_str)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -67,12 +67,6 @@ impl LocalNotary {
             .public_key_to_pem()
             .expect("an EC key always encodes")
     }
-
-    /// The same key, sealing every `every` events.
-    pub fn every(mut self, every: u64) -> Self {
-        self.every = every.max(1);
-        self
-    }
 }
 
 #[async_trait::async_trait]
