@@ -320,6 +320,7 @@ async fn a_rebuild_names_the_streams_it_cannot_rebuild() {
                 AccountEvent::AccountOpened {
                     owner: ann.clone(),
                     currency: Currency::parse("EUR").unwrap(),
+                    holder: None,
                 },
                 deposit.clone(),
             ],

@@ -464,6 +464,10 @@ impl<D: Decider> CommandHandler<D> {
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata(request)))
                 .collect();
+            // Personal values sealed before the chain is computed: what is stored, hashed and published is ciphertext.
+            let new_events = tributary_store::sealing::seal_events(self.store.vault(), &new_events)
+                .await
+                .map_err(CommandError::Store)?;
             // Chained to the head it read, as the store chains them (no extra read to find the head's hash).
             let previous = loaded.newest.clone();
             let committed = StoredEvent::chained(

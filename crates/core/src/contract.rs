@@ -7,6 +7,7 @@
 //! the AsyncAPI document of the topics defines them.
 
 use crate::decider::DomainEvent;
+use crate::personal::Personal;
 use crate::values::{Id, IdKind, Principal, WholeNumber, MAX_PRINCIPAL_LEN, MAX_SAFE_INTEGER};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
@@ -54,6 +55,35 @@ impl JsonSchema for WholeNumber {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "integer", "minimum": 0, "maximum": MAX_SAFE_INTEGER})
+    }
+}
+
+impl JsonSchema for Personal {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Personal".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "One data subject's personal value: sealed (encrypted under the subject's key) as stored and published; erased once the subject is forgotten.",
+            "required": ["$personal"],
+            "additionalProperties": false,
+            "properties": {"$personal": {
+                "type": "object",
+                "required": ["subject"],
+                "additionalProperties": false,
+                "properties": {
+                    "subject": {"type": "string", "minLength": 1},
+                    "value": {"type": "string"},
+                    "sealed": {"type": "string"},
+                    "erased": {"const": true}
+                },
+                "oneOf": [{"required": ["value"]}, {"required": ["sealed"]}, {"required": ["erased"]}]
+            }}
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`upcast`]: reading the older shapes of an event as its current one.
 //! * [`Projection`]: a read model as a pure fold (checkpoint and rows), stored by `tributary-projections`.
 //! * [`contract`]: contracts from types: the shared values' JSON Schemas, a domain's events as AsyncAPI messages.
+//! * [`personal`]: fields that are one person's data, stored encrypted and erasable ([`Personal`]).
 //! * [`values`]: what every domain's edge needs: [`Principal`], aggregate ids ([`Id`]), [`WholeNumber`].
 
 pub mod contract;
@@ -16,6 +17,7 @@ pub mod decider;
 pub mod given;
 pub mod idempotency;
 pub mod metadata;
+pub mod personal;
 pub mod projection;
 pub mod trace;
 pub mod upcast;
@@ -24,6 +26,7 @@ pub mod values;
 pub use decider::{fold, Decider, DomainEvent};
 pub use idempotency::{fingerprint, IdempotencyKey, InvalidIdempotencyKey, RESERVED_KEY_PREFIX};
 pub use metadata::{EventMetadata, RecordedEvent};
+pub use personal::{Personal, PERSONAL_MARKER};
 pub use projection::{ItemKey, Projection, Row};
 pub use trace::TraceParent;
 pub use upcast::{decode_event, decode_event_json, DecodeError, StoredShape};

@@ -9,6 +9,8 @@
 //! * A command with an idempotency key leaves a `Receipt` (the key, remembered for a period or for ever) in the
 //!   same transaction.
 //!
+//! The personal-data vault keeps its subjects' wrapped keys in a table of its own ([`DynamoDbSubjectKeys`]).
+//!
 //! Table definitions live in [`tables`] and are the single source of truth for devstack, tests and `template.yaml`.
 
 mod errors;
@@ -16,8 +18,10 @@ mod item;
 pub mod local;
 mod receipt;
 mod store;
+mod subject_keys;
 pub mod tables;
 
 pub use item::{approximate_size, from_item, snapshot_of, to_item, with_snapshot, MAX_ITEM_BYTES};
 pub use receipt::{is_receipt, EXPIRES_AT};
 pub use store::DynamoDbEventStore;
+pub use subject_keys::DynamoDbSubjectKeys;

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tributary_store::chain::Notary;
+use tributary_store::personal::Vault;
 use tributary_store::sealing::prepare_append;
 use tributary_store::{
     EventPage, EventStore, EventStoreError, NewEvent, Order, Receipt, Snapshot, StoredEvent,
@@ -30,6 +31,7 @@ pub struct DynamoDbEventStore {
     client: Client,
     table: String,
     notary: Option<Arc<dyn Notary>>,
+    vault: Option<Arc<dyn Vault>>,
 }
 
 impl DynamoDbEventStore {
@@ -38,12 +40,19 @@ impl DynamoDbEventStore {
             client,
             table: table.into(),
             notary: None,
+            vault: None,
         }
     }
 
     /// Seal checkpoints with `notary` (`tributary_store::sealing`).
     pub fn with_notary(mut self, notary: Option<Arc<dyn Notary>>) -> Self {
         self.notary = notary;
+        self
+    }
+
+    /// Seal personal values with `vault` (`tributary_store::personal`).
+    pub fn with_vault(mut self, vault: Option<Arc<dyn Vault>>) -> Self {
+        self.vault = vault;
         self
     }
 
@@ -208,6 +217,10 @@ impl EventStore for DynamoDbEventStore {
                 }
             }
         }
+    }
+
+    fn vault(&self) -> Option<&dyn Vault> {
+        self.vault.as_deref()
     }
 
     async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {

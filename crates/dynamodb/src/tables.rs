@@ -81,8 +81,21 @@ pub const PROJECTIONS: TableSpec = TableSpec {
     ttl_attribute: None,
 };
 
+/// The personal-data vault's keys: one item per data subject (their data key, wrapped by KMS), deleted to forget
+/// them. No stream: nothing reacts to a key.
+pub const SUBJECT_KEYS: TableSpec = TableSpec {
+    logical_id: "SubjectKeysTable",
+    partition_key: KeyAttribute {
+        name: "subject",
+        kind: ScalarType::S,
+    },
+    sort_key: None,
+    stream_view: None,
+    ttl_attribute: None,
+};
+
 /// Every table the system uses.
-pub const ALL: &[TableSpec] = &[EVENTS, PROJECTIONS];
+pub const ALL: &[TableSpec] = &[EVENTS, PROJECTIONS, SUBJECT_KEYS];
 
 /// How long [`TableSpec::ensure`] goes on trying after transient failures.
 pub const ENSURE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);

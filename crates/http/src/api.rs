@@ -43,6 +43,13 @@ impl Api {
         &self.routes
     }
 
+    /// Every answer's personal values opened by `events`' vault ([`crate::personal::revealing`]): what a read API
+    /// does, for every domain's routes at once.
+    pub fn revealing(mut self, events: std::sync::Arc<dyn tributary_store::EventStore>) -> Self {
+        self.router = crate::personal::revealing(self.router, events);
+        self
+    }
+
     /// The routes as one router.
     pub fn into_router(self) -> Router {
         self.router

@@ -12,6 +12,7 @@
 //! * [`reads`]: any read model's queries: parameters, read-your-writes, `ETag`, listings with signed [`cursor`]s
 //!   (keys from Secrets Manager: `cursor_secret`, feature `secrets-manager`), the audit trail of a stream.
 //! * [`outcomes`]: commands counted by outcome (a metric).
+//! * [`personal`]: read answers with their personal values opened by the store's vault (or `null`, once erased).
 //! * [`serve`]: one binary, two modes: Lambda when `AWS_LAMBDA_RUNTIME_API` is set, a local HTTP server otherwise.
 //! * [`api`]: one function's routes assembled from every domain's route table, and their documents merged.
 //! * `views` (feature `shell`): `GET` of one entity's view of any read model, with read-your-writes.
@@ -31,6 +32,7 @@ pub mod json_body;
 pub mod limit;
 pub mod listener;
 pub mod outcomes;
+pub mod personal;
 pub mod problem;
 pub mod reads;
 pub mod routes;

@@ -11,11 +11,12 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 use tributary_aggregate::{PublishFaults, SnapshotPolicy};
-use tributary_dynamodb::DynamoDbEventStore;
+use tributary_dynamodb::{DynamoDbEventStore, DynamoDbSubjectKeys};
 use tributary_kafka::{KafkaConfig, LazyPublisher};
 use tributary_projections::ProjectionStore;
 use tributary_runtime::config::{aws_config, env_or, socket_addr, SdkPolicy};
 use tributary_store::chain::Notary;
+use tributary_store::personal::{SubjectKeyStore, Vault};
 use tributary_store::EventStore;
 
 /// How long a command function's init waits for Kafka; the rest of a slow connection happens in the background.
@@ -35,12 +36,14 @@ pub async fn serve_commands(
     let kafka = KafkaConfig::from_env(Duration::from_secs(2))?;
     let aws = aws_config(SdkPolicy::from_env(SdkPolicy::REQUEST_PATH)?).await;
     let notary = tributary_ledger::notary_from_env(&aws).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let vault = vault_from_env(&aws, &dynamodb).await?;
     let commands = connected_commands(
-        aws_sdk_dynamodb::Client::new(&aws),
+        dynamodb,
         &config.events_table,
         kafka,
         aws,
-        notary,
+        Ledger { notary, vault },
     )
     .with_snapshots(config.snapshots)
     .with_key_retention(config.key_retention);
@@ -48,8 +51,31 @@ pub async fn serve_commands(
     serve_with_limits(routes(commands), config.local_addr).await
 }
 
-/// The commands of a deployed function: the events table `events_table` through `dynamodb` (checkpoints sealed by
-/// `notary`: `tributary_ledger::notary_from_env`), and a Kafka publisher that connects in the background (MSK
+/// What a deployed writer seals with: checkpoints by the notary (`tributary_ledger::notary_from_env`), personal
+/// values by the vault ([`vault_from_env`]).
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub notary: Option<Arc<dyn Notary>>,
+    pub vault: Option<Arc<dyn Vault>>,
+}
+
+/// The personal-data vault of a deployed function: the key table `SUBJECT_KEYS_TABLE` through `dynamodb`, data
+/// keys wrapped as `tributary_ledger::vault_from_env` reads (none without a table).
+pub async fn vault_from_env(
+    aws: &aws_types::SdkConfig,
+    dynamodb: &aws_sdk_dynamodb::Client,
+) -> Result<Option<Arc<dyn Vault>>, tributary_runtime::ConfigError> {
+    let keys = std::env::var("SUBJECT_KEYS_TABLE")
+        .ok()
+        .filter(|table| !table.is_empty())
+        .map(|table| {
+            Arc::new(DynamoDbSubjectKeys::new(dynamodb.clone(), table)) as Arc<dyn SubjectKeyStore>
+        });
+    tributary_ledger::vault_from_env(aws, keys).await
+}
+
+/// The commands of a deployed function: the events table `events_table` through `dynamodb` (sealed by `ledger`),
+/// and a Kafka publisher that connects in the background (MSK
 /// discovery through `aws`), so that commands are served from the first request even when the MSK control plane
 /// does not answer.
 pub fn connected_commands(
@@ -57,10 +83,12 @@ pub fn connected_commands(
     events_table: &str,
     kafka: KafkaConfig,
     aws: aws_types::SdkConfig,
-    notary: Option<Arc<dyn Notary>>,
+    ledger: Ledger,
 ) -> Commands {
     Commands::new(Arc::new(
-        DynamoDbEventStore::new(dynamodb, events_table).with_notary(notary),
+        DynamoDbEventStore::new(dynamodb, events_table)
+            .with_notary(ledger.notary)
+            .with_vault(ledger.vault),
     ))
     .with_publisher(
         LazyPublisher::connect_in_background(kafka, aws),
@@ -69,7 +97,7 @@ pub fn connected_commands(
 }
 
 /// What a query function's routes read: the projections, the events (the audit trail, and views as of a past
-/// version), signed cursors, and how the aggregates' snapshots are written (a read of the past folds from the
+/// version; its vault opens the answers' personal data), signed cursors, and how the aggregates' snapshots are written (a read of the past folds from the
 /// nearest one at or below it). Clones share the clients (each domain's routes take one).
 #[derive(Clone)]
 pub struct ReadSide {
@@ -92,14 +120,18 @@ pub async fn serve_reads(
     let aws = aws_config(SdkPolicy::from_env(SdkPolicy::REQUEST_PATH)?).await;
     let cursors = crate::cursor_secret::cursors_from_env(&aws).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let vault = vault_from_env(&aws, &dynamodb).await?;
     let side = ReadSide {
         projections: ProjectionStore::new(
             dynamodb.clone(),
             env_or("PROJECTIONS_TABLE", "tributary-projections"),
         ),
-        events: DynamoDbEventStore::shared(
-            dynamodb,
-            env_or("EVENTS_TABLE", crate::commands::DEFAULT_EVENTS_TABLE),
+        events: Arc::new(
+            DynamoDbEventStore::new(
+                dynamodb,
+                env_or("EVENTS_TABLE", crate::commands::DEFAULT_EVENTS_TABLE),
+            )
+            .with_vault(vault),
         ),
         cursors,
         snapshots: SnapshotPolicy::from_env()?,

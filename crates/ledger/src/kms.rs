@@ -10,7 +10,7 @@ use aws_sdk_kms::Client;
 use tributary_store::chain::{Notary, NotaryError};
 
 /// The key `key_id` (id, ARN or alias) names: its ARN, spec and usage.
-async fn describe(client: &Client, key_id: &str) -> Result<KeyMetadata, LedgerError> {
+pub(crate) async fn describe(client: &Client, key_id: &str) -> Result<KeyMetadata, LedgerError> {
     client
         .describe_key()
         .key_id(key_id)

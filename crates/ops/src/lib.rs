@@ -10,7 +10,9 @@
 //!   the event store, serve it, roll back, retire the old one;
 //! * `stream <id>`: one aggregate's events from the event store, as recorded;
 //! * `verify <stream> | --all`: the events as stored against their hash chain and signed checkpoints — what was
-//!   modified, deleted, inserted or reordered.
+//!   modified, deleted, inserted or reordered;
+//! * `forget <subject> --reason ..`: erase a data subject's personal data by destroying their data key (recorded,
+//!   idempotent).
 //!
 //! Tables and counts for people (progress on stderr), `--json` for scripts. Credentials as for every AWS tool (the
 //! default chain); a local stack through `AWS_ENDPOINT_URL_DYNAMODB` and `KAFKA_BOOTSTRAP_SERVERS` (README,
@@ -19,6 +21,7 @@
 //! `tributary-projections` (`rebuild`).
 
 mod dead_letters;
+mod forget;
 mod lag;
 mod read_models;
 mod rebuild;
@@ -57,7 +60,7 @@ pub trait Domain: Sync {
 #[command(
     name = "tributary",
     version,
-    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, read-model versions, streams, verifying the ledger."
+    about = "Operate a Tributary deployment: lag, dead letters, rebuilds, read-model versions, streams, verifying the ledger, forgetting a data subject."
 )]
 pub struct Cli {
     /// JSON on stdout instead of tables (progress stays on stderr).
@@ -86,6 +89,14 @@ pub struct Environment {
         default_value = "tributary-projections"
     )]
     pub projections_table: String,
+    /// The personal-data vault's key table (`forget`).
+    #[arg(
+        long,
+        global = true,
+        env = "SUBJECT_KEYS_TABLE",
+        default_value = "tributary-subject-keys"
+    )]
+    pub subject_keys_table: String,
     /// A local DynamoDB API (the devstack's is http://127.0.0.1:8042); AWS when unset.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_DYNAMODB")]
     pub dynamodb_endpoint: Option<String>,
@@ -143,6 +154,15 @@ pub enum Command {
     },
     /// Check the events as stored against their hash chain and signed checkpoints: what was modified, deleted,
     /// inserted or reordered, which checkpoint does not verify. Exit status 1 when anything is found.
+    /// Erase a data subject's personal data: destroy their data key, so that every value sealed under it reads as
+    /// erased everywhere (events, Kafka, projections, backups). Recorded (who, when, why); idempotent.
+    Forget {
+        /// The subject: the pseudonymous id their data was sealed for (in the bank, the account owner's principal).
+        subject: String,
+        /// Why (kept with the record of the erasure).
+        #[arg(long)]
+        reason: String,
+    },
     Verify {
         /// A stream id or aggregate id.
         #[arg(required_unless_present = "all")]
@@ -333,6 +353,7 @@ pub async fn run(
         } => rebuild::rebuild(&ctx, projection, scan.options(skip), streams, out).await,
         Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
+        Command::Forget { subject, reason } => forget::forget(&ctx, subject, reason, out).await,
         Command::Verify { stream, keys, .. } => {
             verify::verify(&ctx, stream.as_deref(), keys, out).await
         }

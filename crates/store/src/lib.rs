@@ -8,6 +8,8 @@
 //! * [`chain`], [`sealing`], [`verify`]: tamper evidence — every event hashed and chained to the one before it,
 //!   signed checkpoints every so many events, and the walk that says what was modified, deleted, inserted or
 //!   reordered.
+//! * [`personal`]: personal values sealed under their subject's key before an event is stored ([`personal::Vault`]),
+//!   opened where people read them, erased by forgetting the subject.
 //! * [`InMemoryEventStore`]: the same promises in one process, for a domain's tests (no server).
 //! * `contract` (feature `contract`): the tests every store passes — the in-memory one here, the DynamoDB one in
 //!   `tributary-dynamodb` — generated into a store's test suite by [`contract_tests!`].
@@ -19,6 +21,7 @@ pub mod chain;
 mod error;
 mod event;
 mod memory;
+pub mod personal;
 mod receipt;
 pub mod sealing;
 mod store;

@@ -5,6 +5,7 @@
 use crate::chain::Notary;
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, Snapshot, StoredEvent};
+use crate::personal::Vault;
 use crate::receipt::Receipt;
 use crate::sealing::prepare_append;
 use crate::store::{EventPage, EventStore, Order, StreamCursor, Tail, MAX_EVENTS_PER_APPEND};
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct InMemoryEventStore {
     inner: Mutex<Streams>,
     notary: Option<Arc<dyn Notary>>,
+    vault: Option<Arc<dyn Vault>>,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +42,12 @@ impl InMemoryEventStore {
     /// Seal checkpoints with `notary` ([`crate::sealing`]).
     pub fn with_notary(mut self, notary: Arc<dyn Notary>) -> Self {
         self.notary = Some(notary);
+        self
+    }
+
+    /// Seal personal values with `vault` ([`crate::personal`]).
+    pub fn with_vault(mut self, vault: Arc<dyn Vault>) -> Self {
+        self.vault = Some(vault);
         self
     }
 
@@ -121,6 +129,10 @@ impl EventStore for InMemoryEventStore {
             inner.receipts.insert(receipt.id.clone(), receipt.clone());
         }
         Ok(new_version)
+    }
+
+    fn vault(&self) -> Option<&dyn Vault> {
+        self.vault.as_deref()
     }
 
     async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {

@@ -1,11 +1,30 @@
 //! An append's events as a store writes them: each chained to the one before (the first to the stream's head), and
-//! sealed by the store's [`Notary`] where a checkpoint is due. Every store appends through [`chain_append`], so a
+//! sealed by the store's [`Notary`] where a checkpoint is due — their personal values sealed by the store's vault
+//! first, so that the chain covers the ciphertext. Every store appends through [`chain_append`], so a
 //! stream's chain and seals do not depend on which store, or which writer, appended.
 
 use crate::chain::{seal_message, Notary, Seal};
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, StoredEvent};
+use crate::personal::{seal_payload, Vault};
 use crate::store::EventStore;
+
+/// `events` with every plain personal value sealed by `vault` ([`crate::personal`]): what is hashed, stored and
+/// published. Events without personal data are passed as they are; personal data and no vault is refused.
+pub async fn seal_events(
+    vault: Option<&dyn Vault>,
+    events: &[NewEvent],
+) -> Result<Vec<NewEvent>, EventStoreError> {
+    let mut sealed = Vec::with_capacity(events.len());
+    for event in events {
+        let mut event = event.clone();
+        if let Some(payload) = seal_payload(vault, &event.payload).await? {
+            event.payload = payload;
+        }
+        sealed.push(event);
+    }
+    Ok(sealed)
+}
 
 /// `events` as `store` writes them after `expected_version` of `stream_id`: chained to `previous` (the event the
 /// caller read at `expected_version`; when it passes none, `store` reads it: one more read), sealed by `notary`
@@ -18,6 +37,7 @@ pub async fn prepare_append(
     events: &[NewEvent],
     notary: Option<&dyn Notary>,
 ) -> Result<Vec<StoredEvent>, EventStoreError> {
+    let events = seal_events(store.vault(), events).await?;
     let read;
     let previous_chain = match known_previous(expected_version, previous) {
         Some(chain) => chain,
@@ -33,7 +53,7 @@ pub async fn prepare_append(
             previous.chain()
         }
     };
-    chain_append(stream_id, expected_version, previous_chain, events, notary).await
+    chain_append(stream_id, expected_version, previous_chain, &events, notary).await
 }
 
 /// The chain hash an append at `expected_version` continues from, when the caller's `previous` (the event it read

@@ -2,6 +2,7 @@
 
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, Snapshot, StoredEvent};
+use crate::personal::Vault;
 use crate::receipt::Receipt;
 
 /// The most items one atomic append writes: its events, and its receipt when it has one (DynamoDB's limit on a
@@ -129,6 +130,12 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         page_size: i32,
     ) -> Result<(Vec<String>, Option<StreamCursor>), EventStoreError>;
 
+    /// The vault this store seals personal values with ([`crate::personal`]); `None`: it refuses events that hold
+    /// any.
+    fn vault(&self) -> Option<&dyn Vault> {
+        None
+    }
+
     /// [`append_with_receipt`](Self::append_with_receipt) without a snapshot or a receipt.
     async fn append(
         &self,
@@ -198,6 +205,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn remember(&self, receipt: &Receipt) -> Result<(), EventStoreError> {
         (**self).remember(receipt).await
+    }
+
+    fn vault(&self) -> Option<&dyn Vault> {
+        (**self).vault()
     }
 
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, EventStoreError> {

@@ -45,6 +45,8 @@ pub struct TestDynamo {
     pub events_table: String,
     /// The projections table created for this test binary.
     pub projections_table: String,
+    /// The personal-data vault's key table created for this test binary.
+    pub subject_keys_table: String,
 }
 
 static DYNAMO: OnceLock<TestDynamo> = OnceLock::new();
@@ -131,12 +133,14 @@ fn start() -> TestDynamo {
         embedded,
         events_table: format!("test-events-{suffix}"),
         projections_table: format!("test-projections-{suffix}"),
+        subject_keys_table: format!("test-subject-keys-{suffix}"),
     };
     runtime.block_on(async {
         let client = dynamo.client();
         for (spec, name) in [
             (tables::EVENTS, &dynamo.events_table),
             (tables::PROJECTIONS, &dynamo.projections_table),
+            (tables::SUBJECT_KEYS, &dynamo.subject_keys_table),
         ] {
             spec.ensure(&client, name).await.unwrap_or_else(|e| {
                 panic!(

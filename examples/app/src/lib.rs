@@ -29,9 +29,11 @@ pub fn commands(commands: Commands) -> Api {
         .with(tasks_api::command_routes(), commands)
 }
 
-/// Every domain's read routes over the read side, and the API's documents.
+/// Every domain's read routes over the read side, and the API's documents; personal data in their answers opened
+/// by the read side's vault.
 pub fn reads(side: ReadSide) -> Api {
     let views = Views::new(side.projections.clone(), side.events.clone());
+    let events = side.events.clone();
     Api::new()
         .with(
             query_function::route_table(),
@@ -39,6 +41,7 @@ pub fn reads(side: ReadSide) -> Api {
         )
         .with(tasks_api::read_routes(), views)
         .with(documents(), Documents::assembled())
+        .revealing(events)
 }
 
 /// Every domain's read models, each fed by its own denormaliser (consumer group `tributary-<name>`).

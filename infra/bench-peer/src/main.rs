@@ -215,6 +215,7 @@ impl Peer {
                         AccountCommand::Open {
                             owner: Principal::parse("bench").expect("a valid principal"),
                             currency: Currency::parse("EUR").expect("a valid currency"),
+                            holder: None,
                         },
                     )
                     .await
@@ -243,6 +244,7 @@ impl Peer {
                 AccountEvent::AccountOpened {
                     owner: Principal::parse("bench").expect("a valid principal"),
                     currency: Currency::parse("EUR").expect("a valid currency"),
+                    holder: None,
                 }
             } else {
                 AccountEvent::MoneyDeposited {

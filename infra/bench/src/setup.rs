@@ -100,6 +100,7 @@ pub fn account_history(length: u64) -> Vec<NewEvent> {
         &AccountEvent::AccountOpened {
             owner: Principal::parse(OWNER).expect("a valid principal"),
             currency: Currency::parse("EUR").expect("a valid currency"),
+            holder: None,
         },
         metadata(),
     );

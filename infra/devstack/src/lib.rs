@@ -108,9 +108,31 @@ pub struct DevstackConfig {
     pub command_delivery_timeout: Duration,
     /// Who seals the ledger's checkpoints (deployed: the KMS key `LEDGER_KMS_KEY_ID`); default a new local key.
     pub ledger: Option<Arc<dyn tributary_store::chain::Notary>>,
+    /// The personal-data vault's key table (deployed: `SUBJECT_KEYS_TABLE`).
+    pub subject_keys_table: String,
+    /// What wraps the subjects' data keys (deployed: the KMS key `PERSONAL_DATA_KMS_KEY_ID`); default a new local
+    /// key. `None`: no vault, and events with personal data are refused.
+    pub personal_data: Option<Arc<dyn tributary_ledger::KeyWrap>>,
 }
 
+/// The personal-data key table's default name.
+pub const DEFAULT_SUBJECT_KEYS_TABLE: &str = "tributary-subject-keys";
+
 impl DevstackConfig {
+    /// The vault the stack's writers and readers use, through `client` (none without a key wrap).
+    fn vault(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+    ) -> Option<Arc<dyn tributary_store::personal::Vault>> {
+        let wrap = self.personal_data.clone()?;
+        let keys =
+            tributary_dynamodb::DynamoDbSubjectKeys::new(client.clone(), &self.subject_keys_table);
+        Some(Arc::new(tributary_ledger::SubjectVault::new(
+            Arc::new(keys),
+            wrap,
+        )))
+    }
+
     /// Defaults: HTTP on `http_addr`, everything embedded, default names, no chaos, relay on, the deployed
     /// functions' timeouts.
     pub fn embedded(http_addr: SocketAddr) -> Self {
@@ -142,6 +164,10 @@ impl DevstackConfig {
                 tributary_ledger::LocalNotary::generate(tributary_ledger::DEFAULT_SEAL_EVERY)
                     .expect("a new P-256 key"),
             )),
+            subject_keys_table: DEFAULT_SUBJECT_KEYS_TABLE.to_owned(),
+            personal_data: Some(Arc::new(
+                tributary_ledger::LocalKeyWrap::generate().expect("a new AES-256 key"),
+            )),
         }
     }
 }
@@ -155,6 +181,7 @@ pub struct Devstack {
     pub dynamo_description: String,
     pub events_table: String,
     pub projections_table: String,
+    pub subject_keys_table: String,
     /// The Kafka bootstrap list in use.
     pub kafka_bootstrap: String,
     pub kafka_description: String,
@@ -280,6 +307,7 @@ impl Devstack {
             dynamo_description,
             events_table: config.events_table,
             projections_table: config.projections_table,
+            subject_keys_table: config.subject_keys_table,
             kafka_bootstrap: kafka.bootstrap,
             kafka_description: kafka.description,
             events_topic: config.events_topic,
@@ -396,7 +424,7 @@ impl Clients {
     }
 }
 
-/// Create the events and projections tables (or leave them as they are).
+/// Create the events, projections and subject-key tables (or leave them as they are).
 async fn ensure_tables(
     client: &aws_sdk_dynamodb::Client,
     config: &DevstackConfig,
@@ -405,6 +433,7 @@ async fn ensure_tables(
     for (spec, name) in [
         (tables::EVENTS, &config.events_table),
         (tables::PROJECTIONS, &config.projections_table),
+        (tables::SUBJECT_KEYS, &config.subject_keys_table),
     ] {
         spec.ensure(client, name)
             .await
@@ -479,9 +508,11 @@ async fn serve_http(
         ..kafka.clone()
     })
     .await?;
+    let vault = config.vault(&clients.request_path);
     let commands = Commands::new(Arc::new(
         DynamoDbEventStore::new(clients.request_path.clone(), &config.events_table)
-            .with_notary(config.ledger.clone()),
+            .with_notary(config.ledger.clone())
+            .with_vault(vault.clone()),
     ))
     .with_snapshots(config.snapshots)
     .with_publisher(
@@ -499,7 +530,10 @@ async fn serve_http(
     let http_addr = listener.local_addr()?;
     let reads = ReadSide {
         projections: ProjectionStore::new(clients.request_path.clone(), &config.projections_table),
-        events: DynamoDbEventStore::shared(clients.request_path.clone(), &config.events_table),
+        events: Arc::new(
+            DynamoDbEventStore::new(clients.request_path.clone(), &config.events_table)
+                .with_vault(vault),
+        ),
         cursors: Cursors::new(tributary_http::cursor::LOCAL_CURSOR_SECRET.as_bytes()),
         snapshots: SnapshotPolicy::default(),
     };
@@ -644,7 +678,8 @@ async fn transfer_process(
 ) -> anyhow::Result<ProcessStart> {
     let events: Arc<dyn EventStore> = Arc::new(
         DynamoDbEventStore::new(clients.background.clone(), &config.events_table)
-            .with_notary(config.ledger.clone()),
+            .with_notary(config.ledger.clone())
+            .with_vault(config.vault(&clients.background)),
     );
     let group = kafka_mapping::group_id(&config.mapping.group_prefix, CONSUMER_GROUP_SUFFIX);
     Ok(ProcessStart {

@@ -108,6 +108,28 @@ fn ledger_key(
     Ok((notary, path))
 }
 
+/// The key that wraps the subjects' data keys: the one in `PERSONAL_DATA_KEY_FILE` when set, else the one this
+/// port's stack kept, else a new one (kept, so that personal data written before a restart still opens).
+fn personal_data_key(
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(tributary_ledger::LocalKeyWrap, std::path::PathBuf)> {
+    let kept = std::env::temp_dir().join(format!(
+        "tributary-devstack-{}-personal-data-key",
+        addr.port()
+    ));
+    let path = std::env::var("PERSONAL_DATA_KEY_FILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or(kept);
+    if path.exists() {
+        return Ok((tributary_ledger::LocalKeyWrap::read(&path)?, path));
+    }
+    let wrap = tributary_ledger::LocalKeyWrap::generate()?;
+    wrap.write(&path)?;
+    Ok((wrap, path))
+}
+
 /// Write `bytes` to a new file only its owner may read.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -140,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
     let (ledger, ledger_public_key) = ledger_key(args.addr)?;
     let ledger_name = tributary_store::chain::Notary::key(&ledger).to_owned();
     let ledger_every = tributary_store::chain::Notary::every(&ledger);
+    let (personal_data, personal_data_key) = personal_data_key(args.addr)?;
     let stack = Devstack::start(DevstackConfig {
         http_addr: args.addr,
         dynamo,
@@ -161,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
         // RATE_LIMIT_PER_SECOND (and RATE_LIMIT_BURST) give each principal a budget, as deployed; off by default.
         rate_limit: tributary_http::RateLimit::from_env_or(0)?,
         ledger: Some(std::sync::Arc::new(ledger)),
+        personal_data: Some(std::sync::Arc::new(personal_data)),
         ..DevstackConfig::embedded(args.addr)
     })
     .await?;
@@ -197,6 +221,11 @@ async fn main() -> anyhow::Result<()> {
         ledger_every,
         ledger_name,
         ledger_public_key.display()
+    );
+    println!(
+        "  personal data sealed per subject in table {} (data keys wrapped by {}): tributary forget <subject>",
+        stack.subject_keys_table,
+        personal_data_key.display()
     );
     if args.fail_publish_rate > 0.0 {
         println!(

@@ -24,6 +24,9 @@ pub async fn test_config() -> DevstackConfig {
         dynamo: DynamoSource::External(d.endpoint.clone()),
         events_table: d.events_table.clone(),
         projections_table: d.projections_table.clone(),
+        // One key table and one wrapping key for every stack of the test binary, as a deployment has.
+        subject_keys_table: d.subject_keys_table.clone(),
+        personal_data: Some(personal_data_key()),
         kafka: KafkaSource::External(k.bootstrap.clone()),
         events_topic: k.topic("events", TOPIC_PARTITIONS).await,
         rejections_topic: k.topic("rejections", TOPIC_PARTITIONS).await,
@@ -45,6 +48,16 @@ pub async fn test_config() -> DevstackConfig {
         snapshots: SNAPSHOTS,
         ..DevstackConfig::embedded("127.0.0.1:0".parse().unwrap())
     }
+}
+
+/// The key that wraps the test binary's data keys (a local one, made once).
+pub fn personal_data_key() -> std::sync::Arc<dyn tributary_ledger::KeyWrap> {
+    static KEY: std::sync::OnceLock<std::sync::Arc<dyn tributary_ledger::KeyWrap>> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        std::sync::Arc::new(tributary_ledger::LocalKeyWrap::generate().expect("a new AES key"))
+    })
+    .clone()
 }
 
 /// Start the stack with [`test_config`].
@@ -343,6 +356,7 @@ pub async fn tributary_cli_output(
         format!("--dynamodb-endpoint={}", stack.dynamo_endpoint),
         format!("--events-table={}", stack.events_table),
         format!("--projections-table={}", stack.projections_table),
+        format!("--subject-keys-table={}", stack.subject_keys_table),
         format!("--kafka-bootstrap={}", stack.kafka_bootstrap),
         format!("--events-topic={}", stack.events_topic),
         format!("--dead-letter-topic={}", stack.dead_letter_topic),

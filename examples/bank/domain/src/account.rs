@@ -1,9 +1,9 @@
 //! The account aggregate: its commands, events, state, rules and the Decider that ties them together.
 
-use crate::values::{AccountId, Amount, Currency, Principal, TransferId, MAX_BALANCE};
+use crate::values::{AccountId, Amount, Currency, HolderName, Principal, TransferId, MAX_BALANCE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tributary_core::{Decider, DomainEvent, StoredShape};
+use tributary_core::{Decider, DomainEvent, Personal, StoredShape};
 
 /// What a caller may ask of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub enum AccountCommand {
     Open {
         owner: Principal,
         currency: Currency,
+        /// The account holder's name: personal data of the owner (stored sealed under their key, erasable).
+        holder: Option<HolderName>,
     },
     /// A deposit by `by`: the authenticated caller, never a value from the request body.
     Deposit {
@@ -59,6 +61,9 @@ pub enum AccountEvent {
     AccountOpened {
         owner: Principal,
         currency: Currency,
+        /// The holder's name, the owner's personal data (absent before it was asked for, or when not given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holder: Option<Personal>,
     },
     /// `deposited_by`: who made the deposit. Since schema version 2; a version-1 payload (stored before) is
     /// upcast with the principal its metadata names as the actor.
@@ -145,10 +150,15 @@ pub enum AccountState {
         currency: Currency,
         /// Minor units, never above [`MAX_BALANCE`].
         balance: u64,
+        /// Sealed as stored (a decider never reads it): carried so that views can show it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holder: Option<Personal>,
     },
     Closed {
         owner: Principal,
         currency: Currency,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holder: Option<Personal>,
     },
 }
 
@@ -227,16 +237,25 @@ impl Decider for Account {
         use AccountEvent as E;
         use AccountState as S;
         match (state, event) {
-            (S::Unopened, E::AccountOpened { owner, currency }) => S::Open {
+            (
+                S::Unopened,
+                E::AccountOpened {
+                    owner,
+                    currency,
+                    holder,
+                },
+            ) => S::Open {
                 owner: owner.clone(),
                 currency: *currency,
                 balance: 0,
+                holder: holder.clone(),
             },
             (
                 S::Open {
                     owner,
                     currency,
                     balance,
+                    holder,
                 },
                 E::MoneyDeposited { amount, .. }
                 | E::TransferReceived { amount, .. }
@@ -245,25 +264,35 @@ impl Decider for Account {
                 owner,
                 currency,
                 balance: balance.saturating_add(amount.minor_units()),
+                holder,
             },
             (
                 S::Open {
                     owner,
                     currency,
                     balance,
+                    holder,
                 },
                 E::MoneyWithdrawn { amount } | E::TransferSent { amount, .. },
             ) => S::Open {
                 owner,
                 currency,
                 balance: balance.saturating_sub(amount.minor_units()),
+                holder,
             },
             (
                 S::Open {
-                    owner, currency, ..
+                    owner,
+                    currency,
+                    holder,
+                    ..
                 },
                 E::AccountClosed,
-            ) => S::Closed { owner, currency },
+            ) => S::Closed {
+                owner,
+                currency,
+                holder,
+            },
             // `decide` never emits any other combination; ignoring it keeps the fold total.
             (state, _) => state,
         }
@@ -277,9 +306,19 @@ impl Decider for Account {
         use AccountRejection as R;
         use AccountState as S;
         let event = match (state, command) {
-            (S::Unopened, C::Open { owner, currency }) => AccountEvent::AccountOpened {
+            (
+                S::Unopened,
+                C::Open {
+                    owner,
+                    currency,
+                    holder,
+                },
+            ) => AccountEvent::AccountOpened {
                 owner: owner.clone(),
                 currency: *currency,
+                holder: holder
+                    .as_ref()
+                    .map(|name| Personal::new(owner.as_str(), name.as_str())),
             },
             (S::Unopened, _) => return Err(R::NotOpened),
             (S::Closed { .. }, C::Open { .. }) | (S::Open { .. }, C::Open { .. }) => {
@@ -425,6 +464,7 @@ mod tests {
         AccountCommand::Open {
             owner: Principal::parse("alice").unwrap(),
             currency: Currency::parse("EUR").unwrap(),
+            holder: None,
         }
     }
     fn deposit(n: u64) -> AccountCommand {
@@ -463,6 +503,7 @@ mod tests {
         AccountEvent::AccountOpened {
             owner: Principal::parse("alice").unwrap(),
             currency: Currency::parse("EUR").unwrap(),
+            holder: None,
         }
     }
     fn deposited(n: u64) -> AccountEvent {
@@ -497,6 +538,7 @@ mod tests {
             .and_state(&AccountState::Closed {
                 owner: Principal::parse("alice").unwrap(),
                 currency: Currency::parse("EUR").unwrap(),
+                holder: None,
             });
     }
 

@@ -14,5 +14,6 @@ pub mod views;
 pub use account::{Account, AccountCommand, AccountEvent, AccountRejection, AccountState};
 pub use transfer::{Transfer, TransferCommand, TransferEvent, TransferRejection, TransferState};
 pub use values::{
-    AccountId, Amount, Currency, InvalidValue, Principal, TransferId, MAX_AMOUNT, MAX_BALANCE,
+    AccountId, Amount, Currency, HolderName, InvalidValue, Principal, TransferId, MAX_AMOUNT,
+    MAX_BALANCE,
 };

@@ -24,6 +24,46 @@ pub enum InvalidValue {
     Amount,
     #[error("currency must be an ISO 4217 code such as EUR")]
     Currency,
+    #[error(
+        "holder must be a name of 1 to {MAX_HOLDER_LEN} characters, without control characters"
+    )]
+    Holder,
+}
+
+/// The longest holder name accepted (characters).
+pub const MAX_HOLDER_LEN: usize = 100;
+
+/// An account holder's name as given (trimmed): personal data, stored only sealed
+/// ([`tributary_core::Personal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HolderName(String);
+
+impl HolderName {
+    pub fn parse(name: &str) -> Result<Self, InvalidValue> {
+        let name = name.trim();
+        let length = name.chars().count();
+        if !(1..=MAX_HOLDER_LEN).contains(&length) || name.chars().any(char::is_control) {
+            return Err(InvalidValue::Holder);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for HolderName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HolderName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name).map_err(serde::de::Error::custom)
+    }
 }
 
 /// An ISO 4217 currency.

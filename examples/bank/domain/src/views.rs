@@ -21,7 +21,7 @@ use crate::account::{AccountEvent, AccountState};
 use crate::transfer::{Transfer, TransferEvent, TransferState};
 use crate::values::{AccountId, Amount, TransferId};
 use serde::{Deserialize, Serialize};
-use tributary_core::{Decider, ItemKey, Projection, RecordedEvent, Row};
+use tributary_core::{Decider, ItemKey, Personal, Projection, RecordedEvent, Row};
 
 /// The account summary: one checkpoint item per account, read by `GET /accounts/{id}`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -352,6 +352,9 @@ pub struct AccountSummary {
     pub version: u64,
     /// When the last applied event happened (RFC 3339).
     pub updated_at: String,
+    /// The holder's name: sealed in the row, shown opened (or `null` once the owner was forgotten) by the query API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Personal>,
 }
 
 impl AccountSummary {
@@ -364,14 +367,19 @@ impl AccountSummary {
         version: u64,
         occurred_at: &str,
     ) -> Option<Self> {
-        let (owner, currency, balance, status) = match state {
+        let (owner, currency, balance, status, holder) = match state {
             AccountState::Unopened => return None,
             AccountState::Open {
                 owner,
                 currency,
                 balance,
-            } => (owner, currency, *balance, "open"),
-            AccountState::Closed { owner, currency } => (owner, currency, 0, "closed"),
+                holder,
+            } => (owner, currency, *balance, "open", holder),
+            AccountState::Closed {
+                owner,
+                currency,
+                holder,
+            } => (owner, currency, 0, "closed", holder),
         };
         Some(Self {
             account_id: account_id.to_owned(),
@@ -381,6 +389,7 @@ impl AccountSummary {
             status: status.to_owned(),
             version,
             updated_at: occurred_at.to_owned(),
+            holder: holder.clone(),
         })
     }
 
@@ -393,7 +402,14 @@ impl AccountSummary {
         event: &AccountEvent,
     ) -> Option<Self> {
         let mut next = match (state, event) {
-            (None, AccountEvent::AccountOpened { owner, currency }) => Self {
+            (
+                None,
+                AccountEvent::AccountOpened {
+                    owner,
+                    currency,
+                    holder,
+                },
+            ) => Self {
                 account_id: account_id.to_owned(),
                 owner: owner.as_str().to_owned(),
                 currency: currency.code().to_owned(),
@@ -401,6 +417,7 @@ impl AccountSummary {
                 status: "open".into(),
                 version,
                 updated_at: occurred_at.to_owned(),
+                holder: holder.clone(),
             },
             (None, _) => return None,
             (
@@ -566,6 +583,7 @@ mod tests {
             AccountEvent::AccountOpened {
                 owner: Principal::parse("ann").unwrap(),
                 currency: Currency::parse("EUR").unwrap(),
+                holder: None,
             },
             AccountEvent::MoneyDeposited {
                 amount: Amount::new(1000).unwrap(),
@@ -591,7 +609,7 @@ mod tests {
             let ann = Principal::parse("ann").unwrap();
             let mut state = Account::initial();
             let mut summary = None;
-            let commands = std::iter::once(AccountCommand::Open { owner: ann.clone(), currency: Currency::parse("EUR").unwrap() })
+            let commands = std::iter::once(AccountCommand::Open { owner: ann.clone(), currency: Currency::parse("EUR").unwrap(), holder: None })
                 .chain(amounts.iter().map(|(kind, n)| {
                     let amount = Amount::new(*n).unwrap();
                     match kind {
@@ -707,6 +725,7 @@ mod tests {
             let events: Vec<AccountEvent> = std::iter::once(AccountEvent::AccountOpened {
                 owner: ann.clone(),
                 currency: Currency::parse("EUR").unwrap(),
+                holder: None,
             })
             .chain(kinds.iter().map(|kind| match kind {
                 0 => AccountEvent::MoneyDeposited { amount, deposited_by: ann.clone() },

@@ -270,7 +270,7 @@ proptest! {
             let owner = format!("owner-{i}");
             let mut stream = Stream::<Account>::new();
             let currency = Currency::parse(if *dollars { "USD" } else { "EUR" }).unwrap();
-            let open = AccountCommand::Open { owner: Principal::parse(&owner).unwrap(), currency };
+            let open = AccountCommand::Open { owner: Principal::parse(&owner).unwrap(), currency, holder: None };
             assert!(stream.command(&owner, &open, "open"));
             if *first > 0 {
                 let deposit = AccountCommand::Deposit { amount: amount(*first), by: Principal::parse(&owner).unwrap() };
@@ -622,6 +622,7 @@ fn only_the_transfer_process_credits_or_refunds_an_account() {
     let opened = AccountEvent::AccountOpened {
         owner: Principal::parse("ann").unwrap(),
         currency: eur,
+        holder: None,
     };
     let (transfer_id, from) = (TransferId::random(), AccountId::random());
     let credit = || AccountCommand::ReceiveTransfer {

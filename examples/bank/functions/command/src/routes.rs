@@ -23,8 +23,8 @@ use axum::Router;
 use bank_account::transfer::Destination;
 use bank_account::values::{AccountStream, TransferStream};
 use bank_account::{
-    AccountCommand, AccountId, AccountState, Amount, Currency, Principal, TransferCommand,
-    TransferId,
+    AccountCommand, AccountId, AccountState, Amount, Currency, HolderName, Principal,
+    TransferCommand, TransferId,
 };
 use bank_api::problems::{AccountProblems, TransferProblems};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,10 @@ pub fn route_table() -> Vec<Route<CommandService>> {
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountRequest {
     pub currency: Currency,
+    /// The holder's name (optional): the caller's personal data, stored sealed under their key. Not part of the
+    /// request's idempotency fingerprint or of a rejection event (personal data is never published in the clear).
+    #[serde(default, skip_serializing)]
+    pub holder: Option<HolderName>,
 }
 
 /// Body of a deposit or withdrawal.
@@ -152,6 +156,7 @@ impl RequestDescription<'_> {
             Self::Open { body, owner, .. } => AccountCommand::Open {
                 owner: owner.clone(),
                 currency: body.currency,
+                holder: body.holder.clone(),
             },
             Self::Deposit { body, by, .. } => AccountCommand::Deposit {
                 amount: body.amount,
@@ -279,11 +284,9 @@ pub async fn request_transfer(
         AccountState::Open {
             owner, currency, ..
         }
-        | AccountState::Closed { owner, currency }
-            if owner == requester =>
-        {
-            currency
-        }
+        | AccountState::Closed {
+            owner, currency, ..
+        } if owner == requester => currency,
         _ => return Err(AccountProblems.not_found()),
     };
     // What the destination is now: the transfer refuses one that was never opened (it could be opened between two

@@ -43,14 +43,14 @@ impl CommandService {
         events_table: &str,
         kafka: KafkaConfig,
         aws: aws_types::SdkConfig,
-        notary: Option<std::sync::Arc<dyn tributary_store::chain::Notary>>,
+        ledger: tributary_http::shell::Ledger,
     ) -> Self {
         Self::from(tributary_http::shell::connected_commands(
             dynamodb,
             events_table,
             kafka,
             aws,
-            notary,
+            ledger,
         ))
     }
 

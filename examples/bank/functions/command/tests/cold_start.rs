@@ -93,7 +93,8 @@ async fn commands_are_served_while_msk_discovery_fails() {
     )
     .unwrap();
     let d = dynamo();
-    let service = CommandService::connect(d.client(), &d.events_table, kafka, aws, None);
+    let service =
+        CommandService::connect(d.client(), &d.events_table, kafka, aws, Default::default());
     let app = router(service.clone());
 
     // The container serves at once, although discovery keeps failing.

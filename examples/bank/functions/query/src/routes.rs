@@ -79,9 +79,14 @@ pub fn router(service: QueryService) -> Router {
     tributary_http::with_problem_fallbacks(routes(service))
 }
 
-/// The query routes alone (to merge with others).
+/// The query routes alone (to merge with others), their answers' personal data opened
+/// ([`tributary_http::personal`]).
 pub fn routes(service: QueryService) -> Router {
-    tributary_http::router_from(route_table()).with_state(service)
+    let events = service.events.clone();
+    tributary_http::personal::revealing(
+        tributary_http::router_from(route_table()).with_state(service),
+        events,
+    )
 }
 
 /// Every read route of the bank (the application serves the API's documents beside them).

@@ -32,6 +32,7 @@ async fn a_past_version_is_read_from_the_nearest_snapshot() {
             AccountEvent::AccountOpened {
                 owner: owner.clone(),
                 currency: Currency::parse("EUR").unwrap(),
+                holder: None,
             }
         } else {
             AccountEvent::MoneyDeposited {
