@@ -33,14 +33,13 @@ pub enum InvalidValue {
 /// The longest holder name accepted (characters).
 pub const MAX_HOLDER_LEN: usize = 100;
 
-/// An account holder's name as given (trimmed): personal data, stored only sealed
+/// An account holder's name as given: personal data, stored only sealed
 /// ([`tributary_core::Personal`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HolderName(String);
 
 impl HolderName {
     pub fn parse(name: &str) -> Result<Self, InvalidValue> {
-        let name = name.trim();
         let length = name.chars().count();
         if !(1..=MAX_HOLDER_LEN).contains(&length) || name.chars().any(char::is_control) {
             return Err(InvalidValue::Holder);
