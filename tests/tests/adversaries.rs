@@ -219,6 +219,7 @@ async fn a_requester_cannot_take_the_process_keys() {
         destination: Destination::Open {
             currency: Currency::parse("EUR").unwrap(),
         },
+        from_holder: None,
     };
     let requested = match <bank_account::Transfer as tributary_core::Decider>::decide(
         &TransferState::Unrequested,

@@ -40,6 +40,8 @@ pub enum AccountCommand {
         from: AccountId,
         amount: Amount,
         currency: Currency,
+        /// The source's holder, sealed as the source's events hold it (shown on this account's statement).
+        from_holder: Option<Personal>,
     },
     /// A transfer's debit given back after its credit was refused: sent by the transfer process only.
     RefundTransfer {
@@ -86,6 +88,9 @@ pub enum AccountEvent {
         transfer_id: TransferId,
         from: AccountId,
         amount: Amount,
+        /// The source's holder: personal data of the source's owner, sealed under their key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_holder: Option<Personal>,
     },
     /// A transfer's debit came back: its credit was refused.
     TransferRefunded {
@@ -368,6 +373,7 @@ impl Decider for Account {
                     from,
                     amount,
                     currency,
+                    from_holder,
                 },
             ) => {
                 same_currency(*held, *currency)?;
@@ -376,6 +382,7 @@ impl Decider for Account {
                     transfer_id: *transfer_id,
                     from: *from,
                     amount: *amount,
+                    from_holder: from_holder.clone(),
                 }
             }
             (
@@ -668,7 +675,7 @@ mod tests {
                 transfer_id: TransferId::random(), to: AccountId::random(), amount, currency,
             }),
             2 => transfer().prop_map(|(amount, currency)| AccountCommand::ReceiveTransfer {
-                transfer_id: TransferId::random(), from: AccountId::random(), amount, currency,
+                transfer_id: TransferId::random(), from: AccountId::random(), amount, currency, from_holder: None,
             }),
             1 => amount.clone().prop_map(|n| AccountCommand::RefundTransfer {
                 transfer_id: TransferId::random(), amount: Amount::new(n).unwrap(),

@@ -22,7 +22,7 @@
 use crate::account::{AccountState, Step, TRANSFER_PROCESS};
 use crate::values::{AccountId, Amount, Currency, Principal};
 use serde::{Deserialize, Serialize};
-use tributary_core::{Decider, DomainEvent};
+use tributary_core::{Decider, DomainEvent, Personal};
 
 /// What a transfer knows of an account it is asked to pay: whether it was ever opened, whether it is closed, and its
 /// currency — each as stable as "opened", so the answer to a request never changes between two deliveries.
@@ -74,6 +74,8 @@ pub enum TransferCommand {
         currency: Currency,
         requested_by: Principal,
         destination: Destination,
+        /// The source's holder, sealed as the source's events hold it (the credit passes it to the destination).
+        from_holder: Option<Personal>,
     },
     /// The source account took the money.
     RecordDebited,
@@ -111,6 +113,9 @@ pub enum TransferEvent {
         amount: Amount,
         currency: Currency,
         requested_by: Principal,
+        /// The source's holder: personal data of the source's owner, sealed under their key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_holder: Option<Personal>,
     },
     SourceDebited,
     /// The transfer failed before any money moved.
@@ -166,6 +171,9 @@ pub struct TransferTerms {
     pub amount: Amount,
     pub currency: Currency,
     pub requested_by: Principal,
+    /// The source's holder (sealed), for the destination's statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_holder: Option<Personal>,
 }
 
 /// How far a transfer got.
@@ -340,6 +348,7 @@ impl Decider for Transfer {
                     amount,
                     currency,
                     requested_by,
+                    from_holder,
                 },
             ) => S::Requested {
                 terms: TransferTerms {
@@ -348,6 +357,7 @@ impl Decider for Transfer {
                     amount: *amount,
                     currency: *currency,
                     requested_by: requested_by.clone(),
+                    from_holder: from_holder.clone(),
                 },
             },
             (S::Requested { terms }, E::SourceDebited) => S::Debited { terms },
@@ -439,6 +449,7 @@ impl Decider for Transfer {
                     currency,
                     requested_by,
                     destination,
+                    from_holder,
                 },
             ) => {
                 if from == to {
@@ -451,6 +462,7 @@ impl Decider for Transfer {
                     amount: *amount,
                     currency: *currency,
                     requested_by: requested_by.clone(),
+                    from_holder: from_holder.clone(),
                 }
             }
             (_, C::Request { .. }) => return Err(R::AlreadyRequested),

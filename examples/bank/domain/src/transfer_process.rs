@@ -51,6 +51,7 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
         from: terms.from,
         amount: terms.amount,
         currency: terms.currency,
+        from_holder: terms.from_holder.clone(),
     };
     match state {
         TransferState::Requested { terms } => Some(order(

@@ -470,6 +470,10 @@ pub struct StatementLine {
     /// Transfer movements on the account up to and including this line (statement version 2 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<u64>,
+    /// The holder of the account a `transfer-in` line came from (sealed in the row; opened, or `null` once that
+    /// holder was forgotten, by the query API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty_holder: Option<Personal>,
 }
 
 /// The statement's running state: the last applied version, the balance then, and whose account it is (so the
@@ -516,6 +520,7 @@ pub fn statement_step(
             transfer_id,
             from,
             amount,
+            ..
         } => (
             "transfer-in",
             amount,
@@ -562,6 +567,10 @@ pub fn statement_step(
         transfer_id: transfer.map(ToString::to_string),
         counterparty: counterparty.map(ToString::to_string),
         transfers: None,
+        counterparty_holder: match event {
+            AccountEvent::TransferReceived { from_holder, .. } => from_holder.clone(),
+            _ => None,
+        },
     };
     (
         Some(line),
@@ -731,7 +740,7 @@ mod tests {
                 0 => AccountEvent::MoneyDeposited { amount, deposited_by: ann.clone() },
                 1 => AccountEvent::MoneyWithdrawn { amount },
                 2 => AccountEvent::TransferSent { transfer_id: TransferId::random(), to: AccountId::random(), amount },
-                3 => AccountEvent::TransferReceived { transfer_id: TransferId::random(), from: AccountId::random(), amount },
+                3 => AccountEvent::TransferReceived { transfer_id: TransferId::random(), from: AccountId::random(), amount, from_holder: None },
                 _ => AccountEvent::TransferRefunded { transfer_id: TransferId::random(), amount },
             }))
             .collect();
@@ -801,6 +810,7 @@ mod tests {
             amount: Amount::new(250).unwrap(),
             currency: Currency::parse("EUR").unwrap(),
             requested_by: Principal::parse("ann").unwrap(),
+            from_holder: None,
         };
         let id = "t-1";
         let view = |events: &[TransferEvent]| {

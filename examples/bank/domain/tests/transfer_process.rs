@@ -298,6 +298,7 @@ proptest! {
                         from, to, amount: amount(n), currency,
                         requested_by: Principal::parse(&requester).unwrap(),
                         destination: Destination::of(&bank.accounts[&to].state),
+                        from_holder: None,
                     };
                     let mut stream = Stream::<Transfer>::new();
                     if stream.command(&requester, &request, "request") {
@@ -435,6 +436,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
         amount: amount(5),
         currency: eur,
         requested_by: Principal::parse("ann").unwrap(),
+        from_holder: None,
     };
     let state = |events: &[TransferEvent]| tributary_core::fold::<Transfer>(events);
 
@@ -589,6 +591,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
             currency: eur,
             requested_by: Principal::parse(requested_by).unwrap(),
             destination,
+            from_holder: None,
         };
     given::<Transfer>([])
         .when_by("ann", request(from, "ann", open_eur))
@@ -630,6 +633,7 @@ fn only_the_transfer_process_credits_or_refunds_an_account() {
         from,
         amount: amount(5),
         currency: eur,
+        from_holder: None,
     };
     let refund = || AccountCommand::RefundTransfer {
         transfer_id,
@@ -649,6 +653,7 @@ fn only_the_transfer_process_credits_or_refunds_an_account() {
             transfer_id,
             from,
             amount: amount(5),
+            from_holder: None,
         }]);
     given::<Account>([opened])
         .when_by(TRANSFER_PROCESS, refund())

@@ -280,13 +280,19 @@ pub async fn request_transfer(
 ) -> Result<Response, Problem> {
     let requester = principal(&caller)?;
     // The source must be the caller's (anyone else is told it does not exist); the transfer is in its currency.
-    let currency = match account_state(&service, body.from).await? {
+    // Its holder goes with the transfer to the destination's statement: sealed, as the source's events hold it.
+    let (currency, from_holder) = match account_state(&service, body.from).await? {
         AccountState::Open {
-            owner, currency, ..
+            owner,
+            currency,
+            holder,
+            ..
         }
         | AccountState::Closed {
-            owner, currency, ..
-        } if owner == requester => currency,
+            owner,
+            currency,
+            holder,
+        } if owner == requester => (currency, holder),
         _ => return Err(AccountProblems.not_found()),
     };
     // What the destination is now: the transfer refuses one that was never opened (it could be opened between two
@@ -301,6 +307,7 @@ pub async fn request_transfer(
         currency,
         requested_by: requester,
         destination: Destination::of(&destination),
+        from_holder,
     };
     let description = TransferDescription::RequestTransfer {
         transfer_id,

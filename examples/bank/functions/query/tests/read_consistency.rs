@@ -30,6 +30,7 @@ async fn statement_lines_are_read_consistently() {
         transfer_id: None,
         counterparty: None,
         transfers: None,
+        counterparty_holder: None,
     };
     let checkpoint = StatementCheckpoint {
         version: 2,
