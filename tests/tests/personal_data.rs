@@ -144,7 +144,12 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
     };
     let statement = get(&as_bob, &format!("{base}/accounts/{bobs}/statement")).await;
     assert_eq!(statement.status, 200, "{}", statement.body);
-    assert_eq!(from_ada(&statement.body), Some(Value::from(ada_name.as_str())), "{}", statement.body);
+    assert_eq!(
+        from_ada(&statement.body),
+        Some(Value::from(ada_name.as_str())),
+        "{}",
+        statement.body
+    );
     let trail = get(
         &as_ada,
         &format!("{base}/accounts/{savings}/events?order=oldest"),
@@ -237,6 +242,22 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
     .unwrap();
     let again: Value = serde_json::from_str(&again).unwrap();
     assert_eq!(again["key_destroyed"], false, "idempotent: {again}");
+    assert_eq!(again["projection_rows_rewritten"], 0, "{again}");
+    // The read models' rows hold none of her values any more, not even sealed: only the erased marks.
+    let rows = tributary_projections::ProjectionStore::new(dynamo().client(), &d.projections_table)
+        .dump()
+        .await
+        .unwrap();
+    let hers = format!(r#"{{"$personal":{{"subject":"{ada}","#);
+    let marks: Vec<&String> = rows
+        .iter()
+        .map(|(_, _, data)| data)
+        .filter(|data| data.contains(&hers))
+        .collect();
+    assert!(!marks.is_empty());
+    for data in marks {
+        assert!(!data.contains(&format!(r#"{hers}"sealed""#)), "{data}");
+    }
 
     // Erased on every summary and in the audit trail; the balances as they were; the other holder untouched.
     for (id, balance) in [(&savings, 5_000), (&current, 3_000)] {
@@ -245,7 +266,12 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
         assert_eq!(after["balance"], balance, "{after}");
     }
     let statement = get(&as_bob, &format!("{base}/accounts/{bobs}/statement")).await;
-    assert_eq!(from_ada(&statement.body), Some(Value::Null), "{}", statement.body);
+    assert_eq!(
+        from_ada(&statement.body),
+        Some(Value::Null),
+        "{}",
+        statement.body
+    );
     assert_eq!(
         summary(&as_bob, &base, &bobs, 2).await["holder"],
         bob_name.as_str()

@@ -1,7 +1,8 @@
 //! `tributary forget <subject>`: erase a data subject's personal data by destroying their data key in the
 //! personal-data vault's key table (crypto-shredding). Every value sealed under it — in events, Kafka records,
-//! snapshots, projection rows and backups of them — reads as erased from then on, by every process; nothing else
-//! changes (balances, owners, the hash chain). Recorded in the key table in the key's place: who, when, why.
+//! snapshots, projection rows and backups of them — reads as erased from then on, by every process; and the read
+//! models' rows are rewritten with the subject's values marked erased. Nothing else changes (balances, owners, the
+//! hash chain). Recorded in the key table in the key's place: who, when, why.
 //! Idempotent: forgetting a subject again (or one who never had a key) records the erasure and destroys nothing.
 
 use crate::Context;
@@ -30,6 +31,16 @@ pub(crate) async fn forget(
     };
     ctx.bar.set_message(format!("forgetting {subject}"));
     let destroyed = keys.erase(subject, &record).await?.is_some();
+    // Then what the read models kept of them: their values in projection rows marked erased (a whole-table scan).
+    let rewritten = ctx
+        .projections
+        .unscoped()
+        .erase_subject(subject, |scanned, rewritten| {
+            ctx.bar.set_message(format!(
+                "forgot {subject}; erasing from the read models: {scanned} items scanned, {rewritten} rewritten"
+            ))
+        })
+        .await?;
     ctx.bar.finish_and_clear();
     if ctx.json {
         writeln!(
@@ -38,6 +49,7 @@ pub(crate) async fn forget(
             json!({
                 "subject": subject,
                 "key_destroyed": destroyed,
+                "projection_rows_rewritten": rewritten,
                 "by": record.by,
                 "reason": record.reason,
                 "at": record.at,
@@ -47,13 +59,13 @@ pub(crate) async fn forget(
     } else if destroyed {
         writeln!(
             out,
-            "forgot {subject}: their data key is destroyed; their personal data reads as erased everywhere (recorded in {} by {} at {})",
+            "forgot {subject}: their data key is destroyed, {rewritten} read-model rows rewritten; their personal data reads as erased everywhere (recorded in {} by {} at {})",
             ctx.env.subject_keys_table, record.by, record.at
         )?;
     } else {
         writeln!(
             out,
-            "{subject} has no data key (never had one, or forgotten before): nothing to destroy; the erasure is recorded in {}",
+            "{subject} has no data key (never had one, or forgotten before): nothing to destroy, {rewritten} read-model rows rewritten; the erasure is recorded in {}",
             ctx.env.subject_keys_table
         )?;
     }

@@ -507,6 +507,98 @@ impl ProjectionStore {
         Ok(deleted)
     }
 
+    /// Mark every personal value of `subject` in the table's items as erased (`tributary forget`: what a read model
+    /// kept of them goes, not only the key that opens it). The whole table is scanned, only items whose data names
+    /// the subject come back, and each is rewritten unless it changed meanwhile (then read again, up to 3 times).
+    /// `on_page(scanned, rewritten)` after each page. Returns how many items were rewritten. A denormaliser writing
+    /// afterwards writes the subject's values as the events hold them: sealed under a key that is gone.
+    pub async fn erase_subject(
+        &self,
+        subject: &str,
+        mut on_page: impl FnMut(u64, u64),
+    ) -> Result<u64, StoreError> {
+        // How a personal value of the subject starts in JSON (tributary_core::Personal serialises `subject` first).
+        let needle = format!(
+            "{{\"{}\":{{\"subject\":{}",
+            tributary_core::PERSONAL_MARKER,
+            Value::String(subject.to_owned())
+        );
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("contains(#data, :needle)")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":needle", AttributeValue::S(needle))
+            .into_paginator()
+            .send();
+        let (mut scanned, mut rewritten) = (0u64, 0u64);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk)?;
+            scanned += page.scanned_count().max(0) as u64;
+            for item in page.items() {
+                if self.erase_in(item.clone(), subject).await? {
+                    rewritten += 1;
+                }
+            }
+            on_page(scanned, rewritten);
+        }
+        Ok(rewritten)
+    }
+
+    /// Rewrite `item` with `subject`'s personal values erased, unless its data changed since it was read (then read
+    /// it again, up to 3 times). Whether it was rewritten.
+    async fn erase_in(&self, mut item: Item, subject: &str) -> Result<bool, StoreError> {
+        let key: Item = ["pk", "sk"]
+            .iter()
+            .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect();
+        for _ in 0..3 {
+            let Some(old) = item.get("data").and_then(|v| v.as_s().ok()).cloned() else {
+                return Ok(false);
+            };
+            let mut data: Value = serde_json::from_str(&old)
+                .map_err(|e| StoreError::Corrupt(format!("{key:?}: {e}")))?;
+            if !tributary_store::personal::erase_subject(&mut data, subject) {
+                return Ok(false);
+            }
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression("SET #data = :new")
+                .condition_expression("#data = :old")
+                .expression_attribute_names("#data", "data")
+                .expression_attribute_values(":new", AttributeValue::S(data.to_string()))
+                .expression_attribute_values(":old", AttributeValue::S(old))
+                .send()
+                .await;
+            match updated {
+                Ok(_) => return Ok(true),
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    item = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key.clone()))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(sdk)?
+                        .item
+                        .unwrap_or_default();
+                }
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{key:?} kept changing while it was being erased; run again"
+        )))
+    }
+
     /// One `BatchWriteItem`, its unprocessed requests sent again (with backoff) until none are left.
     async fn write_batch(
         &self,
