@@ -1,7 +1,10 @@
 //! What tamper evidence costs a command (`--ledger-only`, BENCHMARKS.md "What the ledger costs"): the bytes the
 //! chain adds to an event's item, the time to hash and chain one event, to sign one checkpoint with a local P-256 key
 //! (on AWS, KMS signs: one `Sign` per `LEDGER_SEAL_EVERY` events of a stream, its latency KMS's), and the rate at
-//! which `verify` walks a stream in memory. No server: in-process, in the build it runs in (release for figures).
+//! which `verify` walks a stream in memory; and what sealing personal data costs (the bytes a sealed holder name adds
+//! to an event, the time to seal and to open one value with the data key's unwrapping cached, as a warm container
+//! has it — the key table's read and KMS's latency are a server's). No server: in-process, in the build it runs in
+//! (release for figures).
 
 use crate::setup::deposit_event;
 use std::time::Instant;
@@ -23,6 +26,13 @@ pub struct LedgerCost {
     pub local_sign_micros_per_seal: f64,
     pub verify_events_per_second: f64,
     pub every: u64,
+    /// An account's opening event with no holder, and with a 12-character holder sealed (its item, bytes).
+    pub opened_item_bytes: usize,
+    pub opened_with_sealed_holder_item_bytes: usize,
+    /// Sealing one value (AES-256-GCM, the payload walked and written again), and opening one in a batch of 100
+    /// (an answer's worth), the data key's unwrapping cached.
+    pub seal_micros_per_value: f64,
+    pub open_micros_per_value: f64,
 }
 
 pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
@@ -97,7 +107,12 @@ pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
         "the measured history verifies: {report:?}"
     );
     let verify_events_per_second = events as f64 / started.elapsed().as_secs_f64();
+    let personal = personal_data_cost(events.max(1_000)).await?;
     Ok(LedgerCost {
+        opened_item_bytes: personal.0,
+        opened_with_sealed_holder_item_bytes: personal.1,
+        seal_micros_per_value: personal.2,
+        open_micros_per_value: personal.3,
         item_bytes_unchained,
         item_bytes_chained,
         seal_bytes,
@@ -106,4 +121,43 @@ pub async fn measure(events: usize) -> anyhow::Result<LedgerCost> {
         verify_events_per_second,
         every,
     })
+}
+
+/// The bytes of an opening event without and with a sealed holder; micros to seal one value and to open one.
+async fn personal_data_cost(values: usize) -> anyhow::Result<(usize, usize, f64, f64)> {
+    use std::sync::Arc;
+    use tributary_store::personal::{open_all, seal_payload, InMemorySubjectKeys, Vault};
+    let vault = tributary_ledger::SubjectVault::new(
+        Arc::new(InMemorySubjectKeys::default()),
+        Arc::new(tributary_ledger::LocalKeyWrap::generate()?),
+    );
+    let stream = format!("account-{}", uuid::Uuid::new_v4());
+    let plain = crate::setup::opened_event(Some("Ada Lovelace"));
+    let sealed_payload = seal_payload(Some(&vault), &plain.payload)
+        .await?
+        .expect("the holder is sealed");
+    let mut with_holder = plain.clone();
+    with_holder.payload = sealed_payload.clone();
+    let size = |event: tributary_store::NewEvent| {
+        tributary_dynamodb::to_item(&StoredEvent::committed(&stream, 1, event, None))
+            .map(|item| approximate_size(&item))
+    };
+    let without = size(crate::setup::opened_event(None))?;
+    let with = size(with_holder)?;
+
+    let started = Instant::now();
+    for _ in 0..values {
+        seal_payload(Some(&vault), &plain.payload).await?;
+    }
+    let seal = started.elapsed().as_secs_f64() * 1e6 / values as f64;
+
+    let one: serde_json::Value = serde_json::from_str(&sealed_payload)?;
+    let rounds = (values / 100).max(1);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let mut answer = vec![one.clone(); 100];
+        open_all(Some(&vault as &dyn Vault), &mut answer).await?;
+    }
+    let open = started.elapsed().as_secs_f64() * 1e6 / (rounds * 100) as f64;
+    Ok((without, with, seal, open))
 }

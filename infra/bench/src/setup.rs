@@ -94,17 +94,21 @@ pub fn deposit_event() -> NewEvent {
     )
 }
 
-/// An account's history of `length` events: opened by [`OWNER`] in EUR, then deposits.
-pub fn account_history(length: u64) -> Vec<NewEvent> {
-    let opened = NewEvent::from_domain(
+/// An account opened by [`OWNER`] in EUR, with `holder` as its holder's name (plain: the store seals it).
+pub fn opened_event(holder: Option<&str>) -> NewEvent {
+    NewEvent::from_domain(
         &AccountEvent::AccountOpened {
             owner: Principal::parse(OWNER).expect("a valid principal"),
             currency: Currency::parse("EUR").expect("a valid currency"),
-            holder: None,
+            holder: holder.map(|name| tributary_core::Personal::new(OWNER, name)),
         },
         metadata(),
-    );
-    std::iter::once(opened)
+    )
+}
+
+/// An account's history of `length` events: opened by [`OWNER`] in EUR, then deposits.
+pub fn account_history(length: u64) -> Vec<NewEvent> {
+    std::iter::once(opened_event(None))
         .chain((1..length).map(|_| deposit_event()))
         .collect()
 }

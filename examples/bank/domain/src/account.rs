@@ -526,6 +526,42 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_name_is_the_owners_personal_data_and_the_state_carries_it_as_the_event_does() {
+        let ada = HolderName::parse("Ada Lovelace").unwrap();
+        let holder = Personal::new("alice", "Ada Lovelace");
+        let opened = AccountEvent::AccountOpened {
+            owner: Principal::parse("alice").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            holder: Some(holder.clone()),
+        };
+        given::<Account>([])
+            .when_by(
+                "alice",
+                AccountCommand::Open {
+                    owner: Principal::parse("alice").unwrap(),
+                    currency: Currency::parse("EUR").unwrap(),
+                    holder: Some(ada),
+                },
+            )
+            .then([opened.clone()]);
+        // Stored sealed: the state keeps what the event holds (a decider never reads it), so a transfer can copy it.
+        let sealed = Personal::sealed("alice", "ciphertext");
+        let state = fold::<Account>(&[AccountEvent::AccountOpened {
+            owner: Principal::parse("alice").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            holder: Some(sealed.clone()),
+        }]);
+        assert!(matches!(state, AccountState::Open { holder: Some(h), .. } if h == sealed));
+        for refused in ["", "a\u{7}b", &"x".repeat(101)] {
+            assert!(HolderName::parse(refused).is_err(), "{refused:?}");
+        }
+        assert!(
+            HolderName::parse(&"é".repeat(100)).is_ok(),
+            "characters, not bytes"
+        );
+    }
+
+    #[test]
     fn the_happy_path() {
         given::<Account>([])
             .when_by("alice", open())

@@ -662,3 +662,43 @@ fn only_the_transfer_process_credits_or_refunds_an_account() {
             amount: amount(5),
         }]);
 }
+
+/// The source's holder travels with the transfer: from the request to the credit's command and the destination's
+/// `TransferReceived`, sealed as it was (copied, never read).
+#[test]
+fn the_sources_holder_reaches_the_destination_as_it_was_sealed() {
+    let (from, to, id) = (
+        AccountId::random(),
+        AccountId::random(),
+        TransferId::random(),
+    );
+    let eur = Currency::parse("EUR").unwrap();
+    let holder = tributary_core::Personal::sealed("ann", "ciphertext");
+    let requested = TransferEvent::TransferRequested {
+        from,
+        to,
+        amount: amount(5),
+        currency: eur,
+        requested_by: Principal::parse("ann").unwrap(),
+        from_holder: Some(holder.clone()),
+    };
+    let debited = tributary_core::fold::<Transfer>(&[requested, TransferEvent::SourceDebited]);
+    let credit = next_order(id, &debited).unwrap();
+    assert_eq!(credit.step, Step::Credit);
+    assert!(
+        matches!(&credit.command, AccountCommand::ReceiveTransfer { from_holder: Some(h), .. } if *h == holder),
+        "{:?}",
+        credit.command
+    );
+    let opened = AccountEvent::AccountOpened {
+        owner: Principal::parse("bob").unwrap(),
+        currency: eur,
+        holder: None,
+    };
+    let events =
+        Account::decide(&tributary_core::fold::<Account>(&[opened]), &credit.command).unwrap();
+    assert!(
+        matches!(&events[..], [AccountEvent::TransferReceived { from_holder: Some(h), .. }] if *h == holder),
+        "{events:?}"
+    );
+}
