@@ -92,6 +92,11 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
     let stack = Devstack::start(DevstackConfig {
         ledger: Some(Arc::new(notary)),
         personal_data: Some(wrap.clone()),
+        // A snapshot on every event: the one written with an account's opening must hold her name sealed too.
+        snapshots: tributary_aggregate::SnapshotPolicy {
+            every: 1,
+            window: 16,
+        },
         ..test_config().await
     })
     .await
@@ -127,6 +132,12 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
     // Shown to her, and to nobody else.
     let before = summary(&as_ada, &base, &savings, 5).await;
     assert_eq!(before["holder"], ada_name.as_str(), "{before}");
+    let answer = get(&as_ada, &format!("{base}/accounts/{savings}")).await;
+    assert_eq!(
+        answer.header("cache-control"),
+        "private, no-store",
+        "no cache keeps a name"
+    );
     assert_eq!(before["balance"], 5_000);
     assert_eq!(
         summary(&as_bob, &base, &bobs, 2).await["holder"],
@@ -328,6 +339,11 @@ async fn a_forgotten_subject_reads_as_erased_everywhere_and_everything_else_stil
     let after = summary(&as_ada, &base, &savings, 1).await;
     assert_eq!(after["holder"], Value::Null, "{after}");
     assert_eq!(after["balance"], 5_000);
+    let rebuilt_rows = table_text(&d.projections_table).await;
+    assert!(
+        !rebuilt_rows.contains(&ada_name),
+        "a rebuilt row holds her name"
+    );
 
     // Her accounts still work, and the ledger still verifies (the chain covers the ciphertext, which is unchanged).
     let version = money(&as_ada, &base, &savings, "deposits", 1).await;

@@ -615,6 +615,22 @@ impl<D: Decider> CommandHandler<D> {
         let window = loaded.window.map_or(self.snapshots.window, |w| {
             self.snapshots.window.max(w as usize)
         });
+        // The state as the store holds it: folded from the events as stored (their personal values sealed), never
+        // from the decision's plain ones — a snapshot is written as it is, and read back by every later command.
+        let stored: Vec<D::Event>;
+        let events = if committed
+            .iter()
+            .any(|e| tributary_store::personal::may_hold_personal(&e.payload))
+        {
+            stored = committed
+                .iter()
+                .map(|e| e.decode::<D::Event>().map(|recorded| recorded.event))
+                .collect::<Result<_, _>>()
+                .ok()?;
+            &stored[..]
+        } else {
+            events
+        };
         let state = events.iter().fold(loaded.state, D::evolve);
         let mut recent = loaded.recent;
         recent.record(committed);

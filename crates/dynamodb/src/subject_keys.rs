@@ -18,9 +18,8 @@ const KEY_ID: &str = "key_id";
 const WRAPPED: &str = "wrapped";
 const WRAPPED_BY: &str = "wrapped_by";
 const CREATED_AT: &str = "created_at";
-const FORGOTTEN_AT: &str = "forgotten_at";
-const FORGOTTEN_BY: &str = "forgotten_by";
-const REASON: &str = "reason";
+/// The erasures of the subject, oldest first: each `{at, by, reason}`.
+const ERASURES: &str = "erasures";
 
 /// BatchGetItem's limit on keys per request.
 const BATCH: usize = 100;
@@ -167,17 +166,22 @@ impl SubjectKeyStore for DynamoDbSubjectKeys {
             .update_item()
             .table_name(&self.table)
             .key(SUBJECT, AttributeValue::S(subject.to_owned()))
-            .update_expression("REMOVE #key_id, #wrapped, #wrapped_by, #created_at SET #forgotten_at = :at, #forgotten_by = :by, #reason = :reason")
+            // Every erasure kept, in order (a subject forgotten, seen again and forgotten again has two).
+            .update_expression("REMOVE #key_id, #wrapped, #wrapped_by, #created_at SET #erasures = list_append(if_not_exists(#erasures, :none), :erasure)")
             .expression_attribute_names("#key_id", KEY_ID)
             .expression_attribute_names("#wrapped", WRAPPED)
             .expression_attribute_names("#wrapped_by", WRAPPED_BY)
             .expression_attribute_names("#created_at", CREATED_AT)
-            .expression_attribute_names("#forgotten_at", FORGOTTEN_AT)
-            .expression_attribute_names("#forgotten_by", FORGOTTEN_BY)
-            .expression_attribute_names("#reason", REASON)
-            .expression_attribute_values(":at", AttributeValue::S(record.at.clone()))
-            .expression_attribute_values(":by", AttributeValue::S(record.by.clone()))
-            .expression_attribute_values(":reason", AttributeValue::S(record.reason.clone()))
+            .expression_attribute_names("#erasures", ERASURES)
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(
+                ":erasure",
+                AttributeValue::L(vec![AttributeValue::M(HashMap::from([
+                    ("at".to_owned(), AttributeValue::S(record.at.clone())),
+                    ("by".to_owned(), AttributeValue::S(record.by.clone())),
+                    ("reason".to_owned(), AttributeValue::S(record.reason.clone())),
+                ]))]),
+            )
             .return_values(ReturnValue::AllOld)
             .send()
             .await

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tributary_store::personal::{may_hold_personal, open_all, reveal};
 use tributary_store::EventStore;
 
-/// The largest answer opened (larger ones are not the kit's read answers; they pass as they are).
+/// The largest answer read to be opened (the kit's read answers are far smaller; a larger one is answered 503).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// `router` with its JSON answers' personal values opened by `events`' vault.
@@ -55,5 +55,10 @@ async fn reveal_answer(
     let [mut value] = values;
     reveal(&mut value);
     parts.headers.remove(header::CONTENT_LENGTH);
+    // An answer with someone's personal data is never kept by a cache: it may be erased tomorrow.
+    parts.headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
     Response::from_parts(parts, Body::from(value.to_string()))
 }

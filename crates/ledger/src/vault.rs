@@ -180,7 +180,16 @@ impl Vault for SubjectVault {
             let Some(key) = keys.get(subject) else {
                 continue; // forgotten (or never had a key): erased
             };
-            let data = self.data_key(key).await?;
+            // A key that does not unwrap (its wrapping key disabled, or not this deployment's) makes this subject's
+            // values unreadable, not every answer that mentions them unavailable.
+            let data = match self.data_key(key).await {
+                Ok(data) => data,
+                Err(VaultError::Refused(reason)) => {
+                    tracing::warn!(subject, %reason, "a subject's data key does not unwrap");
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
             for index in positions {
                 let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sealed[index].1)
                 else {
@@ -240,8 +249,25 @@ impl KmsKeyWrap {
     }
 }
 
-fn kms_vault_error(e: impl std::error::Error) -> VaultError {
-    VaultError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+/// A KMS answer as the vault's error: refusals (a wrong or disabled key, a ciphertext it did not make, denied access)
+/// are [`VaultError::Refused`]; timeouts, throttling and lost connections [`VaultError::Unavailable`].
+fn kms_vault_error<E, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> VaultError
+where
+    E: std::error::Error + aws_sdk_kms::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let throttled = matches!(
+        &e,
+        aws_sdk_kms::error::SdkError::ServiceError(service)
+            if matches!(service.err().code(), Some("ThrottlingException" | "KMSInternalException" | "DependencyTimeoutException"))
+    );
+    let refused = matches!(&e, aws_sdk_kms::error::SdkError::ServiceError(_)) && !throttled;
+    let text = aws_sdk_kms::error::DisplayErrorContext(e).to_string();
+    if refused {
+        VaultError::Refused(text)
+    } else {
+        VaultError::Unavailable(text)
+    }
 }
 
 fn data_key(bytes: &[u8]) -> Result<DataKey, VaultError> {
@@ -276,10 +302,11 @@ impl KeyWrap for KmsKeyWrap {
     }
 
     async fn unwrap(&self, subject: &str, wrapped: &[u8]) -> Result<DataKey, VaultError> {
+        // No key id: a symmetric ciphertext names the key that made it, so keys wrapped before the configured key
+        // changed still unwrap (where this role may use that key).
         let opened = self
             .client
             .decrypt()
-            .key_id(&self.arn)
             .ciphertext_blob(Blob::new(wrapped))
             .encryption_context(CONTEXT, subject)
             .send()

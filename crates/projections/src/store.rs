@@ -29,6 +29,14 @@ use tributary_core::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// An item's key (`pk`, `sk`).
+fn key_of(item: &Item) -> Item {
+    ["pk", "sk"]
+        .iter()
+        .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
+}
+
 /// A failed projection-store call.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -485,10 +493,7 @@ impl ProjectionStore {
                 let requests = chunk
                     .iter()
                     .map(|item| {
-                        let key: Item = ["pk", "sk"]
-                            .iter()
-                            .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-                            .collect();
+                        let key = key_of(item);
                         aws_sdk_dynamodb::types::WriteRequest::builder()
                             .delete_request(
                                 aws_sdk_dynamodb::types::DeleteRequest::builder()
@@ -549,10 +554,7 @@ impl ProjectionStore {
     /// Rewrite `item` with `subject`'s personal values erased, unless its data changed since it was read (then read
     /// it again, up to 3 times). Whether it was rewritten.
     async fn erase_in(&self, mut item: Item, subject: &str) -> Result<bool, StoreError> {
-        let key: Item = ["pk", "sk"]
-            .iter()
-            .filter_map(|k| item.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-            .collect();
+        let key = key_of(&item);
         for _ in 0..3 {
             let Some(old) = item.get("data").and_then(|v| v.as_s().ok()).cloned() else {
                 return Ok(false);

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use tributary_core::personal::{Form, Personal, PERSONAL_MARKER};
+use tributary_core::personal::{Form, Personal, MAX_PERSONAL_LEN, PERSONAL_MARKER};
 
 /// Why the vault could not seal, open or forget.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +159,11 @@ pub async fn seal_payload(
     let Ok(mut value) = serde_json::from_str::<Value>(payload) else {
         return Ok(None);
     };
+    if let Some(malformed) = malformed(&value) {
+        return Err(VaultError::Refused(format!(
+            "a personal value that is not one (refused rather than stored in the clear): {malformed}"
+        )));
+    }
     let mut plain = Vec::new();
     visit(&mut value, &mut |node| {
         if let Some(personal) = parse(node) {
@@ -274,6 +279,31 @@ pub fn by_subject<'a>(sealed: &[(&'a str, &'a str)]) -> BTreeMap<&'a str, Vec<us
         grouped.entry(subject).or_default().push(index);
     }
     grouped
+}
+
+/// Why some object of `value` that carries the marker is not a personal value the kit can seal (another key beside
+/// the marker, no subject, two forms, a value longer than [`MAX_PERSONAL_LEN`]), if one is not.
+fn malformed(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(fields) if fields.contains_key(PERSONAL_MARKER) => {
+            if fields.len() != 1 {
+                return Some("other fields beside the marker".into());
+            }
+            match serde_json::from_value::<Personal>(value.clone()) {
+                Err(e) => Some(e.to_string()),
+                Ok(p)
+                    if p.value()
+                        .is_some_and(|v| v.chars().count() > MAX_PERSONAL_LEN) =>
+                {
+                    Some(format!("longer than {MAX_PERSONAL_LEN} characters"))
+                }
+                Ok(_) => None,
+            }
+        }
+        Value::Object(fields) => fields.values().find_map(malformed),
+        Value::Array(items) => items.iter().find_map(malformed),
+        _ => None,
+    }
 }
 
 /// A node as a personal value, if it is one.
@@ -404,6 +434,19 @@ mod tests {
         let refused = seal_payload(None, &payload().to_string()).await;
         assert!(matches!(refused, Err(VaultError::NoVault)));
         assert_eq!(seal_payload(None, r#"{"amount":5}"#).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_marked_value_that_is_not_a_personal_value_is_refused_never_stored_in_the_clear() {
+        let vault = Reversing::default();
+        for payload in [
+            json!({"holder": Personal::new("", "Ada")}),
+            json!({"holder": {"$personal": {"subject": "alice", "value": "Ada"}, "name": "Ada"}}),
+            json!({"holder": Personal::new("alice", "x".repeat(MAX_PERSONAL_LEN + 1))}),
+        ] {
+            let refused = seal_payload(Some(&vault), &payload.to_string()).await;
+            assert!(matches!(refused, Err(VaultError::Refused(_))), "{payload}");
+        }
     }
 
     #[test]
