@@ -344,7 +344,7 @@ impl LocalKeyWrap {
         Ok(Self::from_bytes(key))
     }
 
-    /// The wrapping key in `bytes` (32 of them, as [`Self::write`] keeps them, decoded).
+    /// The wrapping key in `bytes` (32 of them, as [`Self::to_hex`] gives them, decoded).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, LedgerError> {
         let key = bytes.try_into().map_err(|_| {
             LedgerError::Key(
@@ -361,28 +361,16 @@ impl LocalKeyWrap {
         Self { key, name }
     }
 
-    /// The key in the file at `path` (hex, as [`Self::write`] leaves it).
+    /// The key in the file at `path` (hex, as [`Self::to_hex`] gives it).
     pub fn read(path: &std::path::Path) -> Result<Self, LedgerError> {
         let failed = |e: String| LedgerError::Key(path.display().to_string(), e);
         let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
         Self::from_slice(&hex::decode(text.trim()).map_err(|e| failed(e.to_string()))?)
     }
 
-    /// Keep the key in the file at `path` (hex), readable by its owner only.
-    pub fn write(&self, path: &std::path::Path) -> Result<(), LedgerError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let failed =
-            |e: std::io::Error| LedgerError::Key(path.display().to_string(), e.to_string());
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(failed)?;
-        file.write_all(hex::encode(self.key).as_bytes())
-            .map_err(failed)
+    /// The key as its file holds it (hex), to keep in a file only its users can read.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.key)
     }
 }
 

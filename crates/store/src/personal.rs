@@ -7,7 +7,7 @@
 //! the events it publishes are the stored ones); Kafka, snapshots and projections only ever hold ciphertext; the
 //! HTTP edge and the operator CLI open with [`open_all`] and [`reveal`].
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use tributary_core::personal::{Form, Personal, MAX_PERSONAL_LEN, PERSONAL_MARKER};
 
@@ -308,8 +308,7 @@ fn malformed(value: &Value) -> Option<String> {
 
 /// A node as a personal value, if it is one.
 fn parse(node: &Value) -> Option<Personal> {
-    let object = node.as_object()?;
-    if object.len() != 1 || !object.contains_key(PERSONAL_MARKER) {
+    if !is_marked(node) {
         return None;
     }
     serde_json::from_value(node.clone()).ok()
@@ -329,12 +328,9 @@ fn visit(value: &mut Value, f: &mut impl FnMut(&mut Value)) {
     }
 }
 
+/// Whether `value` is an object of the marker alone (the shape of a personal value).
 fn is_marked(value: &Value) -> bool {
-    matches!(value, Value::Object(fields) if is_personal_object(fields))
-}
-
-fn is_personal_object(fields: &Map<String, Value>) -> bool {
-    fields.len() == 1 && fields.contains_key(PERSONAL_MARKER)
+    matches!(value, Value::Object(fields) if fields.len() == 1 && fields.contains_key(PERSONAL_MARKER))
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn personal_data_key(
         return Ok((tributary_ledger::LocalKeyWrap::read(&path)?, path));
     }
     let wrap = tributary_ledger::LocalKeyWrap::generate()?;
-    wrap.write(&path)?;
+    write_private(&path, wrap.to_hex().as_bytes())?;
     Ok((wrap, path))
 }
 
