@@ -220,6 +220,7 @@ async fn a_requester_cannot_take_the_process_keys() {
             currency: Currency::parse("EUR").unwrap(),
         },
         from_holder: None,
+        standing_order: None,
     };
     let requested = match <bank_account::Transfer as tributary_core::Decider>::decide(
         &TransferState::Unrequested,

@@ -42,10 +42,12 @@ const HTTP_FIXTURES: &[(&str, u16)] = &[
     ("command-close-balance-not-zero.json", 422),
     ("command-malformed-json.json", 400),
     ("command-request-transfer.json", 202),
+    ("command-create-standing-order.json", 201),
     ("query-account.json", 200),
     ("query-statement.json", 200),
     ("query-my-accounts.json", 200),
     ("query-transfer.json", 200),
+    ("query-standing-orders.json", 200),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,6 +83,7 @@ async fn every_fixture_runs_through_its_handler() {
         dead_letters: LazyPublisher::ready(publisher.clone()),
     };
     let mut exercised = BTreeSet::new();
+    let mut schedule_id = String::new();
 
     for (name, expected) in HTTP_FIXTURES {
         // The Kafka batch after the commands and before the queries: the denormalisers read what it names from the
@@ -136,6 +139,22 @@ async fn every_fixture_runs_through_its_handler() {
                 .unwrap();
             assert_eq!((transfers.streams, transfers.dead_lettered), (1, 0));
             exercised.insert("transfer-process-batch.json".to_owned());
+
+            // The standing order the command fixture created, in the scheduler's due index (as the schedules
+            // denormaliser would fold it).
+            let events = DynamoDbEventStore::shared(d.client(), &d.events_table);
+            let stream = format!(
+                "{}{schedule_id}",
+                tributary_scheduler::schedule::STREAM_PREFIX
+            );
+            tributary_projections::rebuild_stream(
+                &tributary_scheduler::ScheduleViews,
+                &projections,
+                &*events,
+                &stream,
+            )
+            .await
+            .unwrap();
         }
         let request = lambda_http::request::from_str(&fixture(name))
             .unwrap_or_else(|e| panic!("events/{name}: {e}"));
@@ -159,6 +178,42 @@ async fn every_fixture_runs_through_its_handler() {
                 (&json!("completed"), &serde_json::Value::Null, &json!(250)),
                 "{transfer}"
             );
+        }
+        if *name == "command-create-standing-order.json" {
+            let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            schedule_id = created["schedule_id"].as_str().unwrap().to_owned();
+        }
+        if *name == "query-standing-orders.json" {
+            let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let order = &listing["items"][0];
+            assert_eq!(
+                (
+                    &order["schedule_id"],
+                    &order["status"],
+                    &order["occurrences"]
+                ),
+                (&json!(schedule_id), &json!("active"), &json!(0)),
+                "{listing}"
+            );
+            // What EventBridge Scheduler sends the scheduler function, and one sweep at the first occurrence's time:
+            // it is sent (a transfer requested as the teller), once.
+            let _: serde_json::Value =
+                serde_json::from_str(&fixture("scheduler-tick.json")).unwrap();
+            let first: chrono::DateTime<chrono::Utc> =
+                order["next_at"].as_str().unwrap().parse().unwrap();
+            let events = DynamoDbEventStore::shared(d.client(), &d.events_table);
+            let scheduler = tributary_scheduler::Scheduler::new(
+                events.clone(),
+                SnapshotPolicy::default(),
+                &projections,
+                app::dispatch(events, SnapshotPolicy::default()),
+            );
+            let at = first + chrono::Duration::minutes(1);
+            let report = tributary_consumer::lambda::sweep_now(&scheduler, at)
+                .await
+                .unwrap();
+            assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+            exercised.insert("scheduler-tick.json".to_owned());
         }
         if *name == "query-my-accounts.json" {
             // The request also carries a forged bearer token for "mallory": in Lambda only the authorizer's

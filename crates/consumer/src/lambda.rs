@@ -117,3 +117,60 @@ where
     }))
     .await
 }
+
+/// The scheduler function: one sweep (`tributary_scheduler::Scheduler`) at the invocation's wall-clock time, over
+/// the events table and the schedules read model in `PROJECTIONS_TABLE`; `build` makes the application's dispatch
+/// over the event store (with the command function's `SNAPSHOT_EVERY`). Invoked every minute by EventBridge
+/// Scheduler, whatever the payload. Metrics (EMF): `OccurrencesSent`, `OccurrencesRefused`, `OccurrencesLate`,
+/// `SchedulesFailed`, and `SchedulerBehind` (milliseconds the oldest occurrence still owed after the sweep has
+/// waited; 0 when none). An unreadable due index fails the invocation.
+pub async fn serve_scheduler<D: tributary_scheduler::Dispatch>(
+    build: impl FnOnce(Arc<dyn EventStore>, tributary_aggregate::SnapshotPolicy) -> D,
+) -> Result<(), lambda_runtime::Error> {
+    tributary_runtime::init_tracing();
+    let shell = Shell::from_env(true).await?;
+    let snapshots = tributary_aggregate::SnapshotPolicy::from_env()?;
+    let scheduler = tributary_scheduler::Scheduler::new(
+        shell.events.clone(),
+        snapshots,
+        &ProjectionStore::new(
+            shell.dynamodb.clone(),
+            env_or("PROJECTIONS_TABLE", "tributary-projections"),
+        ),
+        build(shell.events.clone(), snapshots),
+    );
+    let scheduler = &scheduler;
+    lambda_runtime::run(service_fn(
+        // Whatever EventBridge Scheduler sends (the schedule's input; the template sets none) is ignored: the time
+        // is the only input.
+        |_: LambdaEvent<serde_json::Value>| async move {
+            sweep_now(scheduler, chrono::Utc::now()).await?;
+            Ok::<(), lambda_runtime::Error>(())
+        },
+    ))
+    .await
+}
+
+/// One invocation of the scheduler function: a sweep at `now`, its report logged and recorded as metrics (EMF).
+pub async fn sweep_now<D: tributary_scheduler::Dispatch>(
+    scheduler: &tributary_scheduler::Scheduler<D>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<tributary_scheduler::SweepReport, tributary_scheduler::SweepError> {
+    let report = scheduler.sweep(now).await?;
+    let behind = report
+        .behind_since
+        .map_or(0, |since| (now - since).num_milliseconds());
+    use tributary_runtime::metrics::{record, Point};
+    record(
+        &[
+            Point::count("OccurrencesSent", report.sent),
+            Point::count("OccurrencesRefused", report.refused),
+            Point::count("OccurrencesLate", report.late),
+            Point::count("SchedulesFailed", report.failed as u64),
+            Point::millis("SchedulerBehind", behind),
+        ],
+        &[],
+    );
+    tracing::info!(?report, "swept");
+    Ok(report)
+}

@@ -157,7 +157,12 @@ pub struct Commands {
     snapshots: SnapshotPolicy,
     key_retention: KeyRetention,
     publisher: Option<(LazyPublisher, PublishFaults)>,
+    clock: Option<Clock>,
 }
+
+/// Where commands read the time (a command's `now`, a schedule's creation or pause): the wall clock, unless a local
+/// stack moves its own forward.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 impl Commands {
     /// Commands over `store`, with the default conflict-retry, snapshot and key-retention policies and no publisher.
@@ -168,7 +173,21 @@ impl Commands {
             snapshots: SnapshotPolicy::default(),
             key_retention: KeyRetention::default(),
             publisher: None,
+            clock: None,
         }
+    }
+
+    /// Read the time from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The time now, on the commands' clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |clock| clock())
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -243,7 +262,7 @@ impl Commands {
                 causation_id: command_id.to_string(),
                 correlation_id,
                 actor: caller.principal,
-                now: chrono::Utc::now(),
+                now: self.now(),
                 traceparent: Some(trace.to_string()),
             },
         };

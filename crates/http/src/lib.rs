@@ -36,6 +36,7 @@ pub mod personal;
 pub mod problem;
 pub mod reads;
 pub mod routes;
+pub mod schedules;
 pub mod serve;
 #[cfg(feature = "shell")]
 pub mod shell;

@@ -25,6 +25,7 @@ mod forget;
 mod lag;
 mod read_models;
 mod rebuild;
+mod schedules;
 mod stream;
 mod verify;
 
@@ -152,8 +153,6 @@ pub enum Command {
         /// A stream id (<prefix><uuid>, e.g. account-<uuid>) or a bare aggregate id (each of the domain's prefixes is tried).
         id: String,
     },
-    /// Check the events as stored against their hash chain and signed checkpoints: what was modified, deleted,
-    /// inserted or reordered, which checkpoint does not verify. Exit status 1 when anything is found.
     /// Erase a data subject's personal data: destroy their data key, so that every value sealed under it reads as
     /// erased everywhere (events, Kafka, projections, backups). Recorded (who, when, why); idempotent.
     Forget {
@@ -163,6 +162,15 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Scheduled commands with work to do now (an occurrence owed and not sent, or one under way), oldest first,
+    /// from the scheduler's due index: what `SchedulerBehindAlarm` is about.
+    Schedules {
+        /// Only those owed for longer than this many minutes.
+        #[arg(long, value_name = "MINUTES")]
+        late: Option<u64>,
+    },
+    /// Check the events as stored against their hash chain and signed checkpoints: what was modified, deleted,
+    /// inserted or reordered, which checkpoint does not verify. Exit status 1 when anything is found.
     Verify {
         /// A stream id or aggregate id.
         #[arg(required_unless_present = "all")]
@@ -354,6 +362,7 @@ pub async fn run(
         Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
         Command::Forget { subject, reason } => forget::forget(&ctx, subject, reason, out).await,
+        Command::Schedules { late } => schedules::schedules(&ctx, *late, out).await,
         Command::Verify { stream, keys, .. } => {
             verify::verify(&ctx, stream.as_deref(), keys, out).await
         }

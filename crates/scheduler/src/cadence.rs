@@ -4,10 +4,11 @@
 //! returns to the 31st.
 
 use chrono::{DateTime, Datelike, Duration, Months, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The unit of a repeating schedule's period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Hour,
@@ -21,7 +22,7 @@ pub const MAX_INTERVAL: u32 = 1000;
 
 /// When occurrences fall. JSON: `{"starting": "2027-01-01T09:00:00Z", "every": "month", "interval": 1,
 /// "until": null}`; without `every`, one occurrence at `starting`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, try_from = "RawCadence")]
 pub struct Cadence {
     /// The first occurrence.
@@ -56,14 +57,21 @@ pub enum InvalidCadence {
     Starting,
 }
 
-#[derive(Deserialize)]
+/// What a cadence's JSON holds, before it is checked (its schema is the cadence's).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Cadence")]
 struct RawCadence {
+    /// The first occurrence (between the years 2000 and 2199).
     starting: DateTime<Utc>,
+    /// The period's unit; absent: the schedule occurs once.
     #[serde(default)]
     every: Option<Unit>,
+    /// Units per period (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1000))]
     interval: u32,
+    /// No occurrence after this.
     #[serde(default)]
     until: Option<DateTime<Utc>>,
 }

@@ -131,3 +131,56 @@ impl Projection for ScheduleViews {
         })
     }
 }
+
+/// The schedules listed under `group`, by schedule id, at most `limit`, after schedule id `after` when given.
+/// `projections` is the projections table (any scope: the read model's is taken).
+pub async fn listed(
+    projections: &tributary_projections::ProjectionStore,
+    group: &str,
+    after: Option<&str>,
+    limit: i32,
+) -> Result<tributary_projections::Page<ScheduleView>, tributary_projections::StoreError> {
+    projections
+        .of(&ScheduleViews)
+        .page(
+            &group_partition(group),
+            after.unwrap_or(""),
+            "~",
+            tributary_projections::Direction::OldestFirst,
+            tributary_projections::Consistency::Eventual,
+            limit,
+        )
+        .await
+}
+
+/// Every schedule the due index in `projections` (any scope: the read model's is taken) names as having work at
+/// `now`: an occurrence in flight, or one owed. All [`DUE_SHARDS`] partitions, every page.
+pub async fn due(
+    projections: &tributary_projections::ProjectionStore,
+    now: DateTime<Utc>,
+) -> Result<Vec<ScheduleView>, tributary_projections::StoreError> {
+    let index = projections.of(&ScheduleViews);
+    let mut due = Vec::new();
+    for shard in 0..DUE_SHARDS {
+        let partition = due_partition(shard);
+        let mut after = String::new();
+        loop {
+            let page = index
+                .page::<ScheduleView>(
+                    &partition,
+                    &after,
+                    "~",
+                    tributary_projections::Direction::OldestFirst,
+                    tributary_projections::Consistency::Eventual,
+                    500,
+                )
+                .await?;
+            due.extend(page.items.into_iter().filter(|v| v.wants_sweep(now)));
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+    }
+    Ok(due)
+}

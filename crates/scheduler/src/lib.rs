@@ -14,7 +14,7 @@ pub mod schedule;
 pub mod sweep;
 
 pub use cadence::{Cadence, InvalidCadence, Unit};
-pub use index::{ScheduleView, ScheduleViews};
+pub use index::{due, listed, ScheduleView, ScheduleViews};
 pub use schedule::{
     occurrence_key, CatchUp, Due, Outcome, ScheduleCommand, ScheduleEvent, ScheduleId,
     ScheduleRejection, ScheduleState, ScheduleStream, Schedules, Spec, Status, SCHEDULER,

@@ -19,6 +19,7 @@
 
 use crate::cadence::Cadence;
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tributary_core::{Decider, DomainEvent, Id, IdKind};
@@ -44,7 +45,7 @@ impl IdKind for ScheduleStream {
 pub type ScheduleId = Id<ScheduleStream>;
 
 /// What a sweep does with occurrences it finds owed and unsent when it comes late.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
     /// Send every one, oldest first (a standing order pays every month it missed).
@@ -55,7 +56,7 @@ pub enum CatchUp {
 }
 
 /// What a schedule sends and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Spec {
     /// What the command is, for the dispatcher that sends it (`standing-order`).
     pub kind: String,
@@ -71,14 +72,16 @@ pub struct Spec {
 }
 
 /// One occurrence: its index in the cadence and its time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct Due {
     pub index: u64,
     pub at: DateTime<Utc>,
 }
 
 /// How the receiving aggregate answered an occurrence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The command was applied (or had been: a repeated send).
@@ -125,8 +128,8 @@ pub enum ScheduleCommand {
 }
 
 /// What happened to a schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
 pub enum ScheduleEvent {
     ScheduleCreated {
         spec: Spec,
@@ -161,7 +164,6 @@ pub enum ScheduleEvent {
     },
     OccurrenceFinished {
         due: Due,
-        #[serde(flatten)]
         outcome: Outcome,
         /// The occurrence after it (none: the schedule has ended).
         next: Option<Due>,
@@ -184,7 +186,7 @@ impl DomainEvent for ScheduleEvent {
 }
 
 /// Whether a schedule sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,

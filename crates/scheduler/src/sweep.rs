@@ -8,7 +8,7 @@
 //! What an occurrence sends is the application's: a [`Dispatch`] turns a schedule's command into a command of some
 //! aggregate, sent as the schedule's owner with the occurrence's key.
 
-use crate::index::{due_partition, ScheduleView, ScheduleViews, DUE_SHARDS};
+use crate::index::{ScheduleView, ScheduleViews};
 use crate::schedule::{
     occurrence_key, Due, Outcome, ScheduleCommand, ScheduleId, ScheduleRejection, ScheduleState,
     Schedules, Spec, SCHEDULER,
@@ -22,7 +22,7 @@ use tributary_aggregate::{
     RetryPolicy, SnapshotPolicy,
 };
 use tributary_core::{fingerprint, IdempotencyKey};
-use tributary_projections::{Consistency, Direction, ProjectionStore, StoreError};
+use tributary_projections::{ProjectionStore, StoreError};
 use tributary_store::{EventStore, EventStoreError};
 use uuid::Uuid;
 
@@ -83,7 +83,8 @@ pub struct SweepReport {
     pub late: u64,
     /// Schedules that failed (tried again by the next sweep).
     pub failed: usize,
-    /// The oldest owed occurrence the index still shows after the sweep, if any (how far behind the scheduler is).
+    /// The oldest occurrence still owed after the sweep (its schedule failed, or had more owed than one sweep
+    /// sends), if any: how far behind the scheduler is.
     pub behind_since: Option<DateTime<Utc>>,
 }
 
@@ -97,7 +98,8 @@ pub struct Scheduler<D> {
     pub late_after: chrono::Duration,
     /// Schedules swept at once.
     pub concurrency: usize,
-    /// Occurrences one schedule sends in one sweep, at most (a schedule far behind catches up over a few sweeps).
+    /// Steps (a start, or a send and its record) one schedule takes in one sweep, at most: a schedule far behind
+    /// catches up over a few sweeps.
     pub per_schedule: usize,
 }
 
@@ -135,30 +137,7 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// Every schedule the due index names as having work at `now`.
     pub async fn due(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleView>, StoreError> {
-        let mut due = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            let partition = due_partition(shard);
-            let mut after = String::new();
-            loop {
-                let page = self
-                    .index
-                    .page::<ScheduleView>(
-                        &partition,
-                        &after,
-                        "~",
-                        Direction::OldestFirst,
-                        Consistency::Eventual,
-                        500,
-                    )
-                    .await?;
-                due.extend(page.items.into_iter().filter(|v| v.wants_sweep(now)));
-                match page.next {
-                    Some(next) => after = next,
-                    None => break,
-                }
-            }
-        }
-        Ok(due)
+        crate::index::due(&self.index, now).await
     }
 
     /// Send everything owed at `now`.
@@ -168,32 +147,39 @@ impl<D: Dispatch> Scheduler<D> {
             candidates: candidates.len(),
             ..SweepReport::default()
         };
-        let results: Vec<_> = futures::stream::iter(candidates.iter().map(|view| async move {
-            match ScheduleId::parse(&view.schedule_id).ok() {
-                Some(id) => self.run(id, now).await,
-                None => Ok(SweepReport::default()),
-            }
-        }))
-        .buffer_unordered(self.concurrency.max(1))
-        .collect()
-        .await;
-        for result in results {
-            match result {
+        let ids: Vec<(ScheduleId, Option<DateTime<Utc>>)> = candidates
+            .iter()
+            .filter_map(|view| {
+                let due = view.in_flight.or(view.next).map(|d| d.at);
+                ScheduleId::parse(&view.schedule_id)
+                    .ok()
+                    .map(|id| (id, due))
+            })
+            .collect();
+        let results: Vec<_> = futures::stream::iter(ids)
+            .map(|(id, due)| async move { (self.run(id, now).await, due) })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for (result, due) in results {
+            let behind = match result {
                 Ok(one) => {
                     report.sent += one.sent;
                     report.refused += one.refused;
                     report.late += one.late;
+                    one.behind_since
                 }
                 Err(error) => {
                     report.failed += 1;
                     tracing::warn!(%error, "a schedule could not be swept; the next sweep tries again");
+                    due
                 }
-            }
+            };
+            report.behind_since = match (report.behind_since, behind) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
-        report.behind_since = candidates
-            .iter()
-            .filter_map(|v| v.in_flight.or(v.next).map(|d| d.at))
-            .min();
         Ok(report)
     }
 
@@ -201,7 +187,7 @@ impl<D: Dispatch> Scheduler<D> {
     pub async fn run(&self, id: ScheduleId, now: DateTime<Utc>) -> Result<SweepReport, SweepError> {
         let stream = id.stream_id();
         let mut report = SweepReport::default();
-        for _ in 0..self.per_schedule {
+        for round in 0..=self.per_schedule {
             let (state, _) =
                 self.schedules
                     .state(&stream)
@@ -213,6 +199,11 @@ impl<D: Dispatch> Scheduler<D> {
             let ScheduleState::Scheduled(schedule) = state else {
                 break;
             };
+            if round == self.per_schedule {
+                // More owed than one sweep sends: the next sweep goes on.
+                report.behind_since = schedule.in_flight.or(schedule.owed(now)).map(|d| d.at);
+                break;
+            }
             let Some(due) = schedule.in_flight else {
                 if schedule.owed(now).is_none() {
                     break;

@@ -44,11 +44,21 @@ pub fn reads(side: ReadSide) -> Api {
         .revealing(events)
 }
 
-/// Every domain's read models, each fed by its own denormaliser (consumer group `tributary-<name>`).
+/// Every domain's read models, each fed by its own denormaliser (consumer group `tributary-<name>`), and the
+/// kit's schedules (the scheduler's due index).
 pub fn read_models() -> ReadModels {
     let mut models = bank_service::read_models();
     models.push(Arc::new(tasks_domain::TaskViews));
+    models.push(Arc::new(tributary_scheduler::ScheduleViews));
     models
+}
+
+/// What sends every domain's scheduled commands (the bank's standing orders), over the event store `events`.
+pub fn dispatch(
+    events: Arc<dyn tributary_store::EventStore>,
+    snapshots: tributary_aggregate::SnapshotPolicy,
+) -> bank_service::standing_orders::BankDispatch {
+    bank_service::standing_orders::BankDispatch::over(events, snapshots)
 }
 
 /// The OpenAPI document of the whole HTTP API: the bank's, with every other domain's part merged in.
@@ -74,12 +84,19 @@ pub fn read_router(side: ReadSide) -> Router {
     tributary_http::with_problem_fallbacks(reads(side).into_router())
 }
 
-/// The AsyncAPI document of the topics: the bank's, with every other domain's events merged in, and a stream id
-/// that is any domain's.
+/// The AsyncAPI document of the topics: the bank's, with every other domain's events (and the kit's schedules')
+/// merged in, and a stream id that is any domain's.
 pub fn asyncapi() -> Value {
     let bank: Value =
         serde_json::from_str(bank_api::ASYNCAPI).expect("the bank's document is JSON");
     let mut document = merge_document(bank, &tasks_api::asyncapi());
+    document = merge_document(
+        document,
+        &tributary_core::contract::event_messages::<tributary_scheduler::ScheduleEvent>(
+            tributary_scheduler::schedule::STREAM_PREFIX,
+            "schedule",
+        ),
+    );
     let prefixes = tributary_ops::Domain::stream_prefixes(&operations::Operated);
     document["components"]["schemas"]["StreamId"] =
         tributary_core::contract::stream_id_schema(prefixes);

@@ -33,6 +33,7 @@ impl tributary_ops::Domain for Operated {
             bank_account::values::STREAM_PREFIX,
             bank_account::values::TRANSFER_STREAM_PREFIX,
             tasks_domain::STREAM_PREFIX,
+            tributary_scheduler::schedule::STREAM_PREFIX,
         ]
     }
 }

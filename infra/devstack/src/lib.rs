@@ -14,6 +14,7 @@
 
 pub mod kafka_mapping;
 pub mod lag;
+pub mod scheduler;
 pub mod stream_mapping;
 
 use anyhow::Context;
@@ -113,6 +114,9 @@ pub struct DevstackConfig {
     /// What wraps the subjects' data keys (deployed: the KMS key `PERSONAL_DATA_KMS_KEY_ID`); default a new local
     /// key. `None`: no vault, and events with personal data are refused.
     pub personal_data: Option<Arc<dyn tributary_ledger::KeyWrap>>,
+    /// How often the scheduler sweeps (deployed: every minute), at the time of [`Devstack::clock`]. It runs with
+    /// the denormalisers.
+    pub scheduler_tick: Duration,
 }
 
 /// The personal-data key table's default name.
@@ -168,6 +172,7 @@ impl DevstackConfig {
             personal_data: Some(Arc::new(
                 tributary_ledger::LocalKeyWrap::generate().expect("a new AES-256 key"),
             )),
+            scheduler_tick: Duration::from_secs(1),
         }
     }
 }
@@ -199,6 +204,11 @@ pub struct Devstack {
     paused_process: Option<ProcessStart>,
     /// How to start another denormaliser ([`Devstack::start_denormaliser`]).
     denormaliser_start: DenormaliserStart,
+    /// The scheduler's time: the wall clock, unless a test moves it forward.
+    pub clock: scheduler::Clock,
+    /// The scheduler loop, crashable on its own ([`Devstack::restart_scheduler`]).
+    scheduler: Option<scheduler::SchedulerWorker>,
+    sweeps: tokio::sync::watch::Sender<scheduler::LastSweep>,
     shutdown: CancellationToken,
 }
 
@@ -259,6 +269,9 @@ impl Drop for Devstack {
         if let Some(worker) = &self.transfer_process {
             worker.task.abort();
         }
+        if let Some(worker) = &self.scheduler {
+            worker.task.abort();
+        }
     }
 }
 
@@ -275,8 +288,17 @@ impl Devstack {
         let clients = Clients::new(&dynamo_endpoint, &config);
         ensure_tables(&clients.admin, &config, &dynamo_endpoint).await?;
         let kafka = start_kafka(&config).await?;
-        let http_addr =
-            serve_http(&config, &clients, &kafka.config, &shutdown, &mut workers).await?;
+        // One clock for the commands and the scheduler: a test that moves it forward moves both.
+        let clock = scheduler::Clock::default();
+        let http_addr = serve_http(
+            &config,
+            &clients,
+            &kafka.config,
+            &clock,
+            &shutdown,
+            &mut workers,
+        )
+        .await?;
         if config.relay {
             workers.push(
                 start_relay(
@@ -290,16 +312,23 @@ impl Devstack {
             );
         }
         let denormaliser_start = DenormaliserStart::new(&config, &clients, &kafka, &shutdown);
-        let transfer_process = if config.denormalisers {
+        let (sweeps, _) = tokio::sync::watch::channel(None);
+        let (transfer_process, scheduler) = if config.denormalisers {
             start_denormalisers(&config, &denormaliser_start, &mut workers).await?;
-            Some(
-                transfer_process(&config, &clients, &kafka)
-                    .await?
-                    .spawn(&shutdown)
-                    .await,
-            )
+            let process = transfer_process(&config, &clients, &kafka)
+                .await?
+                .spawn(&shutdown)
+                .await;
+            let scheduler = scheduler::spawn(
+                the_scheduler(&config, &clients),
+                clock.clone(),
+                config.scheduler_tick,
+                sweeps.clone(),
+                shutdown.child_token(),
+            );
+            (Some(process), Some(scheduler))
         } else {
-            None
+            (None, None)
         };
         Ok(Self {
             http_addr,
@@ -319,8 +348,32 @@ impl Devstack {
             transfer_process,
             paused_process: None,
             denormaliser_start,
+            clock,
+            scheduler,
+            sweeps,
             shutdown,
         })
+    }
+
+    /// Crash the scheduler wherever its sweep is (an occurrence may be started and not sent, or sent and not
+    /// recorded) and start a fresh one, as a Lambda timeout and the next minute's invocation would. A no-op when
+    /// the stack runs no consumers.
+    pub fn restart_scheduler(&mut self) {
+        if let Some(worker) = self.scheduler.take() {
+            worker.task.abort();
+            self.scheduler = Some(scheduler::spawn(
+                worker.scheduler,
+                self.clock.clone(),
+                worker.tick,
+                self.sweeps.clone(),
+                self.shutdown.child_token(),
+            ));
+        }
+    }
+
+    /// The scheduler's sweeps: the time of the last one and what it did.
+    pub fn sweeps(&self) -> tokio::sync::watch::Receiver<scheduler::LastSweep> {
+        self.sweeps.subscribe()
     }
 
     /// Start the denormaliser of `projection` (a read model, or a new version of one, deployed after the stack
@@ -380,7 +433,12 @@ impl Devstack {
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
         let process = self.transfer_process.take().map(|w| w.task);
-        for mut task in std::mem::take(&mut self.workers).into_iter().chain(process) {
+        let scheduler = self.scheduler.take().map(|w| w.task);
+        for mut task in std::mem::take(&mut self.workers)
+            .into_iter()
+            .chain(process)
+            .chain(scheduler)
+        {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 tracing::warn!(
                     "the stack did not drain in {DRAIN_TIMEOUT:?}; aborting what is left"
@@ -499,6 +557,7 @@ async fn serve_http(
     config: &DevstackConfig,
     clients: &Clients,
     kafka: &KafkaConfig,
+    clock: &scheduler::Clock,
     shutdown: &CancellationToken,
     workers: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<SocketAddr> {
@@ -515,6 +574,10 @@ async fn serve_http(
             .with_vault(vault.clone()),
     ))
     .with_snapshots(config.snapshots)
+    .with_clock({
+        let clock = clock.clone();
+        Arc::new(move || clock.now())
+    })
     .with_publisher(
         LazyPublisher::ready(command_publisher),
         PublishFaults {
@@ -668,6 +731,25 @@ async fn start_denormalisers(
         );
     }
     Ok(())
+}
+
+/// The scheduler: schedules on the event store (as the transfer process writes it), their due index on the
+/// projections table, the application's dispatch.
+fn the_scheduler(
+    config: &DevstackConfig,
+    clients: &Clients,
+) -> tributary_scheduler::Scheduler<bank_service::standing_orders::BankDispatch> {
+    let events: Arc<dyn EventStore> = Arc::new(
+        DynamoDbEventStore::new(clients.background.clone(), &config.events_table)
+            .with_notary(config.ledger.clone())
+            .with_vault(config.vault(&clients.background)),
+    );
+    tributary_scheduler::Scheduler::new(
+        events.clone(),
+        config.snapshots,
+        &ProjectionStore::new(clients.background.clone(), &config.projections_table),
+        app::dispatch(events, config.snapshots),
+    )
 }
 
 /// How to start the transfer process manager: on its own consumer group (and producer for dead letters).

@@ -32,6 +32,9 @@ pub enum AccountCommand {
         amount: Amount,
         /// The currency the transfer was asked in: refused unless it is the account's.
         currency: Currency,
+        /// The standing order whose occurrence the transfer is: a debit the balance cannot cover is recorded
+        /// ([`AccountEvent::StandingOrderRefused`], a line on the statement) rather than only refused.
+        standing_order: Option<String>,
     },
     /// A transfer's credit, in the source account's currency: sent by the transfer process only (also to pay out a
     /// held transfer's money to the account an operator named).
@@ -105,6 +108,15 @@ pub enum AccountEvent {
         step: Step,
         code: String,
     },
+    /// A standing order's transfer asked for more than the balance: nothing moved. On the statement, so the owner
+    /// sees the payment that did not happen.
+    StandingOrderRefused {
+        transfer_id: TransferId,
+        to: AccountId,
+        amount: Amount,
+        standing_order: String,
+        code: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -118,6 +130,7 @@ impl DomainEvent for AccountEvent {
             Self::TransferReceived { .. } => "TransferReceived",
             Self::TransferRefunded { .. } => "TransferRefunded",
             Self::TransferOrderRefused { .. } => "TransferOrderRefused",
+            Self::StandingOrderRefused { .. } => "StandingOrderRefused",
         }
     }
 
@@ -352,10 +365,22 @@ impl Decider for Account {
                     to,
                     amount,
                     currency,
+                    standing_order,
                 },
             ) => {
                 same_currency(*held, *currency)?;
-                covered(*balance, *amount)?;
+                match (covered(*balance, *amount), standing_order) {
+                    (Err(rejection), Some(standing_order)) => {
+                        return Ok(vec![AccountEvent::StandingOrderRefused {
+                            transfer_id: *transfer_id,
+                            to: *to,
+                            amount: *amount,
+                            standing_order: standing_order.clone(),
+                            code: Self::rejection_code(&rejection).to_owned(),
+                        }])
+                    }
+                    (result, _) => result?,
+                }
                 AccountEvent::TransferSent {
                     transfer_id: *transfer_id,
                     to: *to,
@@ -707,8 +732,9 @@ mod tests {
             6 => amount.clone().prop_map(deposit),
             6 => amount.clone().prop_map(withdraw),
             1 => Just(AccountCommand::Close),
-            2 => transfer().prop_map(|(amount, currency)| AccountCommand::SendTransfer {
+            2 => (transfer(), any::<bool>()).prop_map(|((amount, currency), scheduled)| AccountCommand::SendTransfer {
                 transfer_id: TransferId::random(), to: AccountId::random(), amount, currency,
+                standing_order: scheduled.then(|| "s-1".to_owned()),
             }),
             2 => transfer().prop_map(|(amount, currency)| AccountCommand::ReceiveTransfer {
                 transfer_id: TransferId::random(), from: AccountId::random(), amount, currency, from_holder: None,
@@ -743,11 +769,20 @@ mod tests {
                     AccountCommand::SendTransfer { amount, currency, .. } => euros(currency) && covered(amount),
                     AccountCommand::Close => model_balance == 0,
                 };
-                prop_assert_eq!(result.is_ok(), moves, "command {:?} in state {:?}", command, state);
-                if let Ok(events) = result {
+                // A standing order's debit the balance cannot cover is recorded, not refused; nothing moves.
+                let recorded_refusal = matches!(command, AccountCommand::SendTransfer { amount, currency, standing_order: Some(_), .. }
+                    if opened && !closed && euros(currency) && !covered(amount));
+                prop_assert_eq!(result.is_ok(), moves || recorded_refusal, "command {:?} in state {:?}", command, state);
+                if recorded_refusal {
+                    let events = result.unwrap();
+                    prop_assert!(matches!(events.as_slice(), [AccountEvent::StandingOrderRefused { code, .. }] if code == "insufficient-funds"), "{:?}", events);
+                    history.extend(events.iter().cloned());
+                    state = events.iter().fold(state, Account::evolve);
+                    prop_assert_eq!(&fold::<Account>(&history), &state);
+                } else if let Ok(events) = result {
                     prop_assert!(
-                        !events.iter().any(|e| matches!(e, AccountEvent::TransferOrderRefused { .. })),
-                        "no refusal is an event: {:?}", events
+                        !events.iter().any(|e| matches!(e, AccountEvent::TransferOrderRefused { .. } | AccountEvent::StandingOrderRefused { .. })),
+                        "no other refusal is an event: {:?}", events
                     );
                     match command {
                         AccountCommand::Open { .. } => opened = true,

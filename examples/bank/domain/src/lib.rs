@@ -6,6 +6,7 @@
 //! decider only ever sees well-formed commands.
 
 pub mod account;
+pub mod standing_order;
 pub mod transfer;
 pub mod transfer_process;
 pub mod values;

@@ -61,6 +61,46 @@ impl Destination {
     }
 }
 
+impl TransferCommand {
+    /// `requester`'s request to move `amount` from `from` (in `source` state) to `to` (in `destination` state): in
+    /// the source's currency, its holder travelling with it; `None` unless the requester owns the source (anyone
+    /// else is told it does not exist). `standing_order`: the schedule whose occurrence this is.
+    pub fn request(
+        from: AccountId,
+        to: AccountId,
+        amount: Amount,
+        requester: &Principal,
+        source: &AccountState,
+        destination: &AccountState,
+        standing_order: Option<String>,
+    ) -> Option<Self> {
+        let (currency, from_holder) = match source {
+            AccountState::Open {
+                owner,
+                currency,
+                holder,
+                ..
+            }
+            | AccountState::Closed {
+                owner,
+                currency,
+                holder,
+            } if owner == requester => (*currency, holder.clone()),
+            _ => return None,
+        };
+        Some(Self::Request {
+            from,
+            to,
+            amount,
+            currency,
+            requested_by: requester.clone(),
+            destination: Destination::of(destination),
+            from_holder,
+            standing_order,
+        })
+    }
+}
+
 /// What may be asked of a transfer: by a caller (`Request`), by an operator (`Release`), or by the transfer process
 /// (the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +116,8 @@ pub enum TransferCommand {
         destination: Destination,
         /// The source's holder, sealed as the source's events hold it (the credit passes it to the destination).
         from_holder: Option<Personal>,
+        /// The standing order (schedule id) whose occurrence this is, if it is one.
+        standing_order: Option<String>,
     },
     /// The source account took the money.
     RecordDebited,
@@ -116,6 +158,9 @@ pub enum TransferEvent {
         /// The source's holder: personal data of the source's owner, sealed under their key.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_holder: Option<Personal>,
+        /// The standing order whose occurrence this is (its schedule id), if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        standing_order: Option<String>,
     },
     SourceDebited,
     /// The transfer failed before any money moved.
@@ -174,6 +219,10 @@ pub struct TransferTerms {
     /// The source's holder (sealed), for the destination's statement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_holder: Option<Personal>,
+    /// The standing order whose occurrence this is, if it is one: a debit it cannot cover is recorded on the
+    /// source's statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing_order: Option<String>,
 }
 
 /// How far a transfer got.
@@ -349,6 +398,7 @@ impl Decider for Transfer {
                     currency,
                     requested_by,
                     from_holder,
+                    standing_order,
                 },
             ) => S::Requested {
                 terms: TransferTerms {
@@ -358,6 +408,7 @@ impl Decider for Transfer {
                     currency: *currency,
                     requested_by: requested_by.clone(),
                     from_holder: from_holder.clone(),
+                    standing_order: standing_order.clone(),
                 },
             },
             (S::Requested { terms }, E::SourceDebited) => S::Debited { terms },
@@ -450,6 +501,7 @@ impl Decider for Transfer {
                     requested_by,
                     destination,
                     from_holder,
+                    standing_order,
                 },
             ) => {
                 if from == to {
@@ -463,6 +515,7 @@ impl Decider for Transfer {
                     currency: *currency,
                     requested_by: requested_by.clone(),
                     from_holder: from_holder.clone(),
+                    standing_order: standing_order.clone(),
                 }
             }
             (_, C::Request { .. }) => return Err(R::AlreadyRequested),

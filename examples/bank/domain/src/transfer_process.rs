@@ -63,6 +63,7 @@ pub fn next_order(transfer: TransferId, state: &TransferState) -> Option<Order> 
                 to: terms.to,
                 amount: terms.amount,
                 currency: terms.currency,
+                standing_order: terms.standing_order.clone(),
             },
         )),
         TransferState::Debited { terms } => Some(order(
@@ -115,11 +116,13 @@ impl Answer {
         }
     }
 
-    /// The answer the events of an accepted order (or of its replay) give: the movement — or, on a stream written
-    /// by an earlier build, the refusal it recorded as an event (`TransferOrderRefused`).
+    /// The answer the events of an accepted order (or of its replay) give: the movement — or a refusal the account
+    /// recorded as an event (a standing order it could not cover; `TransferOrderRefused` on a stream written by an
+    /// earlier build).
     pub fn of_events(events: &[AccountEvent]) -> Self {
         match events.iter().find_map(|e| match e {
-            AccountEvent::TransferOrderRefused { code, .. } => Some(code),
+            AccountEvent::TransferOrderRefused { code, .. }
+            | AccountEvent::StandingOrderRefused { code, .. } => Some(code),
             _ => None,
         }) {
             Some(code) => Self::Refused { code: code.clone() },

@@ -436,7 +436,11 @@ impl AccountSummary {
                 s.balance = s.balance.saturating_sub(amount.minor_units());
                 s
             }
-            (Some(s), AccountEvent::TransferOrderRefused { .. }) => s,
+            (
+                Some(s),
+                AccountEvent::TransferOrderRefused { .. }
+                | AccountEvent::StandingOrderRefused { .. },
+            ) => s,
             (Some(mut s), AccountEvent::AccountClosed) => {
                 s.status = "closed".into();
                 s
@@ -454,7 +458,8 @@ impl AccountSummary {
 pub struct StatementLine {
     /// The event's version in the account's stream (lines are ordered by it).
     pub version: u64,
-    /// `deposit`, `withdrawal`, `transfer-out`, `transfer-in` or `transfer-refund`.
+    /// `deposit`, `withdrawal`, `transfer-out`, `transfer-in`, `transfer-refund`, or `standing-order-refused` (a
+    /// standing order's payment the balance could not cover: nothing moved).
     pub kind: String,
     /// Minor units, always positive.
     pub amount: u64,
@@ -527,6 +532,19 @@ pub fn statement_step(
             into(amount),
             Some(transfer_id),
             Some(from),
+        ),
+        // Nothing moved: the line shows what was asked, and the balance as it stayed.
+        AccountEvent::StandingOrderRefused {
+            transfer_id,
+            to,
+            amount,
+            ..
+        } => (
+            "standing-order-refused",
+            amount,
+            checkpoint.balance,
+            Some(transfer_id),
+            Some(to),
         ),
         AccountEvent::TransferRefunded {
             transfer_id,
@@ -811,6 +829,7 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             requested_by: Principal::parse("ann").unwrap(),
             from_holder: None,
+            standing_order: None,
         };
         let id = "t-1";
         let view = |events: &[TransferEvent]| {

@@ -299,6 +299,7 @@ proptest! {
                         requested_by: Principal::parse(&requester).unwrap(),
                         destination: Destination::of(&bank.accounts[&to].state),
                         from_holder: None,
+        standing_order: None,
                     };
                     let mut stream = Stream::<Transfer>::new();
                     if stream.command(&requester, &request, "request") {
@@ -437,6 +438,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
         currency: eur,
         requested_by: Principal::parse("ann").unwrap(),
         from_holder: None,
+        standing_order: None,
     };
     let state = |events: &[TransferEvent]| tributary_core::fold::<Transfer>(events);
 
@@ -592,6 +594,7 @@ fn each_answer_moves_the_transfer_where_it_should() {
             requested_by: Principal::parse(requested_by).unwrap(),
             destination,
             from_holder: None,
+            standing_order: None,
         };
     given::<Transfer>([])
         .when_by("ann", request(from, "ann", open_eur))
@@ -681,6 +684,7 @@ fn the_sources_holder_reaches_the_destination_as_it_was_sealed() {
         currency: eur,
         requested_by: Principal::parse("ann").unwrap(),
         from_holder: Some(holder.clone()),
+        standing_order: None,
     };
     let debited = tributary_core::fold::<Transfer>(&[requested, TransferEvent::SourceDebited]);
     let credit = next_order(id, &debited).unwrap();

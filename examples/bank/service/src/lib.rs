@@ -1,7 +1,9 @@
 //! The bank example as a service, on the kit's generic parts: the read models it keeps ([`read_models`]), reading
-//! them ([`reads`]), and the transfer process manager ([`transfers`]).
+//! them ([`reads`]), the transfer process manager ([`transfers`]), and what its standing orders send
+//! ([`standing_orders`]).
 
 pub mod reads;
+pub mod standing_orders;
 pub mod transfers;
 
 use bank_account::views::{AccountSummaries, AccountsByOwner, Statements, StatementsV2, Transfers};

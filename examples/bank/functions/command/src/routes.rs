@@ -8,6 +8,8 @@
 //! | `POST /accounts/{id}/close` | none or `{}` | 200 |
 //! | `POST /transfers` | `{"from","to","amount"}` | 202 `{"transfer_id","version"}` + `Location` |
 //! | `POST /transfers/{id}/release` | `{"to"}` (operators) | 202 `{"transfer_id","version"}` + `Location` |
+//! | `POST /accounts/{id}/standing-orders` | `{"to","amount","schedule"}` | 201 `{"schedule_id","version"}` + `Location` |
+//! | `POST /standing-orders/{id}/pause`, `/resume`, `/cancel` | none or `{}` | 200 `{"schedule_id","version"}` |
 //!
 //! Every success carries `ETag: "<version>"`, usable as `If-Match` on the next command. An account belongs to the
 //! caller who opened it; anyone else is told it does not exist (404 `account-not-found`), and nothing is published.
@@ -20,16 +22,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use bank_account::standing_order::{self, StandingOrder};
 use bank_account::transfer::Destination;
 use bank_account::values::{AccountStream, TransferStream};
 use bank_account::{
-    AccountCommand, AccountId, AccountState, Amount, Currency, HolderName, Principal,
-    TransferCommand, TransferId,
+    AccountCommand, AccountId, AccountRejection, AccountState, Amount, Currency, HolderName,
+    Principal, TransferCommand, TransferId, TransferRejection,
 };
 use bank_api::problems::{AccountProblems, TransferProblems};
 use serde::{Deserialize, Serialize};
 use tributary_http::commands::{new_id, principal, respond, Command};
+use tributary_http::schedules::ScheduleProblems;
 use tributary_http::{Caller, IdPath, JsonBody, Problem, Problems, Route};
+use tributary_scheduler::{Cadence, CatchUp, ScheduleCommand, ScheduleId, ScheduleStream, Spec};
 
 /// The command routes, with problem answers for unknown routes and methods.
 pub fn router(service: CommandService) -> Router {
@@ -54,6 +59,26 @@ pub fn route_table() -> Vec<Route<CommandService>> {
             "POST",
             "/transfers/{transfer_id}/release",
             post(release_transfer),
+        ),
+        Route::new(
+            "POST",
+            "/accounts/{account_id}/standing-orders",
+            post(create_standing_order),
+        ),
+        Route::new(
+            "POST",
+            "/standing-orders/{schedule_id}/pause",
+            post(pause_standing_order),
+        ),
+        Route::new(
+            "POST",
+            "/standing-orders/{schedule_id}/resume",
+            post(resume_standing_order),
+        ),
+        Route::new(
+            "POST",
+            "/standing-orders/{schedule_id}/cancel",
+            post(cancel_standing_order),
         ),
     ]
 }
@@ -279,36 +304,24 @@ pub async fn request_transfer(
     JsonBody(body): JsonBody<TransferRequest>,
 ) -> Result<Response, Problem> {
     let requester = principal(&caller)?;
-    // The source must be the caller's (anyone else is told it does not exist); the transfer is in its currency.
-    // Its holder goes with the transfer to the destination's statement: sealed, as the source's events hold it.
-    let (currency, from_holder) = match account_state(&service, body.from).await? {
-        AccountState::Open {
-            owner,
-            currency,
-            holder,
-            ..
-        }
-        | AccountState::Closed {
-            owner,
-            currency,
-            holder,
-        } if owner == requester => (currency, holder),
-        _ => return Err(AccountProblems.not_found()),
-    };
+    let source = account_state(&service, body.from).await?;
     // What the destination is now: the transfer refuses one that was never opened (it could be opened between two
     // deliveries of the credit and answer it differently), is closed, or holds another currency — each as stable
     // as the answer must be. Decided by the transfer, after a retry of this request is recognised.
     let destination = account_state(&service, body.to).await?;
+    // The source must be the caller's (anyone else is told it does not exist); the transfer is in its currency.
+    // Its holder goes with the transfer to the destination's statement: sealed, as the source's events hold it.
+    let command = TransferCommand::request(
+        body.from,
+        body.to,
+        body.amount,
+        &requester,
+        &source,
+        &destination,
+        None,
+    )
+    .ok_or_else(|| AccountProblems.not_found())?;
     let transfer_id = new_id::<TransferStream>(&caller, &headers)?;
-    let command = TransferCommand::Request {
-        from: body.from,
-        to: body.to,
-        amount: body.amount,
-        currency,
-        requested_by: requester,
-        destination: Destination::of(&destination),
-        from_holder,
-    };
     let description = TransferDescription::RequestTransfer {
         transfer_id,
         body: &body,
@@ -402,6 +415,214 @@ async fn run_transfer(
         &accepted,
         accepted.version,
         Some(format!("/transfers/{transfer_id}")),
+        &outcome,
+    ))
+}
+
+/// Body of `POST /accounts/{id}/standing-orders`: pay `amount` (minor units of the account's currency) to `to` on
+/// `schedule` (`{"starting", "every": "hour|day|week|month", "interval", "until"}`; without `every`, once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingOrderRequest {
+    pub to: AccountId,
+    pub amount: Amount,
+    pub schedule: Cadence,
+}
+
+/// The success response of every standing-order command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleAccepted {
+    pub schedule_id: String,
+    pub version: u64,
+}
+
+/// What a standing-order request asks for, in canonical form (its idempotency fingerprint; a rejection's body).
+#[derive(Serialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+// The variants' names are the operations a rejection event names (`pause_standing_order`).
+#[allow(clippy::enum_variant_names)]
+enum StandingOrderDescription<'a> {
+    CreateStandingOrder {
+        account_id: AccountId,
+        body: &'a StandingOrderRequest,
+    },
+    PauseStandingOrder {
+        schedule_id: ScheduleId,
+    },
+    ResumeStandingOrder {
+        schedule_id: ScheduleId,
+    },
+    CancelStandingOrder {
+        schedule_id: ScheduleId,
+    },
+}
+
+/// What the bank's schedules are called in problems.
+const STANDING_ORDERS: ScheduleProblems = ScheduleProblems {
+    noun: "standing order",
+};
+
+/// `POST /accounts/{id}/standing-orders`: the owner of an open account orders a transfer from it on a schedule. Each
+/// occurrence is a transfer requested as the owner (refused like any transfer when the money is short, with the
+/// refusal on the statement). The first occurrence is the first at or after now. With an `Idempotency-Key`, the
+/// schedule id is derived from the caller and the key.
+pub async fn create_standing_order(
+    State(service): State<CommandService>,
+    IdPath(account_id): IdPath<AccountStream>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<StandingOrderRequest>,
+) -> Result<Response, Problem> {
+    let owner = principal(&caller)?;
+    match account_state(&service, account_id).await? {
+        AccountState::Open { owner: o, .. } if o == owner => {}
+        AccountState::Closed { owner: o, .. } if o == owner => {
+            return Err(AccountProblems.rejected(&AccountRejection::Closed))
+        }
+        _ => return Err(AccountProblems.not_found()),
+    }
+    if body.to == account_id {
+        return Err(TransferProblems.rejected(&TransferRejection::SameAccount));
+    }
+    let schedule_id = new_id::<ScheduleStream>(&caller, &headers)?;
+    let order = StandingOrder {
+        from: account_id,
+        to: body.to,
+        amount: body.amount,
+    };
+    let spec = Spec {
+        kind: standing_order::KIND.to_owned(),
+        group: account_id.stream_id(),
+        owner: owner.as_str().to_owned(),
+        command: serde_json::to_value(&order).expect("a standing order serialises"),
+        cadence: body.schedule.clone(),
+        // A standing order pays every occurrence it missed (the scheduler was down): each once.
+        catch_up: CatchUp::Every,
+    };
+    let description = StandingOrderDescription::CreateStandingOrder {
+        account_id,
+        body: &body,
+    };
+    let command = ScheduleCommand::Create {
+        spec,
+        now: service.commands.now(),
+    };
+    run_schedule(
+        &service,
+        schedule_id,
+        command,
+        &description,
+        caller,
+        &headers,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// `POST /standing-orders/{id}/pause`: no occurrence starts until it is resumed; those that fall due meanwhile
+/// are skipped. An occurrence already under way finishes.
+pub async fn pause_standing_order(
+    State(service): State<CommandService>,
+    IdPath(schedule_id): IdPath<ScheduleStream>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
+) -> Result<Response, Problem> {
+    let description = StandingOrderDescription::PauseStandingOrder { schedule_id };
+    let command = ScheduleCommand::Pause {
+        now: service.commands.now(),
+    };
+    run_schedule(
+        &service,
+        schedule_id,
+        command,
+        &description,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /standing-orders/{id}/resume`: occurrences start again from the first at or after now (and any that fell
+/// due before the pause and were not sent yet).
+pub async fn resume_standing_order(
+    State(service): State<CommandService>,
+    IdPath(schedule_id): IdPath<ScheduleStream>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
+) -> Result<Response, Problem> {
+    let description = StandingOrderDescription::ResumeStandingOrder { schedule_id };
+    let command = ScheduleCommand::Resume {
+        now: service.commands.now(),
+    };
+    run_schedule(
+        &service,
+        schedule_id,
+        command,
+        &description,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /standing-orders/{id}/cancel`: no further occurrence starts; one under way finishes.
+pub async fn cancel_standing_order(
+    State(service): State<CommandService>,
+    IdPath(schedule_id): IdPath<ScheduleStream>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
+) -> Result<Response, Problem> {
+    let description = StandingOrderDescription::CancelStandingOrder { schedule_id };
+    let command = ScheduleCommand::Cancel {
+        now: service.commands.now(),
+    };
+    run_schedule(
+        &service,
+        schedule_id,
+        command,
+        &description,
+        caller,
+        &headers,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Run a command of schedule `schedule_id` and answer with its id and version (`Location` when it was created).
+async fn run_schedule(
+    service: &CommandService,
+    schedule_id: ScheduleId,
+    command: ScheduleCommand,
+    description: &StandingOrderDescription<'_>,
+    caller: Caller,
+    headers: &HeaderMap,
+    success: StatusCode,
+) -> Result<Response, Problem> {
+    let command = Command {
+        stream_id: schedule_id.stream_id(),
+        command,
+        request: description,
+    };
+    let outcome = service
+        .commands
+        .run(&STANDING_ORDERS, command, caller, headers)
+        .await?;
+    let accepted = ScheduleAccepted {
+        schedule_id: schedule_id.to_string(),
+        version: outcome.version(),
+    };
+    let location =
+        (success == StatusCode::CREATED).then(|| format!("/standing-orders/{schedule_id}"));
+    Ok(respond(
+        success,
+        &accepted,
+        accepted.version,
+        location,
         &outcome,
     ))
 }

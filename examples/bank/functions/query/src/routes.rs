@@ -97,6 +97,11 @@ pub fn route_table() -> Vec<Route<QueryService>> {
         Route::new("GET", "/accounts/{account_id}/events", get(account_events)),
         Route::new("GET", "/accounts", get(my_accounts)),
         Route::new("GET", "/transfers/{transfer_id}", get(transfer)),
+        Route::new(
+            "GET",
+            "/accounts/{account_id}/standing-orders",
+            get(standing_orders),
+        ),
     ]
 }
 
@@ -381,4 +386,95 @@ fn not_found() -> Problem {
         "Account not found",
         "the account does not exist",
     )
+}
+
+/// A standing order as its owner sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StandingOrderView {
+    pub schedule_id: String,
+    /// Where each occurrence pays, and how much (minor units of the account's currency).
+    pub to: String,
+    pub amount: u64,
+    pub schedule: tributary_scheduler::Cadence,
+    /// `active`, `paused`, `cancelled` or `ended`.
+    pub status: tributary_scheduler::Status,
+    /// When the next occurrence falls (none: no more).
+    pub next_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Occurrences sent, and how many of them were refused before a transfer was made.
+    pub occurrences: u64,
+    pub refused: u64,
+    /// The last occurrence sent: when it fell, and `applied` or why it was refused.
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_outcome: Option<String>,
+    /// The schedule's version the view is at.
+    pub version: u64,
+}
+
+impl StandingOrderView {
+    fn of(view: tributary_scheduler::ScheduleView) -> Option<Self> {
+        let order: bank_account::standing_order::StandingOrder =
+            serde_json::from_value(view.spec.command).ok()?;
+        Some(Self {
+            schedule_id: view.schedule_id,
+            to: order.to.to_string(),
+            amount: order.amount.minor_units(),
+            schedule: view.spec.cadence,
+            status: view.status,
+            next_at: view.next.map(|due| due.at),
+            occurrences: view.finished,
+            refused: view.refused,
+            last_at: view.last.as_ref().map(|(due, _)| due.at),
+            last_outcome: view.last.map(|(_, outcome)| match outcome {
+                tributary_scheduler::Outcome::Applied => "applied".to_owned(),
+                tributary_scheduler::Outcome::Refused { code } => code,
+            }),
+            version: view.version,
+        })
+    }
+}
+
+/// `GET /accounts/{id}/standing-orders`: the account's standing orders, by id (its owner's, or an operator's;
+/// anyone else gets 404). Each occurrence's transfer is on the statement; one the balance could not cover too.
+pub async fn standing_orders(
+    State(service): State<QueryService>,
+    IdPath(id): IdPath<AccountStream>,
+    caller: Caller,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Listing<StandingOrderView>>, Problem> {
+    let params = Params::of(params)?;
+    no_owner_parameter(&params)?;
+    params.refuse(&["order", "as_of_version"])?;
+    if params.min_version.is_some() {
+        return Err(invalid_parameter(
+            "min_version applies to one account, not to a listing",
+        ));
+    }
+    let stream = id.stream_id();
+    match account_owner(&service, &stream).await? {
+        Some(owner) if caller.may_read(&owner) => {}
+        _ => return Err(not_found()),
+    }
+    let id = id.to_string();
+    let limit = params.limit()?;
+    let after = service.cursors.after(&params, "standing-orders", &id)?;
+    let page = tributary_scheduler::listed(
+        service.projections.store(),
+        &stream,
+        after.as_deref(),
+        limit,
+    )
+    .await
+    .map_err(unavailable)?;
+    let items = page
+        .items
+        .into_iter()
+        .filter_map(StandingOrderView::of)
+        .collect();
+    Ok(service.cursors.listing(
+        items,
+        page.next.is_some(),
+        "standing-orders",
+        &id,
+        |order: &StandingOrderView| order.schedule_id.clone(),
+    ))
 }
