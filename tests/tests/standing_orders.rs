@@ -300,6 +300,39 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["schedule_id"].as_str().unwrap().to_owned();
     assert_eq!(created.header("location"), format!("/standing-orders/{id}"));
+    // The operator CLI lists it as owed two hours on (the due index is eventually consistent), and not now.
+    let due_at = (stack.clock.now() + Span::hours(2)).to_rfc3339();
+    let listed_by_cli = |at: Option<String>| {
+        let stack = &stack;
+        async move {
+            let mut args = vec!["--json", "schedules"];
+            let at_arg = at.map(|at| format!("--at={at}"));
+            args.extend(at_arg.as_deref());
+            let out = tributary_cli(stack, "cli", &args).await.unwrap();
+            serde_json::from_str::<Vec<Value>>(&out).unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let rows = listed_by_cli(Some(due_at.clone())).await;
+        if let Some(row) = rows.iter().find(|r| r["schedule_id"] == id.as_str()) {
+            assert_eq!(
+                (&row["kind"], &row["in_flight"]),
+                (&json!("standing-order"), &json!(false))
+            );
+            assert!(row["waited_seconds"].as_i64().unwrap() > 3000, "{row}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not listed: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!listed_by_cli(None)
+        .await
+        .iter()
+        .any(|r| r["schedule_id"] == id.as_str()));
     // Eve may neither see nor touch it.
     for action in ["pause", "resume", "cancel"] {
         let reply = post(

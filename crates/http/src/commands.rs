@@ -227,6 +227,12 @@ impl Commands {
         }
     }
 
+    /// Aggregate `D`'s handler that commits without publishing (the relay publishes what it appends): for what a
+    /// route writes besides the request's own command (a deadline it sets).
+    pub fn committing<D: Decider>(&self) -> CommandHandler<D> {
+        CommandHandler::new(self.store.clone(), self.retry).with_snapshots(self.snapshots)
+    }
+
     /// Run a validated command of aggregate `D` through its handler (commit, then publish) with the request's
     /// headers as its context; a failure as its problem (`problems`).
     pub async fn run<D: Decider, R: Serialize + Sync>(

@@ -168,6 +168,9 @@ pub enum Command {
         /// Only those owed for longer than this many minutes.
         #[arg(long, value_name = "MINUTES")]
         late: Option<u64>,
+        /// As of this time (RFC 3339) instead of now: what will be owed then, if no sweep runs meanwhile.
+        #[arg(long, value_name = "TIME")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Check the events as stored against their hash chain and signed checkpoints: what was modified, deleted,
     /// inserted or reordered, which checkpoint does not verify. Exit status 1 when anything is found.
@@ -362,7 +365,7 @@ pub async fn run(
         Command::ReadModels(command) => read_models::run(&ctx, command, out).await,
         Command::Stream { id } => stream::stream(&ctx, id, out).await,
         Command::Forget { subject, reason } => forget::forget(&ctx, subject, reason, out).await,
-        Command::Schedules { late } => schedules::schedules(&ctx, *late, out).await,
+        Command::Schedules { late, at } => schedules::schedules(&ctx, *late, *at, out).await,
         Command::Verify { stream, keys, .. } => {
             verify::verify(&ctx, stream.as_deref(), keys, out).await
         }

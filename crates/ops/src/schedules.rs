@@ -1,4 +1,4 @@
-//! `tributary schedules [--late MINUTES]`: the scheduled commands with work to do now, from the scheduler's due
+//! `tributary schedules [--late MINUTES] [--at TIME]`: the scheduled commands with work to do now, from the scheduler's due
 //! index (the schedules read model) — an occurrence owed and not sent yet, or one started and not finished — oldest
 //! first, with how long each has waited. What `SchedulerBehindAlarm` is about: a schedule listed here for minutes
 //! is failing (the scheduler's logs name it), or more fell due than the sweeps send.
@@ -10,9 +10,10 @@ use std::io::Write;
 pub(crate) async fn schedules(
     ctx: &Context<'_>,
     late: Option<u64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    let now = chrono::Utc::now();
+    let now = at.unwrap_or_else(chrono::Utc::now);
     ctx.bar.set_message("reading the due index");
     let mut due: Vec<_> = tributary_scheduler::due(&ctx.projections, now)
         .await?

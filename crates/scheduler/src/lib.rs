@@ -5,15 +5,19 @@
 //! applies an occurrence at most once, and a sweep that comes back after an outage sends what it missed (the
 //! catch-up policy: [`CatchUp`]).
 //!
+//! A process manager's deadline is a one-shot schedule set idempotently ([`set_deadline`]).
+//!
 //! The rules are stated in [`schedule`]; the deployed function is an EventBridge Scheduler rule invoking the sweep
 //! every minute, the local stack runs the same sweep on a clock tests fast-forward.
 
 pub mod cadence;
+pub mod deadline;
 pub mod index;
 pub mod schedule;
 pub mod sweep;
 
 pub use cadence::{Cadence, InvalidCadence, Unit};
+pub use deadline::{deadline_id, set_deadline};
 pub use index::{due, listed, ScheduleView, ScheduleViews};
 pub use schedule::{
     occurrence_key, CatchUp, Due, Outcome, ScheduleCommand, ScheduleEvent, ScheduleId,

@@ -143,7 +143,16 @@ pub enum TransferCommand {
     RecordReleased,
     /// It refused it: the money is held again.
     RecordReleaseRefused { reason: String },
+    /// The transfer's deadline passed (sent by its deadline, as the transfer process): an unfinished transfer is
+    /// marked overdue; a finished one is left as it is.
+    MarkOverdue,
 }
+
+/// The kind of scheduled command a transfer's deadline is (what the scheduler's dispatch recognises).
+pub const DEADLINE_KIND: &str = "transfer-deadline";
+
+/// How long after its request a transfer that has neither completed nor failed is overdue.
+pub const DEADLINE_SECONDS: i64 = 300;
 
 /// What happened to a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +198,9 @@ pub enum TransferEvent {
     ReleaseRefused {
         reason: String,
     },
+    /// The transfer's deadline passed before it completed or failed (it goes on: nothing is compensated; an
+    /// operator looks at it).
+    TransferOverdue,
 }
 
 impl DomainEvent for TransferEvent {
@@ -196,6 +208,7 @@ impl DomainEvent for TransferEvent {
         match self {
             Self::TransferRequested { .. } => "TransferRequested",
             Self::SourceDebited => "SourceDebited",
+            Self::TransferOverdue => "TransferOverdue",
             Self::DebitRefused { .. } => "DebitRefused",
             Self::DestinationCredited => "DestinationCredited",
             Self::CreditRefused { .. } => "CreditRefused",
@@ -551,6 +564,11 @@ impl Decider for Transfer {
             (S::Releasing { .. }, C::RecordReleaseRefused { reason }) => E::ReleaseRefused {
                 reason: reason.clone(),
             },
+            // Finished (completed, failed, or released): the deadline has nothing to say.
+            (S::Completed { .. } | S::Failed { .. } | S::Released { .. }, C::MarkOverdue) => {
+                return Ok(Vec::new())
+            }
+            (_, C::MarkOverdue) => E::TransferOverdue,
             // A step the transfer has recorded already (a redelivery, a second worker): nothing changes.
             (state, command) if already_recorded(state, command) => return Ok(Vec::new()),
             _ => return Err(R::OutOfOrder),
@@ -577,7 +595,7 @@ fn already_recorded(state: &TransferState, command: &TransferCommand) -> bool {
         S::Released { .. } => true,
     };
     match command {
-        C::Request { .. } | C::Release { .. } => false,
+        C::Request { .. } | C::Release { .. } | C::MarkOverdue => false,
         C::RecordDebited | C::RecordDebitRefused { .. } => past(Step::Debit),
         C::RecordCredited | C::RecordCreditRefused { .. } => past(Step::Credit),
         C::RecordRefunded | C::RecordRefundRefused { .. } => past(Step::Refund),

@@ -254,8 +254,21 @@ pub struct TransferView {
     pub released_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_by: Option<String>,
+    /// Its deadline passed before it completed or failed (`TransferOverdue`; it goes on as before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
     pub version: u64,
     pub updated_at: String,
+}
+
+/// The transfers read model's checkpoint: the transfer's state, and whether its deadline passed (a checkpoint
+/// written before deadlines existed reads as not overdue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferFold {
+    #[serde(flatten)]
+    pub state: TransferState,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
 }
 
 impl TransferView {
@@ -300,6 +313,7 @@ impl TransferView {
             failed_at,
             released_to: release.map(|r| r.to.to_string()),
             released_by: release.map(|r| r.ordered_by.as_str().to_owned()),
+            overdue: false,
             version,
             updated_at: updated_at.to_owned(),
         })
@@ -308,7 +322,7 @@ impl TransferView {
 
 impl Projection for Transfers {
     type Event = TransferEvent;
-    type State = TransferState;
+    type State = TransferFold;
 
     fn name(&self) -> &'static str {
         "transfers"
@@ -322,19 +336,27 @@ impl Projection for Transfers {
     fn step(
         &self,
         transfer_id: &str,
-        state: Option<TransferState>,
+        state: Option<TransferFold>,
         event: &RecordedEvent<TransferEvent>,
         rows: &mut Vec<Row>,
-    ) -> Option<TransferState> {
-        let before = state.unwrap_or_else(Transfer::initial);
+    ) -> Option<TransferFold> {
+        let (before, overdue) =
+            state.map_or((Transfer::initial(), false), |f| (f.state, f.overdue));
         let requested = matches!(event.event, TransferEvent::TransferRequested { .. });
         if (before == TransferState::Unrequested) != requested {
             return None;
         }
         let next = Transfer::evolve(before, &event.event);
-        let view = TransferView::of(transfer_id, &next, event.version, &occurred_at(event))?;
+        let overdue = overdue || matches!(event.event, TransferEvent::TransferOverdue);
+        let view = TransferView {
+            overdue,
+            ..TransferView::of(transfer_id, &next, event.version, &occurred_at(event))?
+        };
         rows.push(Row::new(transfer_view_key(transfer_id), &view));
-        Some(next)
+        Some(TransferFold {
+            state: next,
+            overdue,
+        })
     }
 }
 
@@ -837,7 +859,7 @@ mod tests {
             let last = rows.last().unwrap();
             assert_eq!(last.key, transfer_view_key(id));
             let view: TransferView = serde_json::from_value(last.data.clone()).unwrap();
-            assert_eq!(view.status, state.status());
+            assert_eq!(view.status, state.state.status());
             view
         };
         let pending = view(std::slice::from_ref(&requested));
@@ -850,6 +872,30 @@ mod tests {
             ),
             ("pending", 250, from.to_string(), 1)
         );
+        assert!(!pending.overdue);
+        // Past its deadline: overdue, and still so once it completes.
+        let late = view(&[
+            requested.clone(),
+            TransferEvent::SourceDebited,
+            TransferEvent::TransferOverdue,
+        ]);
+        assert_eq!((late.status.as_str(), late.overdue), ("pending", true));
+        let late_completed = view(&[
+            requested.clone(),
+            TransferEvent::SourceDebited,
+            TransferEvent::TransferOverdue,
+            TransferEvent::DestinationCredited,
+        ]);
+        assert_eq!(
+            (late_completed.status.as_str(), late_completed.overdue),
+            ("completed", true)
+        );
+        // A checkpoint written before deadlines existed (the bare state) still reads.
+        let old: TransferFold = serde_json::from_value(
+            serde_json::to_value(Transfer::evolve(Transfer::initial(), &requested)).unwrap(),
+        )
+        .unwrap();
+        assert!(!old.overdue && old.state.status() == "pending");
         let completed = view(&[
             requested.clone(),
             TransferEvent::SourceDebited,

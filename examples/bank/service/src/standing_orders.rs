@@ -1,14 +1,15 @@
 //! The bank's scheduled commands: each occurrence of a standing order becomes a transfer request, as the order's
 //! owner, under the occurrence's key (a repeated send finds the same transfer), with the transfer's id derived from
 //! that key. The transfer process carries it out like any other; a debit the balance cannot cover is recorded on
-//! the source's statement (`StandingOrderRefused`).
+//! the source's statement (`StandingOrderRefused`). A transfer's deadline marks it overdue if it has not finished.
 
+use bank_account::account::TRANSFER_PROCESS;
 use bank_account::standing_order::{StandingOrder, KIND};
 use bank_account::{Account, Principal, Transfer, TransferCommand, TransferId};
 use std::sync::Arc;
 use tributary_aggregate::{
-    CommandContext, CommandError, CommandHandler, CommandRequest, Idempotency, KeyRetention,
-    RetryPolicy, SnapshotPolicy,
+    CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
+    KeyRetention, RetryPolicy, SnapshotPolicy,
 };
 use tributary_core::{fingerprint, Decider, IdempotencyKey};
 use tributary_scheduler::{Dispatch, DispatchError, Occurrence, Outcome};
@@ -106,10 +107,55 @@ impl BankDispatch {
     }
 }
 
+impl BankDispatch {
+    /// A transfer's deadline: the transfer is marked overdue unless it finished (then nothing changes).
+    async fn transfer_deadline(
+        &self,
+        occurrence: &Occurrence<'_>,
+    ) -> Result<Outcome, DispatchError> {
+        let stream = &occurrence.spec.group;
+        let request = CommandRequest {
+            stream_id: stream.clone(),
+            command: TransferCommand::MarkOverdue,
+            expected_version: None,
+            idempotency: Some(Idempotency {
+                key: IdempotencyKey::reserved(&occurrence.key)
+                    .map_err(|e| DispatchError(e.to_string()))?,
+                fingerprint: fingerprint(&occurrence.key),
+                retention: KeyRetention::Forever,
+            }),
+            context: CommandContext {
+                command_id: Uuid::new_v4(),
+                correlation_id: stream.clone(),
+                causation_id: occurrence.schedule.stream_id(),
+                actor: TRANSFER_PROCESS.to_owned(),
+                now: occurrence.due.at,
+                traceparent: None,
+            },
+        };
+        match self.transfers.handle(&request).await {
+            Ok(CommandOutcome::Committed { events, .. }) => {
+                if !events.is_empty() {
+                    tracing::warn!(%stream, "a transfer passed its deadline unfinished: marked overdue");
+                    tributary_runtime::metrics::count("TransfersOverdue", 1, &[]);
+                }
+                Ok(Outcome::Applied)
+            }
+            Ok(CommandOutcome::Replayed { .. }) => Ok(Outcome::Applied),
+            Err(CommandError::Rejected { rejection, .. }) => Ok(Outcome::Refused {
+                code: Transfer::rejection_code(&rejection).to_owned(),
+            }),
+            Err(CommandError::RejectedEarlier { code, .. }) => Ok(Outcome::Refused { code }),
+            Err(other) => Err(DispatchError(other.to_string())),
+        }
+    }
+}
+
 impl Dispatch for BankDispatch {
     async fn send(&self, occurrence: &Occurrence<'_>) -> Result<Outcome, DispatchError> {
         match occurrence.spec.kind.as_str() {
             KIND => self.standing_order(occurrence).await,
+            bank_account::transfer::DEADLINE_KIND => self.transfer_deadline(occurrence).await,
             other => Ok(Outcome::Refused {
                 code: format!("unknown-kind:{other}"),
             }),

@@ -13,7 +13,7 @@
 use bank_account::account::Step;
 use bank_account::account::TRANSFER_PROCESS;
 use bank_account::transfer_process::{next_order, record, Answer, Order};
-use bank_account::{Account, AccountEvent, Transfer, TransferId, TransferRejection};
+use bank_account::{Account, AccountEvent, Transfer, TransferId, TransferRejection, TransferState};
 use std::sync::Arc;
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, CommandRequest, Idempotency,
@@ -21,6 +21,7 @@ use tributary_aggregate::{
 };
 use tributary_consumer::reactor::ProcessManager;
 use tributary_core::{fingerprint, IdempotencyKey, TraceParent};
+use tributary_scheduler::Schedules;
 use tributary_store::{EventStore, EventStoreError};
 use uuid::Uuid;
 
@@ -131,6 +132,9 @@ impl TransferProcess {
         let Some(order) = next_order(id, &state) else {
             return Ok(false);
         };
+        if let TransferState::Requested { .. } = state {
+            self.set_deadline(stream).await?;
+        }
         let answer = self.send(stream, &order, trace).await?;
         tracing::info!(%stream, step = order.step.name(), ?answer, "the account answered");
         let (command, key) = record(&order, &answer);
@@ -156,6 +160,39 @@ impl TransferProcess {
             }) => Ok(true),
             Err(e) => Err(failure(stream, "recording a step", e)),
         }
+    }
+
+    /// Set the transfer's deadline ([`bank_account::transfer::DEADLINE_SECONDS`] after its request), unless the route
+    /// that took the request set it already.
+    async fn set_deadline(&self, stream: &str) -> Result<(), ProcessError> {
+        let store_error = |source| ProcessError::Store {
+            stream: stream.to_owned(),
+            source,
+        };
+        let requested = self
+            .store()
+            .load_event(stream, 1)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ProcessError::MissingAnswer {
+                stream: stream.to_owned(),
+                version: 1,
+            })?;
+        let at = requested.metadata.occurred_at
+            + chrono::Duration::seconds(bank_account::transfer::DEADLINE_SECONDS);
+        let schedules =
+            CommandHandler::<Schedules>::new(self.store().clone(), RetryPolicy::default());
+        tributary_scheduler::set_deadline(
+            &schedules,
+            stream,
+            bank_account::transfer::DEADLINE_KIND,
+            TRANSFER_PROCESS,
+            at,
+            chrono::Utc::now(),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| failure(stream, "setting the deadline", e))
     }
 
     /// Send an order to its account and read the answer. An order for an account that is not the requester's (the

@@ -22,8 +22,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use bank_account::account::TRANSFER_PROCESS;
 use bank_account::standing_order::{self, StandingOrder};
-use bank_account::transfer::Destination;
+use bank_account::transfer::{self, Destination};
 use bank_account::values::{AccountStream, TransferStream};
 use bank_account::{
     AccountCommand, AccountId, AccountRejection, AccountState, Amount, Currency, HolderName,
@@ -34,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use tributary_http::commands::{new_id, principal, respond, Command};
 use tributary_http::schedules::ScheduleProblems;
 use tributary_http::{Caller, IdPath, JsonBody, Problem, Problems, Route};
-use tributary_scheduler::{Cadence, CatchUp, ScheduleCommand, ScheduleId, ScheduleStream, Spec};
+use tributary_scheduler::{
+    Cadence, CatchUp, ScheduleCommand, ScheduleId, ScheduleStream, Schedules, Spec,
+};
 
 /// The command routes, with problem answers for unknown routes and methods.
 pub fn router(service: CommandService) -> Router {
@@ -326,7 +329,8 @@ pub async fn request_transfer(
         transfer_id,
         body: &body,
     };
-    run_transfer(
+    let requested_at = service.commands.now();
+    let answer = run_transfer(
         &service,
         transfer_id,
         command,
@@ -334,7 +338,23 @@ pub async fn request_transfer(
         caller,
         &headers,
     )
+    .await?;
+    // Its deadline, set now so that it stands even if the transfer process never gets to it (the process sets the
+    // same one when it first reacts: whoever is first, once).
+    let deadline = requested_at + chrono::Duration::seconds(transfer::DEADLINE_SECONDS);
+    if let Err(error) = tributary_scheduler::set_deadline(
+        &service.commands.committing::<Schedules>(),
+        &transfer_id.stream_id(),
+        transfer::DEADLINE_KIND,
+        TRANSFER_PROCESS,
+        deadline,
+        service.commands.now(),
+    )
     .await
+    {
+        tracing::warn!(%error, %transfer_id, "the transfer's deadline was not set; the transfer process sets it");
+    }
+    Ok(answer)
 }
 
 /// `POST /transfers/{id}/release`: an operator orders a held transfer's money (its refund was refused) paid to an

@@ -347,7 +347,12 @@ pub async fn transfer(
             None => state_as_of(&Transfers, &*service.events, &stream, 1)
                 .await
                 .map_err(unavailable)?
-                .and_then(|state| state.terms().map(|t| t.requested_by.as_str().to_owned())),
+                .and_then(|state| {
+                    state
+                        .state
+                        .terms()
+                        .map(|t| t.requested_by.as_str().to_owned())
+                }),
         };
         if !requester.is_some_and(|requester| caller.may_read(&requester)) {
             return Err(transfer_not_found());
