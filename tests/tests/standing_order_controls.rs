@@ -10,21 +10,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The account's statement lines (all of them: fewer than a page).
-async fn statement(client: &reqwest::Client, base: &str, account: &str) -> Vec<Value> {
-    let reply = get(
-        client,
-        &format!("{base}/accounts/{account}/statement?limit=100"),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["items"].as_array().unwrap().clone()
-}
-
-fn count(lines: &[Value], kind: &str) -> u32 {
-    lines.iter().filter(|l| l["kind"] == kind).count() as u32
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     let mut config = test_config().await;
@@ -71,6 +56,22 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     )
     .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
+    // Once, an hour ago: it would never occur.
+    let past = (stack.clock.now() - Span::hours(1)).to_rfc3339();
+    let never = json!({"to": to, "amount": 100, "schedule": {"starting": past}}).to_string();
+    let reply = post(
+        &ann,
+        &format!("{base}/accounts/{source}/standing-orders"),
+        &[],
+        Some(&never),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body["type"].as_str()),
+        (422, Some("urn:tributary:problem:schedule-never-occurs")),
+        "{}",
+        reply.body
+    );
 
     let created = post(
         &ann,
@@ -151,8 +152,8 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     );
     stack.clock.advance(Span::days(3));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let lines = statement(&ann, &base, &source).await;
-    assert_eq!(count(&lines, "transfer-out"), 0, "{lines:?}");
+    let lines = statement_lines(&ann, &base, &source).await;
+    assert_eq!(count_kind(&lines, "transfer-out"), 0, "{lines:?}");
     let resumed = post(
         &ann,
         &format!("{base}/standing-orders/{id}/resume"),
@@ -170,7 +171,7 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
         |r| {
             r.body["items"]
                 .as_array()
-                .is_some_and(|l| count(l, "transfer-out") == 1)
+                .is_some_and(|l| count_kind(l, "transfer-out") == 1)
         },
     )
     .await;
@@ -193,7 +194,7 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     assert_eq!(listed.body["items"][0]["occurrences"], 1, "{}", listed.body);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        count(&statement(&ann, &base, &source).await, "transfer-out"),
+        count_kind(&statement_lines(&ann, &base, &source).await, "transfer-out"),
         1
     );
     let again = post(

@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, Duration as Span, Months, Utc};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -49,21 +49,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// The account's statement lines (all of them: fewer than a page).
-async fn statement(client: &reqwest::Client, base: &str, account: &str) -> Vec<Value> {
-    let reply = get(
-        client,
-        &format!("{base}/accounts/{account}/statement?limit=100"),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["items"].as_array().unwrap().clone()
-}
-
-fn count(lines: &[Value], kind: &str) -> u32 {
-    lines.iter().filter(|l| l["kind"] == kind).count() as u32
 }
 
 /// Wait until a sweep at or after `due` finds nothing to do in the due index (every order's occurrence of that
@@ -169,8 +154,9 @@ async fn a_year_of_standing_orders_pays_each_occurrence_once_through_scheduler_c
         let mut done = 0;
         let mut sample = String::new();
         for o in &orders {
-            let lines = statement(&owners[o.owner], &base, &o.source).await;
-            let paid = count(&lines, "transfer-out") + count(&lines, "standing-order-refused");
+            let lines = statement_lines(&owners[o.owner], &base, &o.source).await;
+            let paid =
+                count_kind(&lines, "transfer-out") + count_kind(&lines, "standing-order-refused");
             if paid == MONTHS {
                 done += 1;
             } else if sample.is_empty() {
@@ -183,16 +169,16 @@ async fn a_year_of_standing_orders_pays_each_occurrence_once_through_scheduler_c
 
     let mut into_sinks: BTreeMap<usize, u64> = BTreeMap::new();
     for o in &orders {
-        let lines = statement(&owners[o.owner], &base, &o.source).await;
+        let lines = statement_lines(&owners[o.owner], &base, &o.source).await;
         let applied = o.covered.min(MONTHS);
         assert_eq!(
-            count(&lines, "transfer-out"),
+            count_kind(&lines, "transfer-out"),
             applied,
             "{}: {lines:?}",
             o.source
         );
         assert_eq!(
-            count(&lines, "standing-order-refused"),
+            count_kind(&lines, "standing-order-refused"),
             MONTHS - applied,
             "{}",
             o.source

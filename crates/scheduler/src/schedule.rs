@@ -29,7 +29,7 @@ use uuid::Uuid;
 pub const STREAM_PREFIX: &str = "schedule-";
 
 /// The principal the scheduler sends its own commands as (starts and finishes of occurrences).
-pub const SCHEDULER: &str = "tributary-scheduler";
+pub const SCHEDULER: &str = "system:scheduler";
 
 /// The kind of schedule ids: `schedule-<uuid>` streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

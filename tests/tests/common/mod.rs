@@ -371,3 +371,19 @@ pub async fn tributary_cli_output(
     let result = tributary_ops::run(&app::operations::Operated, cli, &mut out).await;
     (result, String::from_utf8_lossy(&out).into_owned())
 }
+
+/// An account's statement lines, newest first (up to 100: the tests' statements are shorter).
+pub async fn statement_lines(client: &reqwest::Client, base: &str, account: &str) -> Vec<Value> {
+    let reply = get(
+        client,
+        &format!("{base}/accounts/{account}/statement?limit=100"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+/// How many of `lines` (statement lines) are of `kind`.
+pub fn count_kind(lines: &[Value], kind: &str) -> u32 {
+    lines.iter().filter(|l| l["kind"] == kind).count() as u32
+}

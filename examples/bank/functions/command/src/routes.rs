@@ -504,6 +504,18 @@ pub async fn create_standing_order(
     if body.to == account_id {
         return Err(TransferProblems.rejected(&TransferRejection::SameAccount));
     }
+    if body
+        .schedule
+        .first_at_or_after(service.commands.now())
+        .is_none()
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "schedule-never-occurs",
+            "Schedule never occurs",
+            "the schedule has no occurrence from now on (it ends before it starts, or before now)",
+        ));
+    }
     let schedule_id = new_id::<ScheduleStream>(&caller, &headers)?;
     let order = StandingOrder {
         from: account_id,
@@ -548,20 +560,7 @@ pub async fn pause_standing_order(
     headers: HeaderMap,
     JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
 ) -> Result<Response, Problem> {
-    let description = StandingOrderDescription::PauseStandingOrder { schedule_id };
-    let command = ScheduleCommand::Pause {
-        now: service.commands.now(),
-    };
-    run_schedule(
-        &service,
-        schedule_id,
-        command,
-        &description,
-        caller,
-        &headers,
-        StatusCode::OK,
-    )
-    .await
+    control(&service, schedule_id, Control::Pause, caller, &headers).await
 }
 
 /// `POST /standing-orders/{id}/resume`: occurrences start again from the first at or after now (and any that fell
@@ -573,20 +572,7 @@ pub async fn resume_standing_order(
     headers: HeaderMap,
     JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
 ) -> Result<Response, Problem> {
-    let description = StandingOrderDescription::ResumeStandingOrder { schedule_id };
-    let command = ScheduleCommand::Resume {
-        now: service.commands.now(),
-    };
-    run_schedule(
-        &service,
-        schedule_id,
-        command,
-        &description,
-        caller,
-        &headers,
-        StatusCode::OK,
-    )
-    .await
+    control(&service, schedule_id, Control::Resume, caller, &headers).await
 }
 
 /// `POST /standing-orders/{id}/cancel`: no further occurrence starts; one under way finishes.
@@ -597,17 +583,47 @@ pub async fn cancel_standing_order(
     headers: HeaderMap,
     JsonBody(CloseRequest {}): JsonBody<CloseRequest>,
 ) -> Result<Response, Problem> {
-    let description = StandingOrderDescription::CancelStandingOrder { schedule_id };
-    let command = ScheduleCommand::Cancel {
-        now: service.commands.now(),
+    control(&service, schedule_id, Control::Cancel, caller, &headers).await
+}
+
+/// What an owner does to a standing order.
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Pause, resume or cancel schedule `schedule_id`, now (on the commands' clock).
+async fn control(
+    service: &CommandService,
+    schedule_id: ScheduleId,
+    control: Control,
+    caller: Caller,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let now = service.commands.now();
+    let (description, command) = match control {
+        Control::Pause => (
+            StandingOrderDescription::PauseStandingOrder { schedule_id },
+            ScheduleCommand::Pause { now },
+        ),
+        Control::Resume => (
+            StandingOrderDescription::ResumeStandingOrder { schedule_id },
+            ScheduleCommand::Resume { now },
+        ),
+        Control::Cancel => (
+            StandingOrderDescription::CancelStandingOrder { schedule_id },
+            ScheduleCommand::Cancel { now },
+        ),
     };
     run_schedule(
-        &service,
+        service,
         schedule_id,
         command,
         &description,
         caller,
-        &headers,
+        headers,
         StatusCode::OK,
     )
     .await
