@@ -111,6 +111,16 @@ async fn a_held_up_transfer_is_overdue_then_completes_once_and_a_deadline_after_
     stack.clock.advance(Span::minutes(6));
     let fired = deadline_fired(&id).await;
     assert_eq!(fired["last"][1]["outcome"], "applied", "{fired}");
+    // Ended, it has left the due index (its row deleted with the event that ended it): sweeps no longer read it.
+    let d = tributary_testkit::dynamo();
+    let projections = ProjectionStore::new(d.client(), &d.projections_table);
+    let schedule = fired["schedule_id"].as_str().unwrap().to_owned();
+    let row: Option<serde_json::Value> = projections
+        .of(&tributary_scheduler::ScheduleViews)
+        .get(&tributary_scheduler::index::due_key(&schedule))
+        .await
+        .unwrap();
+    assert_eq!(row, None, "{schedule} is still in the due index");
     // Nothing was appended to the transfer: its view is as it was when it completed.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = get_fresh(&ann, &format!("{base}/transfers/{id}")).await;

@@ -179,6 +179,10 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
     // Every consumer has applied everything the store holds.
     let store = DynamoDbEventStore::shared(dynamo().client(), &dynamo().events_table);
     let transfer_stream = format!("transfer-{transfer}");
+    // The transfer's deadline, set with its request: a schedule, its events relayed like any.
+    let deadline_stream =
+        tributary_scheduler::deadline_id(&transfer_stream, bank_account::transfer::DEADLINE_KIND)
+            .stream_id();
     let group = |name: &str| devstack::kafka_mapping::group_id(&prefix, name);
     let mut docs = Vec::new();
     let deadline = tokio::time::Instant::now() + tributary_testkit::EVENTUALLY;
@@ -188,6 +192,7 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
             events_in(&store, &format!("account-{b}")).await,
         );
         let in_transfer = events_in(&store, &transfer_stream).await;
+        let in_deadline = events_in(&store, &deadline_stream).await;
         docs = documents(&capture);
         let accounts_done = ["account-summary", "statement", "accounts-by-owner"]
             .iter()
@@ -197,7 +202,8 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
             "EventsApplied",
             Some(("Consumer", &group("transfers"))),
         ) == in_transfer;
-        let relayed = sum(&docs, "RelayDeliveries", None) == in_a + in_b + in_transfer;
+        let relayed =
+            sum(&docs, "RelayDeliveries", None) == in_a + in_b + in_transfer + in_deadline;
         let reacted = sum(
             &docs,
             "EventsApplied",
@@ -211,7 +217,8 @@ async fn metrics_and_one_trace_follow_a_workload_through_every_function() {
     }
     let all_events = events_in(&store, &format!("account-{a}")).await
         + events_in(&store, &format!("account-{b}")).await
-        + events_in(&store, &transfer_stream).await;
+        + events_in(&store, &transfer_stream).await
+        + events_in(&store, &deadline_stream).await;
     assert_eq!(
         events_in(&store, &transfer_stream).await,
         3,

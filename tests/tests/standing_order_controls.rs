@@ -10,6 +10,36 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// Wait until a sweep at `t` or later has finished.
+async fn sweep_at_or_after(stack: &devstack::Devstack, t: chrono::DateTime<chrono::Utc>) {
+    let mut sweeps = stack.sweeps();
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while sweeps
+        .borrow_and_update()
+        .as_ref()
+        .is_none_or(|(at, _)| *at < t)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sweep at {t} or later"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), sweeps.changed()).await;
+    }
+}
+
+/// Occurrences schedule `id` has started, as its stream in the event store holds them.
+async fn started(id: &str) -> usize {
+    use tributary_store::EventStore;
+    let d = tributary_testkit::dynamo();
+    tributary_dynamodb::DynamoDbEventStore::new(d.client(), &d.events_table)
+        .load(&format!("schedule-{id}"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "OccurrenceStarted")
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     let mut config = test_config().await;
@@ -82,7 +112,10 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["schedule_id"].as_str().unwrap().to_owned();
-    assert_eq!(created.header("location"), format!("/standing-orders/{id}"));
+    assert_eq!(
+        created.header("location"),
+        format!("/accounts/{source}/standing-orders")
+    );
     // The operator CLI lists it as owed two hours on (the due index is eventually consistent), and not now.
     let due_at = (stack.clock.now() + Span::hours(2)).to_rfc3339();
     let listed_by_cli = |at: Option<String>| {
@@ -151,7 +184,9 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
         "urn:tributary:problem:schedule-not-active"
     );
     stack.clock.advance(Span::days(3));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A whole sweep after the three days has run, and the schedule started nothing (its own stream, as stored).
+    sweep_at_or_after(&stack, stack.clock.now()).await;
+    assert_eq!(started(&id).await, 0);
     let lines = statement_lines(&ann, &base, &source).await;
     assert_eq!(count_kind(&lines, "transfer-out"), 0, "{lines:?}");
     let resumed = post(
@@ -192,7 +227,8 @@ async fn an_owner_pauses_resumes_and_cancels_and_no_one_else_may() {
     )
     .await;
     assert_eq!(listed.body["items"][0]["occurrences"], 1, "{}", listed.body);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sweep_at_or_after(&stack, stack.clock.now()).await;
+    assert_eq!(started(&id).await, 1);
     assert_eq!(
         count_kind(&statement_lines(&ann, &base, &source).await, "transfer-out"),
         1

@@ -26,7 +26,7 @@ impl ItemKey {
 
 /// An item a projection writes beside its checkpoint, in the same transaction. A later row with the same key
 /// replaces an earlier one, so a row can be a log line (one key per event) or a view kept current (one key,
-/// rewritten by every event).
+/// rewritten by every event). A row whose data is `null` ([`Row::deleted`]) removes the item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub key: ItemKey,
@@ -38,6 +38,14 @@ impl Row {
         Self {
             key,
             data: serde_json::to_value(data).expect("read-model rows serialise"),
+        }
+    }
+
+    /// The item at `key` removed (an entry that no longer belongs in an index: an ended schedule's due row).
+    pub fn deleted(key: ItemKey) -> Self {
+        Self {
+            key,
+            data: Value::Null,
         }
     }
 }

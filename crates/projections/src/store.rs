@@ -16,7 +16,7 @@ use crate::model::Step;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -308,7 +308,8 @@ impl ProjectionStore {
         }
         let checkpoint = self.item(&key.pk, &key.sk, &last.state, last.version);
         let (condition, expected) = guard.condition(last.version);
-        if rows.len() == 1 {
+        // A deleted row (null data) goes in a transaction, beside its checkpoint.
+        if rows.len() == 1 && rows.values().all(|(_, row)| !row.is_null()) {
             // One row (a view the events keep current): two puts cost less than a transaction (half the write
             // units on DynamoDB; far less time on the local servers). The row goes first, guarded on its own
             // version so that it never moves backwards: a writer whose checkpoint write then fails leaves a row
@@ -367,9 +368,18 @@ impl ProjectionStore {
             .put(put.build().expect("table and item are set"))
             .build()];
         items.extend(rows.into_iter().map(|(key, (version, value))| {
+            let item = self.item(&key.pk, &key.sk, value, version);
+            if value.is_null() {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(&item)))
+                    .build()
+                    .expect("table and key are set");
+                return TransactWriteItem::builder().delete(delete).build();
+            }
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(self.item(&key.pk, &key.sk, value, version)))
+                .set_item(Some(item))
                 .build()
                 .expect("table and item are set");
             TransactWriteItem::builder().put(put).build()

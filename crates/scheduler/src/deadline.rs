@@ -10,12 +10,14 @@ use chrono::{DateTime, Utc};
 use tributary_aggregate::{
     CommandContext, CommandError, CommandHandler, CommandRequest, Idempotency, KeyRetention,
 };
-use tributary_core::{fingerprint, IdempotencyKey};
+use tributary_core::{fingerprint, Decider, IdempotencyKey};
 use uuid::Uuid;
 
-/// The schedule of the deadline of kind `kind` of `of` (a stream id: the process it bounds).
+/// The schedule of the deadline of kind `kind` of `of` (a stream id: the process it bounds). Derived under the
+/// `system:` prefix, which no caller's principal has: an id a caller derives (from their principal and a key) is
+/// never one of these.
 pub fn deadline_id(of: &str, kind: &str) -> ScheduleId {
-    ScheduleId::derived_from(&format!("{kind}\n{of}"))
+    ScheduleId::derived_from(&format!("system:deadline\n{kind}\n{of}"))
 }
 
 /// Set the deadline of kind `kind` of `of` at `at` (sent as `owner`, listed under `of`), unless it is set already
@@ -67,6 +69,12 @@ pub async fn set_deadline(
             rejection: ScheduleRejection::AlreadyScheduled,
             ..
         }) => Ok(id),
+        // Its receipt remembers that it was there already.
+        Err(CommandError::RejectedEarlier { code, .. })
+            if code == Schedules::rejection_code(&ScheduleRejection::AlreadyScheduled) =>
+        {
+            Ok(id)
+        }
         Err(other) => Err(other),
     }
 }

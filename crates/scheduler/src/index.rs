@@ -3,8 +3,8 @@
 //! aggregate it belongs to: `GET /accounts/{id}/standing-orders` lists one account's). The view is the schedule's
 //! own state, folded by the same `evolve` the command side uses.
 //!
-//! Rows are never deleted: an ended or cancelled schedule stays in the due index as a view the sweep passes over
-//! (its cost grows with schedules ever made; BENCHMARKS.md, "What a schedule costs").
+//! An ended or cancelled schedule (nothing in flight) leaves the due index, so a sweep reads the live schedules
+//! only (BENCHMARKS.md, "What a schedule costs"); it stays listed in its group.
 
 use crate::schedule::{
     Due, Outcome, ScheduleEvent, ScheduleId, ScheduleState, Schedules, Spec, Status,
@@ -51,6 +51,11 @@ impl ScheduleView {
 /// Partition of the due index holding `shard`.
 pub fn due_partition(shard: u8) -> String {
     format!("schedules#due#{shard:x}")
+}
+
+/// Where schedule `schedule_id`'s row in the due index is (while it is there).
+pub fn due_key(schedule_id: &str) -> ItemKey {
+    ItemKey::new(due_partition(shard_of(schedule_id)), schedule_id)
 }
 
 /// Partition of the schedules listed under `group`.
@@ -117,10 +122,16 @@ impl Projection for ScheduleViews {
             version: event.version,
             updated_at: event.metadata.occurred_at,
         };
-        rows.push(Row::new(
-            ItemKey::new(due_partition(shard_of(schedule_id)), schedule_id),
-            &view,
-        ));
+        // In the due index while it may still have work: an ended or cancelled schedule with nothing in flight
+        // leaves it, so a sweep reads only live schedules.
+        let due_key = due_key(schedule_id);
+        let done =
+            matches!(view.status, Status::Ended | Status::Cancelled) && view.in_flight.is_none();
+        rows.push(if done {
+            Row::deleted(due_key)
+        } else {
+            Row::new(due_key, &view)
+        });
         rows.push(Row::new(
             ItemKey::new(group_partition(&s.spec.group), schedule_id),
             &view,

@@ -13,8 +13,9 @@
 //!   ([`CatchUp::Every`]); or only the latest one, recording the others as skipped ([`CatchUp::Latest`]).
 //! * **Pauses.** What falls due while a schedule is paused is skipped, never sent on resume; what fell due before
 //!   the pause and was not sent yet is sent after the resume.
-//! * **Races.** A pause, change or cancel recorded before an occurrence's start stops it (or changes what it
-//!   sends); one recorded after it does not recall it: the occurrence already in flight is finished.
+//! * **Races.** A pause or cancel recorded before an occurrence's start stops it, a change changes what it sends;
+//!   one recorded after its start neither recalls nor changes it: the occurrence in flight is sent, every time, with
+//!   the command it started with (recorded in `OccurrenceStarted`), and finished.
 //! * **Creation.** The first occurrence is the first at or after the creation: a schedule is never retroactive.
 
 use crate::cadence::Cadence;
@@ -161,6 +162,10 @@ pub enum ScheduleEvent {
     },
     OccurrenceStarted {
         due: Due,
+        /// What it sends (the schedule's command when it started): every send of it, the first and any after a
+        /// crash, sends this, whatever changes come after.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<Value>,
     },
     OccurrenceFinished {
         due: Due,
@@ -212,6 +217,9 @@ pub struct Schedule {
     pub next: Option<Due>,
     /// The occurrence started and not finished.
     pub in_flight: Option<Due>,
+    /// What it sends (none: an occurrence started by an earlier build sends the schedule's command).
+    #[serde(default)]
+    pub in_flight_command: Option<Value>,
     /// Occurrences skipped by pauses: `[from, to)` ranges of indexes, in order.
     pub skips: Vec<(u64, u64)>,
     /// Where the pause under way starts skipping (the first occurrence at or after it).
@@ -329,6 +337,7 @@ impl Decider for Schedules {
                     },
                     next: *first,
                     in_flight: None,
+                    in_flight_command: None,
                     skips: Vec::new(),
                     paused_from: None,
                     finished: 0,
@@ -363,9 +372,13 @@ impl Decider for Schedules {
             }
             E::ScheduleCancelled { .. } => s.status = Status::Cancelled,
             E::OccurrencesSkipped { count, .. } => s.skipped += count,
-            E::OccurrenceStarted { due } => s.in_flight = Some(*due),
+            E::OccurrenceStarted { due, command } => {
+                s.in_flight = Some(*due);
+                s.in_flight_command = command.clone();
+            }
             E::OccurrenceFinished { due, outcome, next } => {
                 s.in_flight = None;
+                s.in_flight_command = None;
                 s.finished += 1;
                 if matches!(outcome, Outcome::Refused { .. }) {
                     s.refused += 1;
@@ -432,8 +445,9 @@ impl Decider for Schedules {
                 let Some(due) = s.owed(*now) else {
                     return Ok(Vec::new());
                 };
+                let command = Some(s.spec.command.clone());
                 match s.spec.catch_up {
-                    CatchUp::Every => Ok(vec![E::OccurrenceStarted { due }]),
+                    CatchUp::Every => Ok(vec![E::OccurrenceStarted { due, command }]),
                     CatchUp::Latest => {
                         // The latest owed one: walk forward from `due` while the following one is due too.
                         let (mut latest, mut count) = (due, 0);
@@ -451,7 +465,10 @@ impl Decider for Schedules {
                                 count,
                             });
                         }
-                        events.push(E::OccurrenceStarted { due: latest });
+                        events.push(E::OccurrenceStarted {
+                            due: latest,
+                            command,
+                        });
                         Ok(events)
                     }
                 }

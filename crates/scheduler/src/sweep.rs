@@ -31,8 +31,12 @@ use uuid::Uuid;
 pub struct Occurrence<'a> {
     pub schedule: ScheduleId,
     pub due: Due,
+    /// The time of the sweep sending it (later than `due.at` when the sweep comes late): what a command it sends
+    /// should record as its time.
+    pub now: DateTime<Utc>,
     /// The key every send of this occurrence carries ([`occurrence_key`]); send it as a reserved key.
     pub key: String,
+    /// The schedule, its command the one the occurrence started with.
     pub spec: &'a Spec,
 }
 
@@ -214,13 +218,21 @@ impl<D: Dispatch> Scheduler<D> {
                 continue;
             };
             let key = occurrence_key(id, &due);
+            let spec = match &schedule.in_flight_command {
+                Some(command) => Spec {
+                    command: command.clone(),
+                    ..schedule.spec.clone()
+                },
+                None => schedule.spec.clone(),
+            };
             let outcome = self
                 .dispatch
                 .send(&Occurrence {
                     schedule: id,
                     due,
+                    now,
                     key: key.clone(),
-                    spec: &schedule.spec,
+                    spec: &spec,
                 })
                 .await
                 .map_err(|source| SweepError::Dispatch {

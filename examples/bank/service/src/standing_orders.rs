@@ -91,7 +91,7 @@ impl BankDispatch {
                 correlation_id: occurrence.schedule.stream_id(),
                 causation_id: occurrence.schedule.stream_id(),
                 actor: owner.as_str().to_owned(),
-                now: occurrence.due.at,
+                now: occurrence.now,
                 traceparent: None,
             },
         };
@@ -129,7 +129,7 @@ impl BankDispatch {
                 correlation_id: stream.clone(),
                 causation_id: occurrence.schedule.stream_id(),
                 actor: TRANSFER_PROCESS.to_owned(),
-                now: occurrence.due.at,
+                now: occurrence.now,
                 traceparent: None,
             },
         };

@@ -547,6 +547,7 @@ pub async fn create_standing_order(
         caller,
         &headers,
         StatusCode::CREATED,
+        Some(account_id),
     )
     .await
 }
@@ -625,11 +626,14 @@ async fn control(
         caller,
         headers,
         StatusCode::OK,
+        None,
     )
     .await
 }
 
-/// Run a command of schedule `schedule_id` and answer with its id and version (`Location` when it was created).
+/// Run a command of schedule `schedule_id` and answer `success` with its id and version; `created_for`: the
+/// account it was created for (`Location`: the account's standing orders, where it is listed).
+#[allow(clippy::too_many_arguments)]
 async fn run_schedule(
     service: &CommandService,
     schedule_id: ScheduleId,
@@ -638,6 +642,7 @@ async fn run_schedule(
     caller: Caller,
     headers: &HeaderMap,
     success: StatusCode,
+    created_for: Option<AccountId>,
 ) -> Result<Response, Problem> {
     let command = Command {
         stream_id: schedule_id.stream_id(),
@@ -652,8 +657,7 @@ async fn run_schedule(
         schedule_id: schedule_id.to_string(),
         version: outcome.version(),
     };
-    let location =
-        (success == StatusCode::CREATED).then(|| format!("/standing-orders/{schedule_id}"));
+    let location = created_for.map(|account| format!("/accounts/{account}/standing-orders"));
     Ok(respond(
         success,
         &accepted,
